@@ -1,0 +1,320 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// peer is one connection after (or during) the handshake. Its read loop
+// runs on the goroutine that called Accept or Dial; a second goroutine
+// writes the bounded send queue.
+type peer struct {
+	relay     *Relay
+	conn      Conn
+	principal Principal
+	log       *slog.Logger
+
+	// Set once by the handshake, before any document sees the peer.
+	id        string
+	meta      wire.PeerMetadata
+	ephemeral bool // the peer keeps no storage: its sync state is not persisted
+
+	sendq  chan []byte
+	done   chan struct{} // closed when the peer is cut
+	once   sync.Once
+	reason string // why it was cut; written once before done is closed
+
+	// Owned by the read loop.
+	docs map[string]*synchronizer
+}
+
+func newPeer(r *Relay, conn Conn, p Principal) *peer {
+	return &peer{
+		relay:     r,
+		conn:      conn,
+		principal: p,
+		log:       r.log.With("remote", conn.RemoteAddr(), "principal", p.ID),
+		sendq:     make(chan []byte, r.opts.SendQueue),
+		done:      make(chan struct{}),
+		docs:      make(map[string]*synchronizer),
+	}
+}
+
+// storageID is the key under which the peer's sync state is persisted, or
+// "" when it is not persisted.
+func (pe *peer) storageID() string {
+	if pe.ephemeral {
+		return ""
+	}
+	return pe.meta.StorageID
+}
+
+// run does the handshake, then reads until the connection ends.
+func (pe *peer) run(ctx context.Context, dialing bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	flushed := make(chan struct{})
+	closed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		pe.writeLoop(ctx)
+	}()
+	go func() {
+		defer close(closed)
+		select {
+		case <-ctx.Done():
+			pe.cut("")
+		case <-pe.done:
+		}
+		// Give the write loop a moment to send a final error message.
+		select {
+		case <-flushed:
+		case <-time.After(2 * time.Second):
+		}
+		_ = pe.conn.Close(pe.reason)
+	}()
+
+	var err error
+	if dialing {
+		err = pe.dialHandshake(ctx)
+	} else {
+		err = pe.acceptHandshake(ctx)
+	}
+	if err == nil {
+		err = pe.readLoop(ctx)
+	}
+	pe.cut(closeReason(err))
+	<-closed
+	pe.leaveDocuments()
+	if errors.Is(err, errPeerLeft) {
+		return nil
+	}
+	return err
+}
+
+// errPeerLeft ends the read loop when the peer said leave.
+var errPeerLeft = errors.New("peer left")
+
+func closeReason(err error) string {
+	if err == nil || errors.Is(err, errPeerLeft) {
+		return ""
+	}
+	return err.Error()
+}
+
+func (pe *peer) readLoop(ctx context.Context) error {
+	for {
+		frame, err := pe.conn.ReadFrame(ctx)
+		if err != nil {
+			select {
+			case <-pe.done:
+				return nil // we cut it ourselves
+			default:
+			}
+			if errors.Is(err, ErrTextFrame) || errors.Is(err, ErrFrameTooLarge) {
+				pe.protocolError(err.Error())
+			}
+			return err
+		}
+		msg, err := wire.Decode(frame, pe.relay.opts.MaxFrameSize)
+		if err != nil {
+			err = fmt.Errorf("malformed message: %w", err)
+			pe.protocolError(err.Error())
+			return err
+		}
+		if err := pe.handle(msg); err != nil {
+			return err
+		}
+	}
+}
+
+// handle dispatches one message; an error ends the connection.
+func (pe *peer) handle(msg wire.Message) error {
+	switch msg.Type {
+	case wire.TypeJoin:
+		err := errors.New("duplicate join: the handshake is already done")
+		pe.protocolError(err.Error())
+		return err
+	case wire.TypeLeave:
+		return errPeerLeft
+	case wire.TypeError:
+		return fmt.Errorf("peer reported an error: %s", msg.ErrorMessage)
+	case wire.TypeSync, wire.TypeRequest:
+		return pe.handleSync(msg)
+	case wire.TypeEphemeral:
+		pe.handleEphemeral(msg)
+		return nil
+	default:
+		// doc-unavailable (the peer lacks a document we offered),
+		// remote-subscription-change, remote-heads-changed and types from
+		// newer protocol revisions need no answer from us.
+		return nil
+	}
+}
+
+func (pe *peer) handleSync(msg wire.Message) error {
+	if err := msg.Validate(); err != nil {
+		pe.docError(msg.DocumentID, err.Error())
+		return nil
+	}
+	id := string(msg.DocumentID)
+	s := pe.docs[id]
+	if s == nil {
+		if len(pe.docs) >= pe.relay.opts.MaxDocumentsPerConn {
+			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents on one connection (limit %d)", pe.relay.opts.MaxDocumentsPerConn))
+			return nil
+		}
+		if !pe.relay.opts.Access.CanRead(pe.principal, id) {
+			pe.send(wire.Message{Type: wire.TypeDocUnavailable, DocumentID: msg.DocumentID})
+			return nil
+		}
+		s = pe.relay.acquire(id)
+		if s == nil {
+			return ErrRelayClosed
+		}
+		pe.docs[id] = s
+	}
+	if !s.deliver(event{peer: pe, msg: msg}) {
+		// The document was retired or the relay is stopping: open it again.
+		delete(pe.docs, id)
+		pe.relay.release(s)
+		return pe.handleSync(msg)
+	}
+	return nil
+}
+
+func (pe *peer) handleEphemeral(msg wire.Message) {
+	if err := msg.Validate(); err != nil {
+		pe.docError(msg.DocumentID, err.Error())
+		return
+	}
+	if !pe.relay.ephemeral.first(msg.SessionID, msg.Count) {
+		return // seen before: it came round a loop
+	}
+	s := pe.docs[string(msg.DocumentID)]
+	if s == nil {
+		return // the peer does not sync this document with us
+	}
+	s.deliver(event{peer: pe, msg: msg})
+}
+
+// leaveDocuments tells every document the peer synced that it is gone.
+func (pe *peer) leaveDocuments() {
+	for id, s := range pe.docs {
+		s.deliver(event{peer: pe, gone: true})
+		pe.relay.release(s)
+		delete(pe.docs, id)
+	}
+}
+
+// send queues a message for the peer, filling in the addressing. A peer
+// whose queue is full is too slow to keep up and is cut off: it must never
+// stall the documents it shares with others. Ephemeral messages are shed
+// instead once the queue is half full. It reports whether the message was
+// queued.
+func (pe *peer) send(msg wire.Message) bool {
+	if msg.SenderID == "" {
+		msg.SenderID = pe.relay.opts.PeerID
+	}
+	if msg.TargetID == "" {
+		msg.TargetID = pe.id
+	}
+	frame, err := wire.Encode(msg)
+	if err != nil {
+		pe.log.Error("encoding message", "type", msg.Type, "err", err)
+		return false
+	}
+	select {
+	case <-pe.done:
+		return false
+	default:
+	}
+	if msg.Type == wire.TypeEphemeral && len(pe.sendq) >= cap(pe.sendq)/2 {
+		return false // presence and cursors are lossy by nature: shed them first
+	}
+	select {
+	case pe.sendq <- frame:
+		return true
+	default:
+		pe.log.Warn("slow peer cut off: send queue full", "peer", pe.id, "queue", cap(pe.sendq))
+		pe.cut("too slow: send queue full")
+		return false
+	}
+}
+
+func (pe *peer) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case frame := <-pe.sendq:
+			if err := pe.conn.WriteFrame(ctx, frame); err != nil {
+				pe.log.Debug("write failed", "peer", pe.id, "err", err)
+				pe.cut("write failed")
+				return
+			}
+		case <-pe.done:
+			pe.flushQueue(context.Background())
+			return
+		}
+	}
+}
+
+// flushQueue writes what is already queued when the peer is being closed
+// (an error message, a last sync), best effort.
+func (pe *peer) flushQueue(ctx context.Context) {
+	for {
+		select {
+		case frame := <-pe.sendq:
+			if pe.conn.WriteFrame(ctx, frame) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// protocolError tells the peer what it did wrong; the caller then ends the
+// connection.
+func (pe *peer) protocolError(text string) {
+	pe.log.Info("protocol error, closing connection", "peer", pe.id, "err", text)
+	pe.sendNow(wire.Message{Type: wire.TypeError, ErrorMessage: text})
+}
+
+// docError tells the peer a message about one document was refused; the
+// connection stays open.
+func (pe *peer) docError(id wire.DocumentID, text string) {
+	pe.log.Info("message refused", "peer", pe.id, "doc", id, "err", text)
+	pe.send(wire.Message{Type: wire.TypeError, DocumentID: id, ErrorMessage: text})
+}
+
+// sendNow queues a message without cutting the peer when the queue is
+// full, for the last words before a connection is closed.
+func (pe *peer) sendNow(msg wire.Message) {
+	msg.SenderID = pe.relay.opts.PeerID
+	if msg.TargetID == "" {
+		msg.TargetID = pe.id
+	}
+	frame, err := wire.Encode(msg)
+	if err != nil {
+		return
+	}
+	select {
+	case pe.sendq <- frame:
+	default:
+	}
+}
+
+// cut ends the connection once, for reason; later calls do nothing. The
+// write loop flushes what is queued, then the connection is closed.
+func (pe *peer) cut(reason string) {
+	pe.once.Do(func() {
+		pe.reason = reason
+		close(pe.done)
+	})
+}

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// Options configure a Relay. The zero value of every field selects the
+// default documented on it.
+type Options struct {
+	// PeerID is the senderId the relay announces. Default: "veche-" and
+	// 8 random hex bytes, new at every start.
+	PeerID string
+	// StorageID identifies the relay's store to peers, which key the sync
+	// state they persist by it. It must be stable across restarts for
+	// reconnecting peers to resume cheaply. Default: none announced.
+	StorageID string
+	// Access decides who may read and write which document.
+	// Default: AllowAll.
+	Access Access
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+	// MaxFrameSize bounds one incoming frame. Default: wire.DefaultMaxFrameSize.
+	MaxFrameSize int
+	// MaxDocumentsPerConn bounds how many documents one connection may
+	// sync at once. Default: 4096.
+	MaxDocumentsPerConn int
+	// SendQueue is how many outgoing messages may wait for a slow peer
+	// before it is cut off. A peer has about one message in flight per
+	// document it syncs, so this should exceed MaxDocumentsPerConn.
+	// Default: 2×MaxDocumentsPerConn.
+	SendQueue int
+	// HandshakeTimeout bounds the wait for a peer's join (accepting) or
+	// peer message (dialing). Default: 60s; slow links need time.
+	HandshakeTimeout time.Duration
+	// SyncInterval is the shortest time between two sync messages the relay
+	// generates for one peer of one document. Changes arriving meanwhile
+	// are carried together by the next message, so a burst costs one
+	// generation per peer instead of one per change. Default: 20ms.
+	SyncInterval time.Duration
+	// IdleTimeout is how long a document stays in memory after its last
+	// peer left. Default: 30s.
+	IdleTimeout time.Duration
+	// SyncStateInterval is how often the sync state of peers with a
+	// storageId is persisted while they stay connected; it is always
+	// persisted when they leave. Default: 30s.
+	SyncStateInterval time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.PeerID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		o.PeerID = "veche-" + hex.EncodeToString(b[:])
+	}
+	if o.Access == nil {
+		o.Access = AllowAll{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxFrameSize <= 0 {
+		o.MaxFrameSize = wire.DefaultMaxFrameSize
+	}
+	if o.MaxDocumentsPerConn <= 0 {
+		o.MaxDocumentsPerConn = 4096
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = 2 * o.MaxDocumentsPerConn
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 60 * time.Second
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = 20 * time.Millisecond
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	if o.SyncStateInterval <= 0 {
+		o.SyncStateInterval = 30 * time.Second
+	}
+	return o
+}
+
+// ErrRelayClosed is returned by Accept and Dial once Close has begun.
+var ErrRelayClosed = errors.New("relay is shutting down")
+
+// Relay is the sync engine: an Automerge repo backed by a store, serving
+// any number of peer connections. It knows nothing of HTTP; a transport
+// hands it established connections through Accept and Dial.
+type Relay struct {
+	store store.Store
+	opts  Options
+	log   *slog.Logger
+
+	ephemeral *ephemeralFilter
+
+	mu      sync.Mutex // guards the following
+	closing bool
+	peers   map[*peer]struct{}
+	docs    map[string]*synchronizer
+	byID    map[string]*peer // connected peers by senderId
+
+	wg sync.WaitGroup // peers and synchronizers
+}
+
+// New returns a relay serving the documents in st.
+func New(st store.Store, opts Options) *Relay {
+	opts = opts.withDefaults()
+	return &Relay{
+		store:     st,
+		opts:      opts,
+		log:       opts.Logger,
+		ephemeral: newEphemeralFilter(),
+		peers:     make(map[*peer]struct{}),
+		docs:      make(map[string]*synchronizer),
+		byID:      make(map[string]*peer),
+	}
+}
+
+// PeerID returns the senderId the relay announces.
+func (r *Relay) PeerID() string { return r.opts.PeerID }
+
+// Accept serves a connection a peer opened to us: it waits for the peer's
+// join, answers, and syncs until the connection ends or ctx is done. It
+// returns nil when the peer left cleanly.
+func (r *Relay) Accept(ctx context.Context, conn Conn, p Principal) error {
+	return r.serve(ctx, conn, p, false)
+}
+
+// Dial serves a connection we opened to another relay: it sends join,
+// waits for the answer, and syncs until the connection ends or ctx is done.
+func (r *Relay) Dial(ctx context.Context, conn Conn, p Principal) error {
+	return r.serve(ctx, conn, p, true)
+}
+
+func (r *Relay) serve(ctx context.Context, conn Conn, p Principal, dialing bool) error {
+	pe := newPeer(r, conn, p)
+	if !r.addPeer(pe) {
+		_ = conn.Close("relay shutting down")
+		return ErrRelayClosed
+	}
+	defer r.wg.Done()
+	defer r.removePeer(pe)
+	return pe.run(ctx, dialing)
+}
+
+// addPeer registers pe; it reports false when the relay is closing.
+func (r *Relay) addPeer(pe *peer) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
+	r.peers[pe] = struct{}{}
+	r.wg.Add(1)
+	return true
+}
+
+func (r *Relay) removePeer(pe *peer) {
+	r.mu.Lock()
+	delete(r.peers, pe)
+	if pe.id != "" && r.byID[pe.id] == pe {
+		delete(r.byID, pe.id)
+	}
+	r.mu.Unlock()
+}
+
+// bindPeerID records that pe now speaks as senderId id. A connection
+// already speaking as id is replaced, as upstream does: a phone that
+// reconnects before its old connection timed out must not be refused.
+func (r *Relay) bindPeerID(pe *peer, id string) {
+	r.mu.Lock()
+	old := r.byID[id]
+	r.byID[id] = pe
+	r.mu.Unlock()
+	if old != nil && old != pe {
+		r.log.Info("peer reconnected, closing its old connection", "peer", id)
+		old.cut("replaced by a newer connection of the same peer")
+	}
+}
+
+// acquire returns the synchronizer of a document, starting it if needed,
+// with a reference held; the caller must release it. It returns nil when
+// the relay is closing.
+func (r *Relay) acquire(id string) *synchronizer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return nil
+	}
+	s := r.docs[id]
+	if s == nil {
+		s = newSynchronizer(r, id)
+		r.docs[id] = s
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			s.run()
+		}()
+	}
+	s.refs++
+	return s
+}
+
+// lookup returns the running synchronizer of a document, with a reference
+// held, or nil when the document is not in memory.
+func (r *Relay) lookup(id string) *synchronizer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.docs[id]
+	if s != nil {
+		s.refs++
+	}
+	return s
+}
+
+func (r *Relay) release(s *synchronizer) {
+	r.mu.Lock()
+	s.refs--
+	r.mu.Unlock()
+}
+
+// retire removes an idle synchronizer; it reports false when someone still
+// holds or is about to use it, in which case it keeps running.
+func (r *Relay) retire(s *synchronizer) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.refs > 0 || len(s.inbox) > 0 {
+		return false
+	}
+	if r.docs[s.id] == s {
+		delete(r.docs, s.id)
+	}
+	return true
+}
+
+// LoadedDocuments reports how many documents are in memory.
+func (r *Relay) LoadedDocuments() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.docs)
+}
+
+// Peers reports how many peers are connected.
+func (r *Relay) Peers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.peers)
+}
+
+// Close shuts the relay down gracefully: it stops taking connections,
+// closes the open ones, lets every document finish what it applied
+// (committing it and the peers' sync state), and waits for all of it or
+// for ctx.
+func (r *Relay) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closing = true
+	peers := make([]*peer, 0, len(r.peers))
+	for pe := range r.peers {
+		peers = append(peers, pe)
+	}
+	docs := make([]*synchronizer, 0, len(r.docs))
+	for _, s := range r.docs {
+		docs = append(docs, s)
+	}
+	r.mu.Unlock()
+
+	for _, pe := range peers {
+		pe.cut("relay shutting down")
+	}
+	for _, s := range docs {
+		s.stop()
+	}
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("relay close: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,463 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// event is what a peer's read loop hands a document's synchronizer.
+type event struct {
+	peer *peer
+	msg  wire.Message // sync, request or ephemeral
+	gone bool         // the peer disconnected
+}
+
+// synchronizer owns one document while it is in memory: the Automerge
+// document, and the sync state of every peer syncing it. All of that is
+// touched only by its run goroutine, so nothing in it needs a lock; peers
+// talk to it through inbox.
+//
+// The loop applies every message waiting in the inbox, and generates for a
+// peer at most once per SyncInterval, so a burst of changes costs one
+// commit and one generation per peer, not one per change. Before any
+// generation it commits what was applied: the relay never advertises heads
+// its store does not hold (durable before advertised).
+type synchronizer struct {
+	relay *Relay
+	id    string
+	log   *slog.Logger
+
+	inbox   chan event
+	quit    chan struct{} // closed by stop
+	stopped chan struct{} // closed when run returns
+
+	refs int // peers holding it; guarded by relay.mu
+
+	// Owned by run.
+	doc       *automerge.Doc // nil while the document does not exist
+	meta      store.Meta
+	dirty     bool // applied changes not yet committed
+	peers     map[*peer]*peerState
+	lastHeads []automerge.ChangeHash
+}
+
+// peerState is what a synchronizer knows of one peer.
+type peerState struct {
+	sync      *automerge.SyncState // nil while the document does not exist
+	pending   bool                 // something may need saying to the peer
+	lastSent  time.Time
+	lastSaved time.Time // when its sync state was last persisted
+	waiting   bool      // it asked for the document before it existed
+}
+
+const inboxSize = 256
+
+func newSynchronizer(r *Relay, id string) *synchronizer {
+	return &synchronizer{
+		relay:   r,
+		id:      id,
+		log:     r.log.With("doc", id),
+		inbox:   make(chan event, inboxSize),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		peers:   make(map[*peer]*peerState),
+	}
+}
+
+// deliver hands an event to the synchronizer, waiting while its inbox is
+// full (back-pressure on the sending peer only). It reports false when the
+// synchronizer has stopped.
+func (s *synchronizer) deliver(ev event) bool {
+	select {
+	case s.inbox <- ev:
+		return true
+	case <-s.stopped:
+		return false
+	}
+}
+
+// stop asks the synchronizer to commit, persist sync states and end.
+func (s *synchronizer) stop() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
+}
+
+func (s *synchronizer) ctx() context.Context { return context.Background() }
+
+func (s *synchronizer) run() {
+	defer close(s.stopped)
+	s.load()
+
+	flushTimer := time.NewTimer(time.Hour)
+	flushTimer.Stop()
+	idleTimer := time.NewTimer(s.relay.opts.IdleTimeout)
+	defer flushTimer.Stop()
+	defer idleTimer.Stop()
+
+	for {
+		select {
+		case ev := <-s.inbox:
+			s.handle(ev)
+			s.drain()
+		case <-flushTimer.C:
+		case <-idleTimer.C:
+			if len(s.peers) == 0 && s.relay.retire(s) {
+				s.shutdown()
+				return
+			}
+			idleTimer.Reset(s.relay.opts.IdleTimeout)
+		case <-s.quit:
+			s.drain()
+			s.shutdown()
+			return
+		}
+
+		if wait := s.flush(); wait > 0 {
+			flushTimer.Reset(wait)
+		}
+		if len(s.peers) == 0 {
+			idleTimer.Reset(s.relay.opts.IdleTimeout)
+		}
+	}
+}
+
+// drain handles every event already waiting, so one commit and one
+// generation serve them all.
+func (s *synchronizer) drain() {
+	for {
+		select {
+		case ev := <-s.inbox:
+			s.handle(ev)
+		default:
+			return
+		}
+	}
+}
+
+// load reads the document from the store; a document the store does not
+// hold stays nil until a peer creates it.
+func (s *synchronizer) load() {
+	s.doc = nil
+	stored, err := s.relay.store.Load(s.ctx(), s.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		s.log.Error("loading document", "err", err)
+		return
+	}
+	doc, err := rebuild(stored)
+	if err != nil {
+		s.log.Error("document in store cannot be loaded", "err", err)
+		return
+	}
+	s.doc = doc
+	s.meta = stored.Meta
+	s.lastHeads = doc.Heads()
+}
+
+// rebuild turns a stored snapshot and its chunks back into a document whose
+// next SaveIncremental holds only changes made after this call.
+func rebuild(stored store.Document) (*automerge.Doc, error) {
+	doc := automerge.New()
+	if len(stored.Snapshot) > 0 {
+		var err error
+		if doc, err = automerge.Load(stored.Snapshot); err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	for i, chunk := range stored.Chunks {
+		if err := doc.LoadIncremental(chunk); err != nil {
+			return nil, fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	doc.SaveIncremental() // what was loaded is stored already
+	return doc, nil
+}
+
+// handle applies one event. A panic from the Automerge binding (a Go
+// panic; the Rust core aborts instead) cuts the peer that caused it.
+func (s *synchronizer) handle(ev event) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic handling message", "peer", ev.peer.id, "panic", v)
+			ev.peer.protocolError(fmt.Sprintf("message could not be handled: %v", v))
+			ev.peer.cut("internal error")
+			s.forget(ev.peer)
+		}
+	}()
+	switch {
+	case ev.gone:
+		s.forget(ev.peer)
+	case ev.msg.Type == wire.TypeEphemeral:
+		s.relayEphemeral(ev.peer, ev.msg)
+	default:
+		s.receiveSync(ev.peer, ev.msg)
+	}
+}
+
+// forget drops a peer, persisting its sync state.
+func (s *synchronizer) forget(pe *peer) {
+	ps := s.peers[pe]
+	if ps == nil {
+		return
+	}
+	s.saveSyncState(pe, ps)
+	delete(s.peers, pe)
+}
+
+func (s *synchronizer) relayEphemeral(from *peer, msg wire.Message) {
+	msg.SenderID = from.id // the original sender, as upstream keeps it
+	for pe := range s.peers {
+		if pe != from {
+			msg.TargetID = pe.id
+			pe.send(msg)
+		}
+	}
+}
+
+func (s *synchronizer) receiveSync(pe *peer, msg wire.Message) {
+	ps := s.peers[pe]
+	if ps == nil {
+		ps = &peerState{}
+		s.peers[pe] = ps
+	}
+	if s.doc == nil {
+		// A request comes from a peer that lacks the document too; a sync
+		// message says the sender has it, so the relay starts an empty copy
+		// to receive it (kept in memory only until it has changes).
+		if msg.Type == wire.TypeRequest || !s.relay.opts.Access.CanWrite(pe.principal, s.id) {
+			s.unavailable(pe, ps)
+			return
+		}
+		s.doc = automerge.New()
+		s.lastHeads = nil
+		for other, ops := range s.peers {
+			s.startSync(other, ops)
+		}
+	}
+	if ps.sync == nil {
+		s.startSync(pe, ps)
+	}
+	if _, err := ps.sync.ReceiveMessage(msg.Data); err != nil {
+		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
+		return
+	}
+	s.noteChanges()
+	if len(s.lastHeads) == 0 && msg.Type == wire.TypeRequest {
+		s.unavailable(pe, ps)
+		return
+	}
+	ps.pending = true
+}
+
+// unavailable tells a peer the relay does not have the document. The peer
+// stays registered, and is synced if the document appears while it is
+// connected.
+func (s *synchronizer) unavailable(pe *peer, ps *peerState) {
+	ps.waiting = true
+	pe.send(wire.Message{Type: wire.TypeDocUnavailable, DocumentID: wire.DocumentID(s.id)})
+}
+
+// startSync gives a peer its sync state, resumed from the store when the
+// peer persists its own side.
+func (s *synchronizer) startSync(pe *peer, ps *peerState) {
+	if s.doc == nil {
+		return
+	}
+	ps.sync = automerge.NewSyncState(s.doc)
+	sid := pe.storageID()
+	if sid == "" {
+		return
+	}
+	raw, err := s.relay.store.LoadSyncState(s.ctx(), sid, s.id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("loading sync state", "storage", sid, "err", err)
+		}
+		return
+	}
+	if st, err := automerge.LoadSyncState(s.doc, raw); err == nil {
+		ps.sync = st
+		ps.lastSaved = time.Now()
+	}
+}
+
+// reject answers a message Automerge refused and cuts the peer: its view
+// of the document can no longer be trusted. Nothing it sent was stored.
+func (s *synchronizer) reject(pe *peer, err error) {
+	pe.protocolError(err.Error())
+	pe.cut(err.Error())
+	delete(s.peers, pe)
+}
+
+// noteChanges marks the document dirty when its heads moved.
+func (s *synchronizer) noteChanges() {
+	heads := s.doc.Heads()
+	if sameHeads(heads, s.lastHeads) {
+		return
+	}
+	s.lastHeads = heads
+	s.dirty = true
+	for _, ps := range s.peers {
+		ps.pending = true
+		ps.waiting = false
+	}
+}
+
+func sameHeads(a, b []automerge.ChangeHash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// commit makes applied changes durable. On failure the document is
+// reloaded from the store, so the relay's memory never runs ahead of its
+// disk; peers re-sync what was lost from their own copies.
+func (s *synchronizer) commit() bool {
+	if !s.dirty || s.doc == nil {
+		return true
+	}
+	chunk := s.doc.SaveIncremental()
+	heads := hexHeads(s.lastHeads)
+	meta, err := s.relay.store.Append(s.ctx(), s.id, chunk, heads)
+	if err != nil {
+		s.log.Error("commit failed; reloading the document from the store", "err", err)
+		s.load()
+		s.dirty = false
+		for pe, ps := range s.peers {
+			ps.sync = nil
+			s.startSync(pe, ps)
+			ps.pending = true
+		}
+		return false
+	}
+	s.dirty = false
+	s.meta = meta
+	s.maybeCompact()
+	return true
+}
+
+// Compaction thresholds: chunks are folded into a new snapshot once they
+// outweigh it (and a minimum, so tiny documents do not compact on every
+// change), or once there are many of them.
+const (
+	compactMinBytes = 64 << 10
+	compactMaxCount = 1000
+)
+
+func (s *synchronizer) maybeCompact() {
+	m := s.meta
+	if !(m.ChunkBytes > m.SnapshotBytes && m.ChunkBytes > compactMinBytes) && m.Chunks < compactMaxCount {
+		return
+	}
+	s.compact()
+}
+
+func (s *synchronizer) compact() {
+	snapshot := s.doc.Save()
+	meta, err := s.relay.store.Compact(s.ctx(), s.id, snapshot, s.meta.Chunks, hexHeads(s.lastHeads))
+	if err != nil {
+		s.log.Error("compaction failed", "err", err)
+		return
+	}
+	s.meta = meta
+}
+
+func hexHeads(heads []automerge.ChangeHash) []string {
+	out := make([]string, len(heads))
+	for i, h := range heads {
+		out[i] = h.String()
+	}
+	return out
+}
+
+// flush commits, then generates a sync message for every peer that is due
+// one. It returns how long until the next peer falls due, or 0.
+func (s *synchronizer) flush() time.Duration {
+	now := time.Now()
+	interval := s.relay.opts.SyncInterval
+	var wait time.Duration
+	due := false
+	for _, ps := range s.peers {
+		if !ps.pending || ps.sync == nil || ps.waiting {
+			continue
+		}
+		if left := interval - now.Sub(ps.lastSent); left > 0 {
+			if wait == 0 || left < wait {
+				wait = left
+			}
+			continue
+		}
+		due = true
+	}
+	if !due {
+		return wait
+	}
+	if !s.commit() {
+		return interval
+	}
+	for pe, ps := range s.peers {
+		if !ps.pending || ps.sync == nil || ps.waiting || now.Sub(ps.lastSent) < interval {
+			continue
+		}
+		ps.pending = false
+		if m, ok := s.generate(ps); ok {
+			pe.send(wire.Message{Type: wire.TypeSync, DocumentID: wire.DocumentID(s.id), Data: m})
+			ps.lastSent = now
+		}
+		if now.Sub(ps.lastSaved) > s.relay.opts.SyncStateInterval {
+			s.saveSyncState(pe, ps)
+		}
+	}
+	return wait
+}
+
+func (s *synchronizer) generate(ps *peerState) ([]byte, bool) {
+	m, ok := ps.sync.GenerateMessage()
+	if !ok {
+		return nil, false
+	}
+	return m.Bytes(), true
+}
+
+func (s *synchronizer) saveSyncState(pe *peer, ps *peerState) {
+	sid := pe.storageID()
+	if sid == "" || ps.sync == nil {
+		return
+	}
+	if err := s.relay.store.SaveSyncState(s.ctx(), sid, s.id, ps.sync.Save()); err != nil {
+		s.log.Warn("saving sync state", "storage", sid, "err", err)
+		return
+	}
+	ps.lastSaved = time.Now()
+}
+
+// shutdown commits what was applied and persists every peer's sync state.
+func (s *synchronizer) shutdown() {
+	s.commit()
+	for pe, ps := range s.peers {
+		s.saveSyncState(pe, ps)
+	}
+	if s.doc != nil && s.meta.Chunks >= 16 {
+		s.compact()
+	}
+	s.doc = nil
+}
