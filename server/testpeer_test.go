@@ -273,3 +273,9 @@ func (p *testPeer) waitClosed() error {
 		return errors.New("unreachable")
 	}
 }
+
+// emptySyncMessage is the first sync message of a peer with an empty document.
+func emptySyncMessage() []byte {
+	m, _ := automerge.NewSyncState(automerge.New()).GenerateMessage()
+	return m.Bytes()
+}
