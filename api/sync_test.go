@@ -1,0 +1,174 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/wire"
+	"github.com/veche-sync/veche/server/wsconn"
+)
+
+func startServer(t *testing.T, opts api.Options) (*httptest.Server, *server.Relay) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	relay := server.New(st, server.Options{Logger: log})
+	opts.Logger = log
+	ts := httptest.NewServer(api.New(relay, opts).Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		relay.Close(ctx)
+		st.Close()
+	})
+	return ts, relay
+}
+
+func wsURL(ts *httptest.Server) string { return "ws" + strings.TrimPrefix(ts.URL, "http") + "/sync" }
+
+func dial(t *testing.T, ts *httptest.Server) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(wsURL(ts), nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+func writeMsg(t *testing.T, ws *websocket.Conn, m wire.Message) {
+	t.Helper()
+	b, err := wire.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readMsg(t *testing.T, ws *websocket.Conn) (wire.Message, error) {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, b, err := ws.ReadMessage()
+	if err != nil {
+		return wire.Message{}, err
+	}
+	if typ != websocket.BinaryMessage {
+		t.Fatalf("relay sent frame type %d", typ)
+	}
+	m, err := wire.Decode(b, 0)
+	if err != nil {
+		t.Fatalf("relay sent an undecodable frame: %v", err)
+	}
+	return m, nil
+}
+
+func join(t *testing.T, ws *websocket.Conn) {
+	t.Helper()
+	writeMsg(t, ws, wire.Message{Type: wire.TypeJoin, SenderID: "tester", SupportedProtocolVersions: []string{"1"}})
+	if m, err := readMsg(t, ws); err != nil || m.Type != wire.TypePeer {
+		t.Fatalf("handshake: %+v, %v", m, err)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	ts, _ := startServer(t, api.Options{AllowAnonymous: true})
+	resp, err := http.Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 200 || body["status"] != "ok" {
+		t.Fatalf("healthz: %d %v", resp.StatusCode, body)
+	}
+}
+
+func TestSyncRefusesAnonymousUnlessAllowed(t *testing.T) {
+	ts, _ := startServer(t, api.Options{})
+	_, resp, err := websocket.DefaultDialer.Dial(wsURL(ts), nil)
+	if err == nil {
+		t.Fatal("anonymous websocket accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("want 401, got %v", resp)
+	}
+	var body struct {
+		Error api.Error `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	if body.Error.Code != api.CodeUnauthenticated {
+		t.Fatalf("error body %+v", body)
+	}
+}
+
+func TestTextFrameIsRefusedAndClosed(t *testing.T) {
+	ts, _ := startServer(t, api.Options{AllowAnonymous: true})
+	ws := dial(t, ts)
+	join(t, ws)
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"sync"}`))
+	m, err := readMsg(t, ws)
+	if err != nil || m.Type != wire.TypeError || !strings.Contains(m.ErrorMessage, "text frames") {
+		t.Fatalf("got %+v, %v; want an error about text frames", m, err)
+	}
+	if _, err := readMsg(t, ws); !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Fatalf("want a policy-violation close, got %v", err)
+	}
+}
+
+func TestOversizedFrameIsRefusedAndClosed(t *testing.T) {
+	ts, _ := startServer(t, api.Options{AllowAnonymous: true, WebSocket: wsconn.Options{MaxFrameSize: 1024}})
+	ws := dial(t, ts)
+	join(t, ws)
+	big := make([]byte, 4096)
+	writeMsg(t, ws, wire.Message{Type: wire.TypeSync, SenderID: "tester", TargetID: "r", DocumentID: wire.NewDocumentID(), Data: big})
+	// gorilla answers an over-limit frame with close 1009 itself.
+	for {
+		_, err := readMsg(t, ws)
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseMessageTooBig, websocket.ClosePolicyViolation) {
+			t.Fatalf("want close 1009, got %v", err)
+		}
+		return
+	}
+}
+
+func TestFindUnknownOverWebsocket(t *testing.T) {
+	ts, _ := startServer(t, api.Options{AllowAnonymous: true})
+	ws := dial(t, ts)
+	join(t, ws)
+	id := wire.NewDocumentID()
+	writeMsg(t, ws, wire.Message{Type: wire.TypeRequest, SenderID: "tester", TargetID: "r", DocumentID: id, Data: []byte{0x42, 0, 0, 0, 0}})
+	for {
+		m, err := readMsg(t, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == wire.TypeDocUnavailable {
+			if m.DocumentID != id {
+				t.Fatalf("unavailable for %s", m.DocumentID)
+			}
+			return
+		}
+	}
+}

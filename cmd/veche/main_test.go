@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/veche-sync/veche/server/store"
+)
+
+func TestMainServesAndRefusesSecondRelayOnSameData(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("VECHE_DATA", dir)
+	t.Setenv("VECHE_LOG_LEVEL", "warn")
+	m := NewMain()
+	if err := m.ParseFlags([]string{"--addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.DataDir != dir {
+		t.Fatalf("VECHE_DATA not read: %q", m.DataDir)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	resp, err := http.Get("http://" + m.ListenAddr() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	second := NewMain()
+	second.ParseFlags([]string{"--addr", "127.0.0.1:0", "--data", dir})
+	start := time.Now()
+	err = second.Run(context.Background())
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second relay on the same data dir: %v, want ErrLocked", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("second relay took %v to fail", time.Since(start))
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	t.Setenv("VECHE_ADDR", ":9999")
+	t.Setenv("VECHE_ANONYMOUS", "false")
+	m := NewMain()
+	if err := m.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if m.Addr != ":9999" || m.Anonymous {
+		t.Fatalf("env not applied: %+v", m)
+	}
+	if err := m.ParseFlags([]string{"--addr", ":7000"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.Addr != ":7000" {
+		t.Fatalf("flag did not win: %q", m.Addr)
+	}
+	t.Setenv("VECHE_ANONYMOUS", "maybe")
+	if err := NewMain().ParseFlags(nil); err == nil {
+		t.Fatal("bad VECHE_ANONYMOUS accepted")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	m := NewMain()
+	if m.Addr != ":8080" || m.DataDir != "./veche-data" {
+		t.Fatalf("defaults %q %q", m.Addr, m.DataDir)
+	}
+}
