@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// countingConn counts the sync bytes the relay writes.
+type countingConn struct {
+	*pipeConn
+	syncBytes, syncMsgs atomic.Int64
+}
+
+func (c *countingConn) WriteFrame(ctx context.Context, frame []byte) error {
+	if m, err := wire.Decode(frame, 0); err == nil && m.Type == wire.TypeSync {
+		c.syncBytes.Add(int64(len(m.Data)))
+		c.syncMsgs.Add(1)
+	}
+	return c.pipeConn.WriteFrame(ctx, frame)
+}
+
+// connectCounting connects a peer that already holds docs.
+func connectCounting(t *testing.T, r *Relay, id string, meta *wire.PeerMetadata, docs map[wire.DocumentID]*testDoc) (*testPeer, *countingConn) {
+	mine, theirs := newPipe()
+	counted := &countingConn{pipeConn: theirs}
+	p := &testPeer{t: t, id: id, conn: mine, served: make(chan error, 1), docs: docs, inbox: make(chan wire.Message, 4096)}
+	go func() { p.served <- r.Accept(context.Background(), counted, AnonymousPrincipal) }()
+	t.Cleanup(func() { p.conn.Close("") })
+	p.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: id, PeerMetadata: meta, SupportedProtocolVersions: []string{"1"}})
+	if m := p.recvRaw(5e9); m.Type != wire.TypePeer {
+		t.Fatalf("handshake: %+v", m)
+	}
+	p.relayID = r.PeerID()
+	go p.pump()
+	return p, counted
+}
+
+// TestReconnectResumesFromPersistedSyncState: a peer with a storageId that
+// comes back after being away gets only what it missed, in one message,
+// and the relay persisted its side of the sync state.
+func TestReconnectResumesFromPersistedSyncState(t *testing.T) {
+	r := newTestRelay(t, openStore(t), Options{})
+	id := wire.NewDocumentID()
+	w := connect(t, r, "writer", nil)
+	w.mu.Lock()
+	doc := w.docLocked(id).doc
+	for i := range 2000 {
+		doc.RootMap().Set(fmt.Sprintf("k%d", i%50), int64(i))
+		doc.Commit("")
+	}
+	w.mu.Unlock()
+	w.syncDoc(id, wire.TypeSync)
+	waitStored(t, r, w, id)
+
+	reconnect := func(name string, meta *wire.PeerMetadata) (bytes, msgs int64) {
+		p, _ := connectCounting(t, r, name, meta, map[wire.DocumentID]*testDoc{})
+		p.find(id)
+		p.waitFor("history", func() bool { return len(p.doc(id).Heads()) > 0 && hexHeads(p.doc(id).Heads())[0] == hexHeads(w.doc(id).Heads())[0] })
+		// Away: the peer keeps its document and its own sync state.
+		p.mu.Lock()
+		kept := p.docs[id]
+		savedState := kept.state.Save()
+		p.mu.Unlock()
+		peers := r.Peers()
+		p.conn.Close("")
+		waitUntil(t, "peer gone", func() bool { return r.Peers() == peers-1 })
+
+		w.change(id, "missed-"+name, "while away")
+		waitStored(t, r, w, id)
+
+		st, err := automerge.LoadSyncState(kept.doc, savedState)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, counted := connectCounting(t, r, name, meta, map[wire.DocumentID]*testDoc{id: {doc: kept.doc, state: st}})
+		p2.syncDoc(id, wire.TypeSync)
+		p2.waitValue(id, "missed-"+name, "while away")
+		return counted.syncBytes.Load(), counted.syncMsgs.Load()
+	}
+
+	full := int64(len(w.doc(id).Save()))
+	resumedBytes, resumedMsgs := reconnect("persistent", &wire.PeerMetadata{StorageID: "phone-1"})
+	t.Logf("reconnect after missing one change: %d bytes in %d messages from the relay; the document is %d bytes", resumedBytes, resumedMsgs, full)
+	if resumedMsgs > 2 {
+		t.Errorf("resumed sync took %d messages from the relay, want at most 2", resumedMsgs)
+	}
+	if resumedBytes*10 > full {
+		t.Errorf("resumed sync sent %d bytes for one missed change of a %d-byte document", resumedBytes, full)
+	}
+	// The relay kept its side for the peer with a storageId, and only for it.
+	if _, err := r.store.LoadSyncState(context.Background(), "phone-1", string(id)); err != nil {
+		t.Errorf("relay did not persist the sync state of a peer with a storageId: %v", err)
+	}
+	reconnect("ephemeral", &wire.PeerMetadata{IsEphemeral: true})
+	n := 0
+	r.store.Documents(context.Background(), func(string, store.Meta) error { n++; return nil })
+	if n != 1 {
+		t.Errorf("%d documents stored, want 1", n)
+	}
+}
