@@ -62,7 +62,9 @@ func TestReconnectResumesFromPersistedSyncState(t *testing.T) {
 	reconnect := func(name string, meta *wire.PeerMetadata) (bytes, msgs int64) {
 		p, _ := connectCounting(t, r, name, meta, map[wire.DocumentID]*testDoc{})
 		p.find(id)
-		p.waitFor("history", func() bool { return len(p.doc(id).Heads()) > 0 && hexHeads(p.doc(id).Heads())[0] == hexHeads(w.doc(id).Heads())[0] })
+		p.waitFor("history", func() bool {
+			return len(p.doc(id).Heads()) > 0 && hexHeads(p.doc(id).Heads())[0] == hexHeads(w.doc(id).Heads())[0]
+		})
 		// Away: the peer keeps its document and its own sync state.
 		p.mu.Lock()
 		kept := p.docs[id]
