@@ -42,10 +42,12 @@ type Options struct {
 	// HandshakeTimeout bounds the wait for a peer's join (accepting) or
 	// peer message (dialing). Default: 60s; slow links need time.
 	HandshakeTimeout time.Duration
-	// SyncInterval is the shortest time between two sync messages the relay
-	// generates for one peer of one document. Changes arriving meanwhile
-	// are carried together by the next message, so a burst costs one
-	// generation per peer instead of one per change. Default: 20ms.
+	// SyncInterval paces a busy document: it commits and generates sync
+	// messages at most once per interval, and everything that arrived
+	// meanwhile, from any number of peers, travels in that one round — a
+	// burst costs one commit and one message per peer, not one per change.
+	// A quiet document answers at once (a few rounds back to back), so a
+	// first sync is not slowed. Default: DefaultSyncInterval.
 	SyncInterval time.Duration
 	// IdleTimeout is how long a document stays in memory after its last
 	// peer left. Default: 30s.
@@ -81,7 +83,7 @@ func (o Options) withDefaults() Options {
 		o.HandshakeTimeout = 60 * time.Second
 	}
 	if o.SyncInterval <= 0 {
-		o.SyncInterval = 20 * time.Millisecond
+		o.SyncInterval = DefaultSyncInterval
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 30 * time.Second
@@ -91,6 +93,11 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// DefaultSyncInterval is the default Options.SyncInterval: long enough that
+// a burst of changes from many peers travels in one message per peer, short
+// next to the round trip of the links veche is built for.
+const DefaultSyncInterval = 250 * time.Millisecond
 
 // ErrRelayClosed is returned by Accept and Dial once Close has begun.
 var ErrRelayClosed = errors.New("relay is shutting down")

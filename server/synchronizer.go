@@ -25,9 +25,9 @@ type event struct {
 // touched only by its run goroutine, so nothing in it needs a lock; peers
 // talk to it through inbox.
 //
-// The loop applies every message waiting in the inbox, and generates for a
-// peer at most once per SyncInterval, so a burst of changes costs one
-// commit and one generation per peer, not one per change. Before any
+// The loop applies every message waiting in the inbox, and flushes at most
+// once per SyncInterval, so a burst of changes costs one commit and one
+// generation per peer, not one per change. Before any
 // generation it commits what was applied: the relay never advertises heads
 // its store does not hold (durable before advertised).
 type synchronizer struct {
@@ -47,13 +47,13 @@ type synchronizer struct {
 	dirty     bool // applied changes not yet committed
 	peers     map[*peer]*peerState
 	lastHeads []automerge.ChangeHash
+	budget    flushBudget
 }
 
 // peerState is what a synchronizer knows of one peer.
 type peerState struct {
 	sync      *automerge.SyncState // nil while the document does not exist
 	pending   bool                 // something may need saying to the peer
-	lastSent  time.Time
 	lastSaved time.Time // when its sync state was last persisted
 	waiting   bool      // it asked for the document before it existed
 }
@@ -110,6 +110,7 @@ func (s *synchronizer) run() {
 		case ev := <-s.inbox:
 			s.handle(ev)
 			s.drain()
+			s.noteChanges()
 		case <-flushTimer.C:
 		case <-idleTimer.C:
 			if len(s.peers) == 0 && s.relay.retire(s) {
@@ -254,8 +255,8 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message) {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return
 	}
-	s.noteChanges()
-	if len(s.lastHeads) == 0 && msg.Type == wire.TypeRequest {
+	// Heads are compared once per batch (noteChanges), not per message.
+	if msg.Type == wire.TypeRequest && len(s.lastHeads) == 0 && len(s.doc.Heads()) == 0 {
 		s.unavailable(pe, ps)
 		return
 	}
@@ -302,8 +303,12 @@ func (s *synchronizer) reject(pe *peer, err error) {
 	delete(s.peers, pe)
 }
 
-// noteChanges marks the document dirty when its heads moved.
+// noteChanges marks the document dirty when its heads moved. It runs once
+// per batch of messages.
 func (s *synchronizer) noteChanges() {
+	if s.doc == nil {
+		return
+	}
 	heads := s.doc.Heads()
 	if sameHeads(heads, s.lastHeads) {
 		return
@@ -389,45 +394,44 @@ func hexHeads(heads []automerge.ChangeHash) []string {
 	return out
 }
 
-// flush commits, then generates a sync message for every peer that is due
-// one. It returns how long until the next peer falls due, or 0.
+// flush commits, then generates a sync message for every peer that may
+// need one. Under load a document flushes once per SyncInterval: whatever
+// arrives meanwhile — from any number of peers — is carried by the next
+// round, so one commit and one message per peer serve a whole burst. A
+// quiet document answers at once (see flushBudget), so the few round trips
+// of a first sync are not slowed. It returns how long until the next flush
+// is allowed, or 0 when nothing is pending.
 func (s *synchronizer) flush() time.Duration {
-	now := time.Now()
-	interval := s.relay.opts.SyncInterval
-	var wait time.Duration
-	due := false
+	pending := false
 	for _, ps := range s.peers {
-		if !ps.pending || ps.sync == nil || ps.waiting {
-			continue
+		if ps.pending && ps.sync != nil && !ps.waiting {
+			pending = true
+			break
 		}
-		if left := interval - now.Sub(ps.lastSent); left > 0 {
-			if wait == 0 || left < wait {
-				wait = left
-			}
-			continue
-		}
-		due = true
 	}
-	if !due {
+	if !pending {
+		return 0
+	}
+	now := time.Now()
+	if wait := s.budget.take(now, s.relay.opts.SyncInterval); wait > 0 {
 		return wait
 	}
 	if !s.commit() {
-		return interval
+		return s.relay.opts.SyncInterval
 	}
 	for pe, ps := range s.peers {
-		if !ps.pending || ps.sync == nil || ps.waiting || now.Sub(ps.lastSent) < interval {
+		if !ps.pending || ps.sync == nil || ps.waiting {
 			continue
 		}
 		ps.pending = false
 		if m, ok := s.generate(ps); ok {
 			pe.send(wire.Message{Type: wire.TypeSync, DocumentID: wire.DocumentID(s.id), Data: m})
-			ps.lastSent = now
 		}
 		if now.Sub(ps.lastSaved) > s.relay.opts.SyncStateInterval {
 			s.saveSyncState(pe, ps)
 		}
 	}
-	return wait
+	return 0
 }
 
 func (s *synchronizer) generate(ps *peerState) ([]byte, bool) {
@@ -452,6 +456,7 @@ func (s *synchronizer) saveSyncState(pe *peer, ps *peerState) {
 
 // shutdown commits what was applied and persists every peer's sync state.
 func (s *synchronizer) shutdown() {
+	s.noteChanges()
 	s.commit()
 	for pe, ps := range s.peers {
 		s.saveSyncState(pe, ps)
@@ -460,4 +465,31 @@ func (s *synchronizer) shutdown() {
 		s.compact()
 	}
 	s.doc = nil
+}
+
+// flushBurst is how many flushes a quiet document may make back to back:
+// enough for the round trips of a first sync.
+const flushBurst = 4
+
+// flushBudget is a token bucket pacing a document's flushes: it holds up to
+// flushBurst tokens and regains one per SyncInterval.
+type flushBudget struct {
+	tokens float64
+	last   time.Time
+}
+
+// take spends a token and returns 0, or returns how long until one is
+// available.
+func (b *flushBudget) take(now time.Time, interval time.Duration) time.Duration {
+	if b.last.IsZero() {
+		b.tokens = flushBurst
+	} else {
+		b.tokens = min(flushBurst, b.tokens+float64(now.Sub(b.last))/float64(interval))
+	}
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return time.Duration((1 - b.tokens) * float64(interval))
 }

@@ -30,6 +30,10 @@ type Main struct {
 	Anonymous bool
 	// LogLevel is debug, info, warn or error. Flag --log-level, env VECHE_LOG_LEVEL; default info.
 	LogLevel string
+	// SyncInterval is the shortest time between two sync messages for one
+	// peer of one document; changes arriving meanwhile travel together.
+	// Flag --sync-interval, env VECHE_SYNC_INTERVAL; default 250ms.
+	SyncInterval time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 
@@ -48,6 +52,7 @@ func NewMain() *Main {
 		DataDir:         "./veche-data",
 		Anonymous:       true,
 		LogLevel:        "info",
+		SyncInterval:    server.DefaultSyncInterval,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -70,10 +75,18 @@ func (m *Main) ParseFlags(args []string) error {
 	if v := os.Getenv("VECHE_LOG_LEVEL"); v != "" {
 		m.LogLevel = v
 	}
+	if v := os.Getenv("VECHE_SYNC_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("VECHE_SYNC_INTERVAL=%q: %w", v, err)
+		}
+		m.SyncInterval = d
+	}
 	fs := flag.NewFlagSet("veche serve", flag.ContinueOnError)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen address (env VECHE_ADDR)")
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory holding the bbolt store (env VECHE_DATA)")
 	fs.BoolVar(&m.Anonymous, "anonymous", m.Anonymous, "let connections without a token read and write every document (env VECHE_ANONYMOUS)")
+	fs.DurationVar(&m.SyncInterval, "sync-interval", m.SyncInterval, "shortest time between two sync messages to one peer for one document (env VECHE_SYNC_INTERVAL)")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env VECHE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -106,7 +119,7 @@ func (m *Main) Run(ctx context.Context) error {
 		_ = st.Close()
 		return err
 	}
-	m.relay = server.New(st, server.Options{StorageID: storageID, Logger: m.log})
+	m.relay = server.New(st, server.Options{StorageID: storageID, Logger: m.log, SyncInterval: m.SyncInterval})
 	if m.Anonymous {
 		m.log.Warn("anonymous access is on: every connection may read and write every document")
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -57,6 +58,11 @@ type Conn struct {
 
 	wmu sync.Mutex // serializes data frame writes
 
+	// lastHeard is when the peer last sent anything (unix nanoseconds);
+	// the keepalive loop moves the read deadline from it, so reading a
+	// frame costs no timer update.
+	lastHeard atomic.Int64
+
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -68,17 +74,23 @@ func New(ws *websocket.Conn, opts Options) *Conn {
 	opts = opts.withDefaults()
 	c := &Conn{ws: ws, opts: opts, done: make(chan struct{})}
 	ws.SetReadLimit(opts.MaxFrameSize)
+	c.heard()
 	c.extendDeadline()
 	ws.SetPongHandler(func(string) error {
-		c.extendDeadline()
+		c.heard()
 		return nil
 	})
 	go c.keepalive()
 	return c
 }
 
+func (c *Conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
+
+// extendDeadline lets the peer stay silent for PingInterval + PongTimeout
+// after it was last heard.
 func (c *Conn) extendDeadline() {
-	_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.PingInterval + c.opts.PongTimeout))
+	last := time.Unix(0, c.lastHeard.Load())
+	_ = c.ws.SetReadDeadline(last.Add(c.opts.PingInterval + c.opts.PongTimeout))
 }
 
 func (c *Conn) keepalive() {
@@ -89,6 +101,7 @@ func (c *Conn) keepalive() {
 		case <-c.done:
 			return
 		case <-t.C:
+			c.extendDeadline()
 			deadline := time.Now().Add(c.opts.WriteTimeout)
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
 				return
@@ -106,7 +119,7 @@ func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 		}
 		return nil, err
 	}
-	c.extendDeadline()
+	c.heard()
 	if typ != websocket.BinaryMessage {
 		return nil, server.ErrTextFrame
 	}
