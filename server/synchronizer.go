@@ -54,8 +54,8 @@ type synchronizer struct {
 type peerState struct {
 	sync      *automerge.SyncState // nil while the document does not exist
 	pending   bool                 // something may need saying to the peer
-	lastSaved time.Time // when its sync state was last persisted
-	waiting   bool      // it asked for the document before it existed
+	lastSaved time.Time            // when its sync state was last persisted
+	waiting   bool                 // it asked for the document before it existed
 }
 
 const inboxSize = 256
