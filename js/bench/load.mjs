@@ -1,0 +1,667 @@
+#!/usr/bin/env node
+// Load benchmark: K stock automerge-repo clients edit one document through a
+// relay, M changes each; we measure the relay process's own CPU time per
+// change (from /proc/<pid>/stat), the wall time to convergence and its peak
+// RSS, for veche and for the reference automerge-repo-sync-server wiring
+// (reference-server.mjs) in the same run, and print the ratio.
+//
+//   node js/bench/load.mjs --k 10 --m 50 [--preload 5000] [--relay-bin PATH]
+//        [--targets veche,reference] [--interval 100] [--procs N]
+//        [--repeat 1] [--ephemeral-clients] [--min-ratio X] [--timeout 300]
+//
+// See README.md beside this file for what is measured and how.
+
+import { execFileSync, fork, spawn } from "node:child_process"
+import fs from "node:fs"
+import net from "node:net"
+import os from "node:os"
+import path from "node:path"
+import { parseArgs } from "node:util"
+import { fileURLToPath } from "node:url"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repoRoot = path.resolve(here, "..", "..")
+const workerPath = path.join(here, "client-worker.mjs")
+const referencePath = path.join(here, "reference-server.mjs")
+
+const usage = `usage: node js/bench/load.mjs [options]
+  --k N               clients (default 10)
+  --m N               changes per client (default 50)
+  --preload N         changes already in the document before the measured phase (default 0)
+  --targets LIST      comma-separated, of veche and reference (default veche,reference)
+  --relay-bin PATH    veche binary (default: go build ./cmd/veche into a temp dir)
+  --interval MS       pause between a client's changes; 0 = all at once (default 100)
+  --procs N           client processes; clients are spread over them (default ceil(K/2))
+  --repeat N          measured runs per target, interleaved; medians reported (default 1)
+  --warmup N          unmeasured changes per client on a second document first (default 10)
+  --ephemeral-clients clients without storage (default: each client has NodeFS storage,
+                      like a browser client with IndexedDB, so it presents a storageId)
+  --min-ratio X       exit 3 unless reference/veche CPU per change is at least X
+  --timeout S         overall bound in seconds, after which everything is killed (default 300)
+  --keep              keep the temp directories (data, logs)
+  --reference-node-args ARGS
+                      extra node flags for the reference server, e.g. --reference-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --help`
+
+const { values: opt } = parseArgs({
+  options: {
+    k: { type: "string", default: "10" },
+    m: { type: "string", default: "50" },
+    preload: { type: "string", default: "0" },
+    targets: { type: "string", default: "veche,reference" },
+    "relay-bin": { type: "string" },
+    interval: { type: "string", default: "100" },
+    procs: { type: "string" },
+    repeat: { type: "string", default: "1" },
+    warmup: { type: "string", default: "10" },
+    "ephemeral-clients": { type: "boolean", default: false },
+    "min-ratio": { type: "string" },
+    timeout: { type: "string", default: "300" },
+    keep: { type: "boolean", default: false },
+    "reference-node-args": { type: "string", default: "" },
+    help: { type: "boolean", default: false },
+  },
+})
+if (opt.help) {
+  console.log(usage)
+  process.exit(0)
+}
+
+function intOpt(name, min) {
+  const v = Number(opt[name])
+  if (!Number.isInteger(v) || v < min) {
+    console.error(`--${name} must be an integer >= ${min}\n${usage}`)
+    process.exit(2)
+  }
+  return v
+}
+const K = intOpt("k", 1)
+const M = intOpt("m", 1)
+const P = intOpt("preload", 0)
+const interval = intOpt("interval", 0)
+const repeat = intOpt("repeat", 1)
+const warmup = intOpt("warmup", 0)
+const timeoutS = intOpt("timeout", 1)
+const procs = Math.min(K, opt.procs === undefined ? Math.ceil(K / 2) : intOpt("procs", 1))
+const minRatio = opt["min-ratio"] === undefined ? undefined : Number(opt["min-ratio"])
+const targets = opt.targets.split(",").map(s => s.trim()).filter(Boolean)
+for (const t of targets) {
+  if (t !== "veche" && t !== "reference") {
+    console.error(`unknown target ${JSON.stringify(t)}\n${usage}`)
+    process.exit(2)
+  }
+}
+const clientStorage = !opt["ephemeral-clients"]
+if (!fs.existsSync("/proc/self/stat")) {
+  console.error("load: needs Linux /proc to read the relay's CPU time and memory")
+  process.exit(2)
+}
+const referenceNodeArgs = opt["reference-node-args"].split(" ").filter(Boolean)
+
+// ---------------------------------------------------------------------------
+// Process bookkeeping: everything we start is killed when we exit.
+
+/** @type {Set<import("node:child_process").ChildProcess>} */
+const children = new Set()
+/** @type {Set<string>} */
+const tempDirs = new Set()
+
+function killAll(signal = "SIGKILL") {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        child.kill(signal)
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+process.on("exit", () => {
+  killAll()
+  if (!opt.keep) for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(sig, () => {
+    console.error(`load: ${sig}, killing children`)
+    process.exit(130)
+  })
+}
+
+function tempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  tempDirs.add(dir)
+  return dir
+}
+
+const log = (...args) => console.error("load:", ...args)
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+const now = () => performance.timeOrigin + performance.now()
+
+// ---------------------------------------------------------------------------
+// /proc
+
+let clockTicks = 100
+try {
+  clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+} catch {
+  // keep the usual 100
+}
+
+/** utime+stime of the whole process (all threads), in clock ticks. */
+function cpuTicks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  // The command name (field 2) may contain spaces; fields after it are plain.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return Number(fields[11]) + Number(fields[12]) // fields 14 and 15 of proc(5)
+}
+
+/** Busy clock ticks of the whole machine (all CPUs), from /proc/stat. */
+function machineBusyTicks() {
+  const [user, nice, system, , , irq, softirq, steal] = fs
+    .readFileSync("/proc/stat", "utf8")
+    .split("\n")[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number)
+  return user + nice + system + irq + softirq + (steal || 0)
+}
+
+/** VmHWM and VmRSS in KiB. */
+function memory(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+  const kib = name => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN)
+  return { hwmKiB: kib("VmHWM"), rssKiB: kib("VmRSS") }
+}
+
+/**
+ * Waits until the process has used no CPU for `quietMs` (sampled every 100
+ * ms), at most `maxMs`, so that work still under way (throttled saves,
+ * trailing sync rounds) is counted in the phase that caused it.
+ */
+async function quiesce(pid, quietMs = 300, maxMs = 5000) {
+  const start = Date.now()
+  let last = cpuTicks(pid)
+  let quietSince = Date.now()
+  while (Date.now() - start < maxMs) {
+    await sleep(100)
+    const t = cpuTicks(pid)
+    if (t !== last) {
+      last = t
+      quietSince = Date.now()
+    } else if (Date.now() - quietSince >= quietMs) {
+      return { ticks: t, quiet: true }
+    }
+  }
+  return { ticks: last, quiet: false }
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.on("error", reject)
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+async function buildVeche() {
+  const dir = tempDir("veche-bench-bin-")
+  const bin = path.join(dir, "veche")
+  log(`building veche: go build -o ${bin} ./cmd/veche`)
+  const started = Date.now()
+  await new Promise((resolve, reject) => {
+    const child = spawn("go", ["build", "-o", bin, "./cmd/veche"], {
+      cwd: repoRoot,
+      stdio: ["ignore", "inherit", "inherit"],
+    })
+    children.add(child)
+    const timer = setTimeout(() => child.kill("SIGKILL"), 600_000)
+    child.on("error", reject)
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer)
+      children.delete(child)
+      if (code === 0) resolve()
+      else reject(new Error(`go build ./cmd/veche failed (${signal ?? `exit ${code}`})`))
+    })
+  })
+  log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  return bin
+}
+
+async function startServer(target, runDir, vecheBin) {
+  const port = await freePort()
+  const dataDir = path.join(runDir, "data")
+  fs.mkdirSync(dataDir, { recursive: true })
+  const logPath = path.join(runDir, `${target}.log`)
+  const logFd = fs.openSync(logPath, "a")
+  const [cmd, args] =
+    target === "veche"
+      ? [vecheBin, ["serve", "--addr", `127.0.0.1:${port}`, "--data", dataDir]]
+      : [process.execPath, [...referenceNodeArgs, referencePath, "--port", String(port), "--data", dataDir]]
+  const child = spawn(cmd, args, { cwd: repoRoot, stdio: ["ignore", logFd, logFd] })
+  fs.closeSync(logFd)
+  children.add(child)
+  let exited = null
+  child.on("exit", (code, signal) => (exited = signal ?? `exit ${code}`))
+  child.on("error", err => (exited = String(err)))
+  const server = { target, child, pid: child.pid, port, dataDir, logPath, exited: () => exited }
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (exited) throw new Error(`${target} server ended before it was healthy (${exited})${logTail(logPath)}`)
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) })
+      if (res.status === 200) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${target} server not healthy after 30 s${logTail(logPath)}`)
+    await sleep(50)
+  }
+  return server
+}
+
+async function stopServer(server) {
+  const { child } = server
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill("SIGTERM")
+  const gone = new Promise(resolve => child.once("exit", resolve))
+  if ((await Promise.race([gone.then(() => true), sleep(5000).then(() => false)])) === false) {
+    child.kill("SIGKILL")
+    await gone
+  }
+  children.delete(child)
+}
+
+function logTail(logPath, lines = 20) {
+  try {
+    const text = fs.readFileSync(logPath, "utf8").trimEnd()
+    if (!text) return ""
+    return `\n--- last lines of ${logPath}:\n${text.split("\n").slice(-lines).join("\n")}`
+  } catch {
+    return ""
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Client workers
+
+/**
+ * A forked client-worker.mjs. `next(type)` resolves with the next message of
+ * that type; an error message or an unexpected exit fails the run.
+ */
+function startWorker(name, run) {
+  const child = fork(workerPath, [], { stdio: ["ignore", 2, 2, "ipc"], cwd: here })
+  children.add(child)
+  const queues = new Map() // type -> messages not yet taken
+  const waiters = new Map() // type -> resolvers
+  const handlers = new Map() // type -> callback for streamed messages
+  let stopping = false
+  child.on("message", msg => {
+    if (msg.type === "error") {
+      run.fail(new Error(`client worker ${name}: ${msg.message}`))
+      return
+    }
+    const handler = handlers.get(msg.type)
+    if (handler) {
+      handler(msg)
+      return
+    }
+    const waiting = waiters.get(msg.type)
+    if (waiting?.length) waiting.shift()(msg)
+    else queues.set(msg.type, [...(queues.get(msg.type) ?? []), msg])
+  })
+  child.on("exit", (code, signal) => {
+    children.delete(child)
+    if (!stopping) run.fail(new Error(`client worker ${name} exited (${signal ?? `exit ${code}`})`))
+  })
+  return {
+    name,
+    send: msg => child.send(msg),
+    on: (type, fn) => handlers.set(type, fn),
+    next: type =>
+      new Promise(resolve => {
+        const queued = queues.get(type)
+        if (queued?.length) resolve(queued.shift())
+        else waiters.set(type, [...(waiters.get(type) ?? []), resolve])
+      }),
+    async stop() {
+      stopping = true
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const gone = new Promise(resolve => child.once("exit", resolve))
+      try {
+        child.send({ type: "shutdown" })
+      } catch {
+        // channel already closed
+      }
+      if ((await Promise.race([gone.then(() => true), sleep(3000).then(() => false)])) === false) {
+        child.kill("SIGKILL")
+        await gone
+      }
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------
+// One measured run against one target.
+
+async function measure(target, vecheBin, index) {
+  const runDir = tempDir(`veche-bench-${target}-`)
+  let failWith
+  const failed = new Promise((_, reject) => (failWith = reject))
+  failed.catch(() => {})
+  const run = { fail: err => failWith(err) }
+  /** Awaits p, failing early on a worker/server failure or after ms. */
+  const step = (what, p, ms) =>
+    Promise.race([
+      p,
+      failed,
+      sleep(ms).then(() => {
+        throw new Error(`${target}: ${what} did not finish within ${ms / 1000} s`)
+      }),
+    ])
+  const workers = []
+  let server
+  try {
+    server = await startServer(target, runDir, vecheBin)
+    const serverWatch = setInterval(() => {
+      if (server.exited()) run.fail(new Error(`${target} server died (${server.exited()})${logTail(server.logPath)}`))
+    }, 200)
+    try {
+      const wsUrl = `ws://127.0.0.1:${server.port}/sync`
+      const storageRoot = clientStorage ? path.join(runDir, "clients") : undefined
+
+      // Setup, not measured: create the document and preload it.
+      const setupWorker = startWorker("setup", run)
+      workers.push(setupWorker)
+      await step("starting the setup worker", setupWorker.next("hello"), 30_000)
+      setupWorker.send({ type: "setup", wsUrl, preload: P, storageRoot })
+      const { url, warmupUrl, setupMs } = await step(`setup (create + ${P} preload changes)`, setupWorker.next("setup-done"), 240_000)
+      await setupWorker.stop()
+      log(`${target}: document ${url} ready with ${P} preload changes in ${(setupMs / 1000).toFixed(1)} s`)
+
+      // Join: K clients find the document. Measured separately.
+      const q0 = await quiesce(server.pid)
+      const clientIds = Array.from({ length: K }, (_, i) => `c${i}`)
+      const groups = Array.from({ length: procs }, (_, w) => clientIds.filter((_, i) => i % procs === w))
+      for (let w = 0; w < procs; w++) workers.push(startWorker(`w${w}`, run))
+      const measuredWorkers = workers.slice(1)
+      await step("starting client workers", Promise.all(measuredWorkers.map(w => w.next("hello"))), 30_000)
+      const joinStart = now()
+      measuredWorkers.forEach((w, i) =>
+        w.send({ type: "join", wsUrl, url, warmupUrl, clientIds: groups[i], preload: P, storageRoot }),
+      )
+      await step(`${K} clients finding the document`, Promise.all(measuredWorkers.map(w => w.next("joined"))), 120_000)
+      const joinMs = now() - joinStart
+
+      /** Every client makes m changes to doc; resolves when all have converged. */
+      const changeRound = async (doc, m, measure) => {
+        const firsts = []
+        const converged = []
+        let allConverged
+        const allDone = new Promise(resolve => (allConverged = resolve))
+        for (const w of measuredWorkers) {
+          w.on("first", msg => firsts.push(msg.at))
+          w.on("converged", msg => {
+            converged.push(msg)
+            if (converged.length === K) allConverged()
+          })
+        }
+        const goAt = now()
+        measuredWorkers.forEach(w => w.send({ type: "go", doc, m, interval, allClientIds: clientIds, measure }))
+        await step(`convergence of ${K * m} changes (${doc})`, allDone, 120_000 + m * interval * 2)
+        return { goAt, firsts, converged }
+      }
+
+      // Warm-up, not measured: the same kind of round on another document,
+      // so that neither relay is measured while its JIT/caches are cold.
+      if (warmup > 0) await changeRound("warmup", warmup, false)
+
+      // Measured phase: K*M changes until every client has all of them.
+      const q1 = await quiesce(server.pid)
+      const cpuStart = q1.ticks
+      const machineStart = machineBusyTicks()
+      const { goAt, firsts, converged } = await changeRound("main", M, true)
+      const q2 = await quiesce(server.pid)
+      const mem = memory(server.pid)
+
+      measuredWorkers.forEach(w => w.send({ type: "stats" }))
+      const stats = await step("collecting client counters", Promise.all(measuredWorkers.map(w => w.next("stats"))), 10_000)
+      const machineS = (machineBusyTicks() - machineStart) / clockTicks
+      const relayToStatsS = (cpuTicks(server.pid) - cpuStart) / clockTicks
+      const traffic = { toRelay: {}, fromRelay: {} }
+      const clientsCpuS = stats.reduce((a, s) => a + s.cpuUs, 0) / 1e6
+      for (const { counters } of stats) {
+        for (const c of Object.values(counters)) {
+          addCounts(traffic.toRelay, c.sent)
+          addCounts(traffic.fromRelay, c.received)
+        }
+      }
+
+      const changes = K * M
+      const firstAt = Math.min(...firsts)
+      const convergedAt = Math.max(...converged.map(c => c.at))
+      const lastChangeAt = Math.max(...converged.map(c => c.lastChangeAt))
+      const cpuS = (q2.ticks - cpuStart) / clockTicks
+      return {
+        target,
+        run: index,
+        changes,
+        cpuS,
+        cpuMsPerChange: (cpuS * 1000) / changes,
+        joinCpuS: (q1.ticks - q0.ticks) / clockTicks, // includes the warm-up
+        clientsCpuS,
+        // CPU the rest of the machine used meanwhile: other work skews wall times.
+        otherCpuS: Math.max(0, machineS - relayToStatsS - clientsCpuS),
+        joinMs,
+        wallMs: convergedAt - firstAt,
+        lagMs: convergedAt - lastChangeAt,
+        startSkewMs: firstAt - goAt,
+        peakRssMiB: mem.hwmKiB / 1024,
+        rssMiB: mem.rssKiB / 1024,
+        quiet: q1.quiet && q2.quiet,
+        traffic,
+        msgsToRelayPerChange: total(traffic.toRelay).frames / changes,
+        msgsFromRelayPerChange: total(traffic.fromRelay).frames / changes,
+        bytesToRelayPerChange: total(traffic.toRelay).bytes / changes,
+        bytesFromRelayPerChange: total(traffic.fromRelay).bytes / changes,
+      }
+    } finally {
+      clearInterval(serverWatch)
+    }
+  } finally {
+    await Promise.all(workers.map(w => w.stop()))
+    if (server) await stopServer(server)
+    if (!opt.keep) {
+      fs.rmSync(runDir, { recursive: true, force: true })
+      tempDirs.delete(runDir)
+    }
+  }
+}
+
+function addCounts(into, from) {
+  for (const [type, c] of Object.entries(from)) {
+    const t = (into[type] ??= { frames: 0, bytes: 0 })
+    t.frames += c.frames
+    t.bytes += c.bytes
+  }
+}
+
+function total(byType) {
+  return Object.values(byType).reduce((a, c) => ({ frames: a.frames + c.frames, bytes: a.bytes + c.bytes }), {
+    frames: 0,
+    bytes: 0,
+  })
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+function table(rows) {
+  const cols = [
+    ["target", r => r.target],
+    ["run", r => String(r.run)],
+    ["changes", r => String(r.changes)],
+    ["CPU s", r => r.cpuS.toFixed(2)],
+    ["CPU ms/change", r => r.cpuMsPerChange.toFixed(3)],
+    ["join+warm CPU s", r => r.joinCpuS.toFixed(2)],
+    ["clients CPU s", r => r.clientsCpuS.toFixed(2)],
+    ["other CPU s", r => r.otherCpuS.toFixed(2)],
+    ["wall s", r => (r.wallMs / 1000).toFixed(2)],
+    ["lag ms", r => r.lagMs.toFixed(0)],
+    ["peak RSS MiB", r => r.peakRssMiB.toFixed(1)],
+    ["RSS MiB", r => r.rssMiB.toFixed(1)],
+    ["msgs in/change", r => r.msgsToRelayPerChange.toFixed(2)],
+    ["msgs out/change", r => r.msgsFromRelayPerChange.toFixed(2)],
+    ["B in/change", r => r.bytesToRelayPerChange.toFixed(0)],
+    ["B out/change", r => r.bytesFromRelayPerChange.toFixed(0)],
+  ]
+  const cells = [cols.map(c => c[0]), ...rows.map(r => cols.map(c => c[1](r)))]
+  const widths = cols.map((_, i) => Math.max(...cells.map(row => row[i].length)))
+  return cells
+    .map((row, j) => {
+      const line = row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ")
+      return j === 0 ? `${line}\n${widths.map(w => "-".repeat(w)).join("  ")}` : line
+    })
+    .join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// Main
+
+let overall
+
+function startOverallTimeout() {
+  overall = setTimeout(() => {
+    console.error(`load: FAILED: overall timeout of ${timeoutS} s reached; killing everything`)
+    process.exit(124)
+  }, timeoutS * 1000)
+}
+
+async function main() {
+  let vecheBin = opt["relay-bin"] ? path.resolve(opt["relay-bin"]) : undefined
+  const errors = {}
+  if (targets.includes("veche") && !vecheBin) {
+    try {
+      vecheBin = await buildVeche() // bounded on its own (10 min), before the clock starts
+    } catch (err) {
+      errors.veche = String(err.message ?? err)
+      log(`veche: ${errors.veche}`)
+    }
+  }
+  startOverallTimeout()
+  log(
+    `K=${K} clients in ${procs} processes, M=${M} changes each every ${interval} ms, preload ${P}, warm-up ${warmup}, ` +
+      `client storage ${clientStorage ? "on" : "off"}, CLK_TCK ${clockTicks}, ${os.cpus().length} CPUs`,
+  )
+  const rows = []
+  for (let i = 1; i <= repeat; i++) {
+    for (const target of targets) {
+      if (errors[target]) continue
+      log(`${target}: run ${i}/${repeat}`)
+      try {
+        const r = await measure(target, vecheBin, i)
+        rows.push(r)
+        log(
+          `${target}: ${r.cpuS.toFixed(2)} CPU s for ${r.changes} changes = ${r.cpuMsPerChange.toFixed(3)} ms/change, ` +
+            `converged in ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${r.peakRssMiB.toFixed(1)} MiB`,
+        )
+      } catch (err) {
+        errors[target] = String(err.message ?? err)
+        log(`${target}: FAILED: ${errors[target]}`)
+      }
+    }
+  }
+
+  const summary = {}
+  for (const target of targets) {
+    const rs = rows.filter(r => r.target === target)
+    if (!rs.length) continue
+    summary[target] = {
+      runs: rs.length,
+      cpuS: median(rs.map(r => r.cpuS)),
+      cpuMsPerChange: median(rs.map(r => r.cpuMsPerChange)),
+      joinCpuS: median(rs.map(r => r.joinCpuS)),
+      clientsCpuS: median(rs.map(r => r.clientsCpuS)),
+      otherCpuS: median(rs.map(r => r.otherCpuS)),
+      wallMs: median(rs.map(r => r.wallMs)),
+      lagMs: median(rs.map(r => r.lagMs)),
+      peakRssMiB: Math.max(...rs.map(r => r.peakRssMiB)),
+      msgsToRelayPerChange: median(rs.map(r => r.msgsToRelayPerChange)),
+      msgsFromRelayPerChange: median(rs.map(r => r.msgsFromRelayPerChange)),
+      bytesToRelayPerChange: median(rs.map(r => r.bytesToRelayPerChange)),
+      bytesFromRelayPerChange: median(rs.map(r => r.bytesFromRelayPerChange)),
+      trafficByType: rs[rs.length - 1].traffic,
+    }
+  }
+  const ratio =
+    summary.veche && summary.reference ? summary.reference.cpuMsPerChange / summary.veche.cpuMsPerChange : null
+
+  console.log(
+    `\nK=${K} M=${M} preload=${P} warmup=${warmup} interval=${interval}ms procs=${procs} clientStorage=${clientStorage} ` +
+      `(CPU: relay process utime+stime during the measured phase; msgs in/out: frames to/from the relay)`,
+  )
+  if (rows.length) console.log(table(rows))
+  for (const [target, message] of Object.entries(errors)) console.log(`${target}: FAILED: ${message}`)
+  if (ratio !== null) {
+    console.log(
+      `\nCPU per change, reference / veche: ${ratio.toFixed(2)}x` +
+        (repeat > 1 ? ` (medians of ${repeat} runs)` : "") +
+        (minRatio !== undefined ? `; required >= ${minRatio}x: ${ratio >= minRatio ? "met" : "NOT met"}` : ""),
+    )
+  }
+  if (rows.some(r => r.otherCpuS > 0.1 * (r.wallMs / 1000) * os.cpus().length)) {
+    console.log(
+      "note: other processes used over 10% of the machine during a measured phase (\"other CPU s\"); " +
+        "wall times are skewed, CPU per change less so",
+    )
+  }
+  if (rows.some(r => !r.quiet)) {
+    console.log("note: a relay did not go quiet within 5 s around a measured phase; its CPU figures include idle-loop work")
+  }
+  console.log(
+    JSON.stringify({
+      k: K,
+      m: M,
+      preload: P,
+      intervalMs: interval,
+      warmup,
+      procs,
+      clientStorage,
+      clockTicks,
+      cpus: os.cpus().length,
+      summary,
+      ratioCpuPerChange: ratio,
+      minRatio: minRatio ?? null,
+      errors,
+      runs: rows.map(({ traffic, ...r }) => r),
+    }),
+  )
+  if (Object.keys(errors).length) return 1
+  if (minRatio !== undefined && (ratio === null || ratio < minRatio)) return 3
+  return 0
+}
+
+main().then(
+  code => {
+    clearTimeout(overall)
+    process.exit(code)
+  },
+  err => {
+    console.error(`load: FAILED: ${err?.stack ?? err}`)
+    process.exit(1)
+  },
+)
