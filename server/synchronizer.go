@@ -18,6 +18,7 @@ type event struct {
 	peer *peer
 	msg  wire.Message // sync, request or ephemeral
 	gone bool         // the peer disconnected
+	call *call        // local work instead of a peer's message
 }
 
 // synchronizer owns one document while it is in memory: the Automerge
@@ -192,6 +193,11 @@ func rebuild(stored store.Document) (*automerge.Doc, error) {
 func (s *synchronizer) handle(ev event) {
 	defer func() {
 		if v := recover(); v != nil {
+			if ev.call != nil {
+				s.log.Error("panic in local call", "panic", v)
+				ev.call.done <- fmt.Errorf("internal error: %v", v)
+				return
+			}
 			s.log.Error("panic handling message", "peer", ev.peer.id, "panic", v)
 			ev.peer.protocolError(fmt.Sprintf("message could not be handled: %v", v))
 			ev.peer.cut("internal error")
@@ -199,6 +205,8 @@ func (s *synchronizer) handle(ev event) {
 		}
 	}()
 	switch {
+	case ev.call != nil:
+		s.runCall(ev.call)
 	case ev.gone:
 		s.forget(ev.peer)
 	case ev.msg.Type == wire.TypeEphemeral:

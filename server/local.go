@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// ErrDocumentNotFound is returned by View and Change for a document the
+// relay does not hold.
+var ErrDocumentNotFound = errors.New("document not found")
+
+// call is work the HTTP API (or any local user) runs on a document inside
+// its synchronizer, where the document is safe to touch.
+type call struct {
+	fn     func(*automerge.Doc) error
+	write  bool // fn changes the document
+	create bool // the document must not exist yet
+	done   chan error
+}
+
+// View runs fn with the document, read-only. fn must not keep the
+// document or change it.
+func (r *Relay) View(ctx context.Context, id wire.DocumentID, fn func(*automerge.Doc) error) error {
+	return r.local(ctx, id, &call{fn: fn})
+}
+
+// Change runs fn on a copy of the document; if fn succeeds, what it
+// changed is merged in, committed durably before Change returns, and sent
+// to every peer syncing the document. If fn fails, the document is
+// untouched and its error is returned.
+func (r *Relay) Change(ctx context.Context, id wire.DocumentID, fn func(*automerge.Doc) error) error {
+	return r.local(ctx, id, &call{fn: fn, write: true})
+}
+
+// Create makes a new document, initialized by fn, committed durably
+// before Create returns.
+func (r *Relay) Create(ctx context.Context, fn func(*automerge.Doc) error) (wire.DocumentID, error) {
+	id := wire.NewDocumentID()
+	return id, r.local(ctx, id, &call{fn: fn, write: true, create: true})
+}
+
+func (r *Relay) local(ctx context.Context, id wire.DocumentID, c *call) error {
+	if !id.Valid() {
+		return fmt.Errorf("%w: malformed document id %q", ErrDocumentNotFound, id)
+	}
+	s := r.acquire(string(id))
+	if s == nil {
+		return ErrRelayClosed
+	}
+	defer r.release(s)
+	c.done = make(chan error, 1)
+	if !s.deliver(event{call: c}) {
+		return ErrRelayClosed
+	}
+	select {
+	case err := <-c.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runCall runs a local call inside the synchronizer.
+func (s *synchronizer) runCall(c *call) {
+	c.done <- s.doCall(c)
+}
+
+func (s *synchronizer) doCall(c *call) error {
+	if c.create {
+		if s.doc != nil {
+			return fmt.Errorf("document %s exists already", s.id)
+		}
+		doc := automerge.New()
+		if err := c.fn(doc); err != nil {
+			return err
+		}
+		s.doc = doc
+		s.lastHeads = nil
+		for pe, ps := range s.peers {
+			s.startSync(pe, ps)
+		}
+		return s.commitLocal()
+	}
+	if s.doc == nil || len(s.doc.Heads()) == 0 {
+		return fmt.Errorf("%w: %s", ErrDocumentNotFound, s.id)
+	}
+	if !c.write {
+		return c.fn(s.doc)
+	}
+	fork, err := s.doc.Fork()
+	if err != nil {
+		return err
+	}
+	if err := c.fn(fork); err != nil {
+		return err
+	}
+	if _, err := s.doc.Merge(fork); err != nil {
+		return err
+	}
+	return s.commitLocal()
+}
+
+// commitLocal commits a local change at once, so the caller's answer means
+// durable, and lets the next flush carry it to the peers.
+func (s *synchronizer) commitLocal() error {
+	s.noteChanges()
+	if !s.commit() {
+		return errors.New("the change could not be stored; nothing was changed")
+	}
+	return nil
+}
