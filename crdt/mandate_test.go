@@ -1,0 +1,224 @@
+package crdt_test
+
+import (
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/crdt"
+)
+
+func TestProposeMandate(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	pid, mid, err := crdt.ProposeMandate(doc, "ana",
+		crdt.ProposalSpec{Title: "Send Ben", Body: "To sell the rye.", ClosesAt: at(60)},
+		crdt.MandateSpec{Task: "Sell the rye at the district market", Body: "2sXhFederation", Delegate: "ben"}, at(5))
+	must(t, err)
+	v := read(t, doc, at(6))
+	p, m := proposal(t, v, pid), mandate(t, v, mid)
+	if p.Kind != crdt.ProposalMandate || p.Subject != mid || p.Body != "To sell the rye." {
+		t.Errorf("proposal = %+v", p)
+	}
+	if m.Task != "Sell the rye at the district market" || m.Body != "2sXhFederation" || m.Delegate != "ben" || m.Proposal != pid ||
+		!m.IssuedAt.Equal(at(5)) || m.Status != crdt.MandatePending || len(m.Reports) != 0 || m.ApprovedAt != nil || m.EndedAt != nil {
+		t.Errorf("mandate = %+v", m)
+	}
+	h := must1[[]crdt.HistoryEntry](t)(crdt.History(doc))
+	info := h[len(h)-1].Info
+	if info.Op != crdt.OpProposeMandate || info.By != "ana" || info.Args["proposal"] != pid || info.Args["mandate"] != mid || info.Args["member"] != "ben" {
+		t.Errorf("change = %+v", info)
+	}
+}
+
+func TestProposeMandateRefuses(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	must(t, crdt.Leave(doc, "cai", at(1)))
+	good := crdt.MandateSpec{Task: "t", Body: "2sXhFederation", Delegate: "ben"}
+	title := crdt.ProposalSpec{Title: "x"}
+	try := func(p crdt.ProposalSpec, m crdt.MandateSpec) func() error {
+		return func() error { _, _, err := crdt.ProposeMandate(doc, "ana", p, m, at(5)); return err }
+	}
+	refused(t, doc, crdt.ErrInvalid, try(crdt.ProposalSpec{Title: "x", Kind: crdt.ProposalGeneral}, good))
+	refused(t, doc, crdt.ErrInvalid, try(crdt.ProposalSpec{Title: "x", Subject: "other"}, good))
+	refused(t, doc, crdt.ErrInvalid, try(crdt.ProposalSpec{}, good))
+	refused(t, doc, crdt.ErrInvalid, try(title, crdt.MandateSpec{Body: "2sXhFederation", Delegate: "ben"}))
+	refused(t, doc, crdt.ErrInvalid, try(title, crdt.MandateSpec{Task: "t", Body: "", Delegate: "ben"}))
+	refused(t, doc, crdt.ErrInvalid, try(title, crdt.MandateSpec{Task: "t", Body: "a b", Delegate: "ben"}))
+	refused(t, doc, crdt.ErrUnknownMember, try(title, crdt.MandateSpec{Task: "t", Body: "2sXhFederation", Delegate: "zoe"}))
+	refused(t, doc, crdt.ErrMemberLeft, try(title, crdt.MandateSpec{Task: "t", Body: "2sXhFederation", Delegate: "cai"}))
+	refused(t, doc, crdt.ErrMemberLeft, func() error { _, _, err := crdt.ProposeMandate(doc, "cai", title, good, at(5)); return err })
+	_, _, err := crdt.ProposeMandate(doc, "ana", crdt.ProposalSpec{ID: "pm", Title: "x", Kind: crdt.ProposalMandate, Subject: "m"}, crdt.MandateSpec{ID: "m", Task: "t", Body: "2sXhFederation", Delegate: "ben"}, at(5))
+	must(t, err)
+	refused(t, doc, crdt.ErrExists, try(title, crdt.MandateSpec{ID: "m", Task: "t", Body: "2sXhFederation", Delegate: "ben"}))
+	refused(t, doc, crdt.ErrExists, try(crdt.ProposalSpec{ID: "pm", Title: "x"}, good))
+}
+
+func TestMandateStatuses(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	approvedMandate(t, doc)
+	m := mandate(t, read(t, doc, at(59)), "m1")
+	if m.Status != crdt.MandatePending {
+		t.Errorf("before approval: %s", m.Status)
+	}
+	m = mandate(t, read(t, doc, at(60)), "m1")
+	if m.Status != crdt.MandateActive || !m.ApprovedAt.Equal(at(60)) || m.EndedAt != nil {
+		t.Errorf("after approval: %+v", m)
+	}
+
+	// Reports, by the delegate only, on an active mandate only.
+	refused(t, doc, crdt.ErrMandateNotActive, func() error { return crdt.SubmitReport(doc, "ben", "m1", "early", at(30)) })
+	refused(t, doc, crdt.ErrNotDelegate, func() error { return crdt.SubmitReport(doc, "ana", "m1", "not mine", at(70)) })
+	refused(t, doc, crdt.ErrInvalid, func() error { return crdt.SubmitReport(doc, "ben", "m1", " ", at(70)) })
+	refused(t, doc, crdt.ErrNotFound, func() error { return crdt.SubmitReport(doc, "ben", "m9", "x", at(70)) })
+	refused(t, doc, crdt.ErrUnknownMember, func() error { return crdt.SubmitReport(doc, "zoe", "m1", "x", at(70)) })
+	must(t, crdt.SubmitReport(doc, "ben", "m1", "Sold 3 t at 210.", at(70)))
+	a, b := fork(t, doc), fork(t, doc)
+	must(t, crdt.SubmitReport(a, "ben", "m1", "From the phone.", at(80)))
+	must(t, crdt.SubmitReport(b, "ben", "m1", "From the laptop.", at(81)))
+	merge(t, a, b)
+	if m := mandate(t, read(t, a, at(90)), "m1"); len(m.Reports) != 3 || m.Reports[0] != (crdt.Report{At: at(70), By: "ben", Text: "Sold 3 t at 210."}) {
+		t.Errorf("reports = %+v", m.Reports)
+	}
+
+	refused(t, doc, crdt.ErrNotDelegate, func() error { return crdt.Complete(doc, "cai", "m1", at(100)) })
+	must(t, crdt.Complete(doc, "ben", "m1", at(100)))
+	m = mandate(t, read(t, doc, at(100)), "m1")
+	if m.Status != crdt.MandateCompleted || !m.EndedAt.Equal(at(100)) || !m.CompletedAt.Equal(at(100)) {
+		t.Errorf("completed: %+v", m)
+	}
+	if m := mandate(t, read(t, doc, at(99)), "m1"); m.Status != crdt.MandateActive {
+		t.Errorf("just before completion: %s", m.Status)
+	}
+	refused(t, doc, crdt.ErrMandateNotActive, func() error { return crdt.Complete(doc, "ben", "m1", at(101)) })
+	refused(t, doc, crdt.ErrMandateNotActive, func() error { return crdt.Resign(doc, "ben", "m1", at(101)) })
+	refused(t, doc, crdt.ErrMandateNotActive, func() error { return crdt.SubmitReport(doc, "ben", "m1", "x", at(101)) })
+	refused(t, doc, crdt.ErrMandateNotActive, func() error {
+		_, err := crdt.Propose(doc, "ana", crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "x", Subject: "m1"}, at(101))
+		return err
+	})
+}
+
+func TestMandateRejected(t *testing.T) {
+	for name, decide := range map[string]func(t *testing.T, doc *automerge.Doc){
+		"voted down": func(t *testing.T, doc *automerge.Doc) {
+			must(t, crdt.CastVote(doc, "ana", "pm1", crdt.No, at(10)))
+			must(t, crdt.CastVote(doc, "ben", "pm1", crdt.No, at(10)))
+		},
+		"no quorum": func(t *testing.T, doc *automerge.Doc) { must(t, crdt.CastVote(doc, "ben", "pm1", crdt.Yes, at(10))) },
+		"withdrawn": func(t *testing.T, doc *automerge.Doc) { must(t, crdt.WithdrawProposal(doc, "ana", "pm1", at(10))) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := newCouncil(t, majority, "ana", "ben", "cai")
+			_, _, err := crdt.ProposeMandate(doc, "ana", crdt.ProposalSpec{ID: "pm1", Title: "Send Ben", ClosesAt: at(60)},
+				crdt.MandateSpec{ID: "m1", Task: "t", Body: "2sXhFederation", Delegate: "ben"}, at(5))
+			must(t, err)
+			decide(t, doc)
+			m := mandate(t, read(t, doc, at(90)), "m1")
+			if m.Status != crdt.MandateRejected || m.ApprovedAt != nil || m.EndedAt == nil {
+				t.Errorf("mandate = %+v", m)
+			}
+			refused(t, doc, crdt.ErrMandateNotActive, func() error { return crdt.Resign(doc, "ben", "m1", at(91)) })
+		})
+	}
+}
+
+func TestResignWhilePending(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	approvedMandate(t, doc)
+	must(t, crdt.Resign(doc, "ben", "m1", at(30)))
+	if m := mandate(t, read(t, doc, at(40)), "m1"); m.Status != crdt.MandatePending {
+		t.Errorf("while the proposal is open: %s", m.Status)
+	}
+	if m := mandate(t, read(t, doc, at(90)), "m1"); m.Status != crdt.MandateResigned || !m.EndedAt.Equal(at(30)) {
+		t.Errorf("after approval: %+v", m)
+	}
+}
+
+func TestRecall(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	approvedMandate(t, doc)
+	recall(t, doc, "r1", 70, 90)
+	if m := mandate(t, read(t, doc, at(89)), "m1"); m.Status != crdt.MandateActive {
+		t.Errorf("before the recall closes: %s", m.Status)
+	}
+	m := mandate(t, read(t, doc, at(90)), "m1")
+	if m.Status != crdt.MandateRecalled || !m.EndedAt.Equal(at(90)) || m.RecalledBy != "r1" {
+		t.Errorf("recalled: %+v", m)
+	}
+	refused(t, doc, crdt.ErrMandateNotActive, func() error { return crdt.Resign(doc, "ben", "m1", at(95)) })
+}
+
+func TestFailedRecallLeavesMandateActive(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	approvedMandate(t, doc)
+	_, err := crdt.Propose(doc, "cai", crdt.ProposalSpec{ID: "r1", Kind: crdt.ProposalRecall, Title: "Recall", Subject: "m1", ClosesAt: at(90)}, at(70))
+	must(t, err)
+	must(t, crdt.CastVote(doc, "cai", "r1", crdt.Yes, at(71)))
+	must(t, crdt.CastVote(doc, "ben", "r1", crdt.No, at(71)))
+	if m := mandate(t, read(t, doc, at(100)), "m1"); m.Status != crdt.MandateActive || m.RecalledBy != "" {
+		t.Errorf("mandate = %+v", m)
+	}
+}
+
+func TestRecallOfResignedDelegateStaysResigned(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	approvedMandate(t, doc)
+	recall(t, doc, "r1", 70, 90)
+	must(t, crdt.Resign(doc, "ben", "m1", at(80)))
+	m := mandate(t, read(t, doc, at(100)), "m1")
+	if m.Status != crdt.MandateResigned || !m.EndedAt.Equal(at(80)) || m.RecalledBy != "" {
+		t.Errorf("mandate = %+v", m)
+	}
+	if p := proposal(t, read(t, doc, at(100)), "r1"); p.Outcome != crdt.OutcomePassed {
+		t.Errorf("the recall itself: %s", p.Outcome)
+	}
+}
+
+// TestConcurrentRecallAndResignation: the council passes a recall while the
+// delegate, offline, resigns. Whatever happened first decides, on every
+// replica and in every merge order.
+func TestConcurrentRecallAndResignation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		resign int // minute of the offline resignation; the recall closes at 90
+		want   crdt.MandateStatus
+		ended  int
+	}{
+		{"resignation first", 85, crdt.MandateResigned, 85},
+		{"recall first", 95, crdt.MandateRecalled, 90},
+		{"same moment: recall wins the tie", 90, crdt.MandateRecalled, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := newCouncil(t, majority, "ana", "ben", "cai")
+			approvedMandate(t, doc)
+			must1[string](t)(crdt.Propose(doc, "cai", crdt.ProposalSpec{ID: "r1", Kind: crdt.ProposalRecall, Title: "Recall", Subject: "m1", ClosesAt: at(90)}, at(70)))
+			council, phone := fork(t, doc), fork(t, doc)
+			must(t, crdt.CastVote(council, "ana", "r1", crdt.Yes, at(71)))
+			must(t, crdt.CastVote(council, "cai", "r1", crdt.Yes, at(72)))
+			must(t, crdt.Resign(phone, "ben", "m1", at(tc.resign)))
+			a, b := fork(t, council), fork(t, phone)
+			merge(t, a, phone)
+			merge(t, b, council)
+			for _, d := range []*automerge.Doc{a, b} {
+				m := mandate(t, read(t, d, at(120)), "m1")
+				if m.Status != tc.want || !m.EndedAt.Equal(at(tc.ended)) {
+					t.Errorf("mandate = %+v, want %s at minute %d", m, tc.want, tc.ended)
+				}
+			}
+		})
+	}
+}
+
+func TestMandateTieOrder(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	approvedMandate(t, doc)
+	rawSet(t, doc, at(80), "mandates", "m1", "completedAt")
+	rawSet(t, doc, at(80), "mandates", "m1", "resignedAt")
+	if m := mandate(t, read(t, doc, at(100)), "m1"); m.Status != crdt.MandateResigned {
+		t.Errorf("resigned and completed at once: %s", m.Status)
+	}
+	rawSet(t, doc, at(75), "mandates", "m1", "completedAt")
+	if m := mandate(t, read(t, doc, at(100)), "m1"); m.Status != crdt.MandateCompleted || !m.EndedAt.Equal(at(75)) {
+		t.Errorf("completed first: %+v", m)
+	}
+}

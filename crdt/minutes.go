@@ -1,0 +1,117 @@
+package crdt
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/automerge/automerge-go"
+)
+
+// Minutes is an entry of the "minutes" list: the record of one meeting,
+// with collaborative notes.
+type Minutes struct {
+	// ID identifies the entry (list positions shift under concurrent
+	// inserts, so entries carry an id, an addition to the schema sketch).
+	ID    string    `json:"id"`
+	At    time.Time `json:"at"`
+	Title string    `json:"title"`
+	// Notes is the collaborative text (an Automerge Text) of the meeting.
+	Notes string `json:"notes"`
+	By    string `json:"by"`
+}
+
+// MinutesSpec describes the minutes of a meeting to start.
+type MinutesSpec struct {
+	ID    string // optional explicit id; random (NewID) if empty
+	Title string // required
+	Notes string // optional initial text
+}
+
+// StartMinutes appends the minutes of a meeting held at at, with notes as
+// an Automerge Text, and returns their id.
+func StartMinutes(doc *automerge.Doc, by string, spec MinutesSpec, at time.Time) (string, error) {
+	t, err := begin(doc, OpStartMinutes, at)
+	if err != nil {
+		return "", err
+	}
+	if _, err := t.actor(by); err != nil {
+		return "", err
+	}
+	if err := t.requireText(spec.Title, "minutes title"); err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(spec.Notes) {
+		return "", t.errorf(CodeInvalid, "minutes notes are not valid UTF-8")
+	}
+	id, err := t.newID(spec.ID, "minutes", func(id string) bool { _, ok := t.view.minutes(id); return ok })
+	if err != nil {
+		return "", err
+	}
+	t.arg("minutes", id)
+	err = t.commit(func(w *automerge.Doc) error {
+		return w.Path(keyMinutes).List().Append(map[string]any{
+			"id":     id,
+			"at":     t.at,
+			"title":  spec.Title,
+			keyNotes: automerge.NewText(spec.Notes),
+			"by":     by,
+		})
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// EditMinutes splices the notes of the minutes with the given id. Any
+// active member may edit; concurrent edits merge character by character.
+func EditMinutes(doc *automerge.Doc, by, minutesID string, edit TextEdit, at time.Time) error {
+	t, err := begin(doc, OpEditMinutes, at)
+	if err != nil {
+		return err
+	}
+	if _, err := t.actor(by); err != nil {
+		return err
+	}
+	m, ok := t.view.minutes(minutesID)
+	if !ok || !ValidID(minutesID) {
+		return t.errorf(CodeNotFound, "no minutes %q", minutesID)
+	}
+	if err := t.checkEdit(edit, m.Notes); err != nil {
+		return err
+	}
+	t.arg("minutes", minutesID)
+	return t.commit(func(w *automerge.Doc) error {
+		// Find the entry's position in the fork, which is the document as
+		// validated.
+		values, err := w.Path(keyMinutes).List().Values()
+		if err != nil {
+			return err
+		}
+		for i, v := range values {
+			if v.Kind() != automerge.KindMap {
+				continue
+			}
+			id, err := v.Map().Get("id")
+			if err != nil || isAbsent(id) {
+				continue
+			}
+			if s, err := asString(id); err != nil || s != minutesID {
+				continue
+			}
+			return editText(w, edit, keyMinutes, i, keyNotes)
+		}
+		return fmt.Errorf("minutes %q vanished", minutesID)
+	})
+}
+
+// minutes returns the first minutes entry with the given id.
+func (v *View) minutes(id string) (*Minutes, bool) {
+	for i := range v.Minutes {
+		if v.Minutes[i].ID == id {
+			return &v.Minutes[i], true
+		}
+	}
+	return nil, false
+}
