@@ -278,3 +278,18 @@ func waitStored(t testing.TB, r *Relay, p *testPeer, id wire.DocumentID) {
 		return err == nil && slices.Equal(m.Heads, want)
 	})
 }
+
+// TestChangesOfADepartedPeerAreCommitted: a peer that sends a change and
+// vanishes at once leaves nobody to acknowledge, but the change is still
+// committed promptly, not only when the document is unloaded.
+func TestChangesOfADepartedPeerAreCommitted(t *testing.T) {
+	st := openStore(t)
+	r := newTestRelay(t, st, Options{IdleTimeout: time.Hour})
+	id := wire.NewDocumentID()
+	a := connect(t, r, "a", nil)
+	a.change(id, "first", "1")
+	waitStored(t, r, a, id)
+	a.change(id, "last", "2")
+	a.conn.Close("")
+	waitStored(t, r, a, id)
+}

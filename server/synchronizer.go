@@ -114,6 +114,7 @@ func (s *synchronizer) run() {
 			s.noteChanges()
 		case <-flushTimer.C:
 		case <-idleTimer.C:
+			s.commit() // before leaving the map, so a successor loads it all
 			if len(s.peers) == 0 && s.relay.retire(s) {
 				s.shutdown()
 				return
@@ -417,7 +418,7 @@ func (s *synchronizer) flush() time.Duration {
 			break
 		}
 	}
-	if !pending {
+	if !pending && !s.dirty {
 		return 0
 	}
 	now := time.Now()
