@@ -118,7 +118,7 @@ type Relay struct {
 	docs    map[string]*synchronizer
 	byID    map[string]*peer // connected peers by senderId
 
-	wg sync.WaitGroup // peers and synchronizers
+	wg sync.WaitGroup // peers
 }
 
 // New returns a relay serving the documents in st.
@@ -210,11 +210,6 @@ func (r *Relay) acquire(id string) *synchronizer {
 	if s == nil {
 		s = newSynchronizer(r, id)
 		r.docs[id] = s
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			s.run()
-		}()
 	}
 	s.refs++
 	return s
@@ -243,7 +238,7 @@ func (r *Relay) release(s *synchronizer) {
 func (r *Relay) retire(s *synchronizer) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s.refs > 0 || len(s.inbox) > 0 {
+	if s.refs > 0 {
 		return false
 	}
 	if r.docs[s.id] == s {

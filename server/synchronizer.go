@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -22,33 +23,35 @@ type event struct {
 }
 
 // synchronizer owns one document while it is in memory: the Automerge
-// document, and the sync state of every peer syncing it. All of that is
-// touched only by its run goroutine, so nothing in it needs a lock; peers
-// talk to it through inbox.
+// document, and the sync state of every peer syncing it. The goroutine
+// that delivers an event — a peer's read loop, a local call, a timer —
+// handles it under mu, so a message costs no hand-off between goroutines.
 //
-// The loop applies every message waiting in the inbox, and flushes at most
-// once per SyncInterval, so a burst of changes costs one commit and one
-// generation per peer, not one per change. Before any
-// generation it commits what was applied: the relay never advertises heads
-// its store does not hold (durable before advertised).
+// A delivered message is applied at once; committing and generating are
+// paced (see flush): under load they happen once per SyncInterval, so a
+// burst of changes costs one commit and one generation per peer, not one
+// per change. Before any generation it commits what was applied: the relay
+// never advertises heads its store does not hold (durable before
+// advertised).
 type synchronizer struct {
 	relay *Relay
 	id    string
 	log   *slog.Logger
 
-	inbox   chan event
-	quit    chan struct{} // closed by stop
-	stopped chan struct{} // closed when run returns
-
 	refs int // peers holding it; guarded by relay.mu
 
-	// Owned by run.
-	doc       *automerge.Doc // nil while the document does not exist
-	meta      store.Meta
-	dirty     bool // applied changes not yet committed
-	peers     map[*peer]*peerState
-	lastHeads []automerge.ChangeHash
-	budget    flushBudget
+	mu         sync.Mutex // guards the following
+	loaded     bool
+	stopped    bool
+	doc        *automerge.Doc // nil while the document does not exist
+	meta       store.Meta
+	received   bool // messages arrived since the heads were last compared
+	dirty      bool // applied changes not yet committed
+	peers      map[*peer]*peerState
+	lastHeads  []automerge.ChangeHash
+	budget     flushBudget
+	flushTimer *time.Timer // armed while a paced flush waits
+	idleTimer  *time.Timer // armed while no peer syncs the document
 }
 
 // peerState is what a synchronizer knows of one peer.
@@ -59,94 +62,79 @@ type peerState struct {
 	waiting   bool                 // it asked for the document before it existed
 }
 
-const inboxSize = 256
-
 func newSynchronizer(r *Relay, id string) *synchronizer {
 	return &synchronizer{
-		relay:   r,
-		id:      id,
-		log:     r.log.With("doc", id),
-		inbox:   make(chan event, inboxSize),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
-		peers:   make(map[*peer]*peerState),
+		relay: r,
+		id:    id,
+		log:   r.log.With("doc", id),
+		peers: make(map[*peer]*peerState),
 	}
 }
 
-// deliver hands an event to the synchronizer, waiting while its inbox is
-// full (back-pressure on the sending peer only). It reports false when the
-// synchronizer has stopped.
+// deliver handles an event on the caller's goroutine. It reports false
+// when the synchronizer has stopped; the caller then starts a new one.
 func (s *synchronizer) deliver(ev event) bool {
-	select {
-	case s.inbox <- ev:
-		return true
-	case <-s.stopped:
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
 		return false
 	}
+	if !s.loaded {
+		s.load()
+		s.loaded = true
+	}
+	s.handle(ev)
+	s.settle()
+	return true
 }
 
-// stop asks the synchronizer to commit, persist sync states and end.
+// settle flushes what is due, arms the flush timer for what is not, and
+// watches for the document falling idle. Called with mu held.
+func (s *synchronizer) settle() {
+	if wait := s.flush(); wait > 0 && s.flushTimer == nil {
+		s.flushTimer = time.AfterFunc(wait, s.onFlushTimer)
+	}
+	if len(s.peers) == 0 && s.idleTimer == nil {
+		s.idleTimer = time.AfterFunc(s.relay.opts.IdleTimeout, s.onIdle)
+	}
+}
+
+func (s *synchronizer) onFlushTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushTimer = nil
+	if !s.stopped {
+		s.settle()
+	}
+}
+
+// onIdle unloads the document once no peer has synced it for IdleTimeout.
+func (s *synchronizer) onIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idleTimer = nil
+	if s.stopped || len(s.peers) > 0 {
+		return // a peer came back: the timer is armed again when it leaves
+	}
+	s.noteChanges()
+	s.commit() // before leaving the map, so a successor loads it all
+	if !s.relay.retire(s) {
+		s.idleTimer = time.AfterFunc(s.relay.opts.IdleTimeout, s.onIdle)
+		return
+	}
+	s.shutdown()
+}
+
+// stop commits, persists sync states and ends the synchronizer.
 func (s *synchronizer) stop() {
-	select {
-	case <-s.quit:
-	default:
-		close(s.quit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopped {
+		s.shutdown()
 	}
 }
 
 func (s *synchronizer) ctx() context.Context { return context.Background() }
-
-func (s *synchronizer) run() {
-	defer close(s.stopped)
-	s.load()
-
-	flushTimer := time.NewTimer(time.Hour)
-	flushTimer.Stop()
-	idleTimer := time.NewTimer(s.relay.opts.IdleTimeout)
-	defer flushTimer.Stop()
-	defer idleTimer.Stop()
-
-	for {
-		select {
-		case ev := <-s.inbox:
-			s.handle(ev)
-			s.drain()
-			s.noteChanges()
-		case <-flushTimer.C:
-		case <-idleTimer.C:
-			s.commit() // before leaving the map, so a successor loads it all
-			if len(s.peers) == 0 && s.relay.retire(s) {
-				s.shutdown()
-				return
-			}
-			idleTimer.Reset(s.relay.opts.IdleTimeout)
-		case <-s.quit:
-			s.drain()
-			s.shutdown()
-			return
-		}
-
-		if wait := s.flush(); wait > 0 {
-			flushTimer.Reset(wait)
-		}
-		if len(s.peers) == 0 {
-			idleTimer.Reset(s.relay.opts.IdleTimeout)
-		}
-	}
-}
-
-// drain handles every event already waiting, so one commit and one
-// generation serve them all.
-func (s *synchronizer) drain() {
-	for {
-		select {
-		case ev := <-s.inbox:
-			s.handle(ev)
-		default:
-			return
-		}
-	}
-}
 
 // load reads the document from the store; a document the store does not
 // hold stays nil until a peer creates it.
@@ -264,7 +252,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message) {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return
 	}
-	// Heads are compared once per batch (noteChanges), not per message.
+	s.received = true // heads are compared once per flush, not per message
 	if msg.Type == wire.TypeRequest && len(s.lastHeads) == 0 && len(s.doc.Heads()) == 0 {
 		s.unavailable(pe, ps)
 		return
@@ -411,6 +399,10 @@ func hexHeads(heads []automerge.ChangeHash) []string {
 // of a first sync are not slowed. It returns how long until the next flush
 // is allowed, or 0 when nothing is pending.
 func (s *synchronizer) flush() time.Duration {
+	if s.received {
+		s.received = false
+		s.noteChanges()
+	}
 	pending := false
 	for _, ps := range s.peers {
 		if ps.pending && ps.sync != nil && !ps.waiting {
@@ -465,6 +457,13 @@ func (s *synchronizer) saveSyncState(pe *peer, ps *peerState) {
 
 // shutdown commits what was applied and persists every peer's sync state.
 func (s *synchronizer) shutdown() {
+	s.stopped = true
+	if s.flushTimer != nil {
+		s.flushTimer.Stop()
+	}
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
 	s.noteChanges()
 	s.commit()
 	for pe, ps := range s.peers {
