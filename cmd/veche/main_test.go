@@ -71,3 +71,20 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults %q %q", m.Addr, m.DataDir)
 	}
 }
+
+func TestKeepaliveAndSyncIntervalFlags(t *testing.T) {
+	t.Setenv("VECHE_KEEPALIVE", "45s")
+	m := NewMain()
+	if err := m.ParseFlags([]string{"--sync-interval", "1s"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.Keepalive != 45*time.Second || m.SyncInterval != time.Second {
+		t.Fatalf("keepalive %v, sync interval %v", m.Keepalive, m.SyncInterval)
+	}
+	if err := NewMain().ParseFlags([]string{"--keepalive", "10ms"}); err == nil {
+		t.Fatal("a keepalive under 1s was accepted")
+	}
+	if NewMain().Keepalive < 30*time.Second {
+		t.Fatal("default keepalive tighter than 30s")
+	}
+}

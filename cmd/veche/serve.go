@@ -15,6 +15,7 @@ import (
 	"github.com/veche-sync/veche/api"
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/wsconn"
 )
 
 // Main is the relay program: flags and environment wired into a store, a
@@ -34,6 +35,10 @@ type Main struct {
 	// peer of one document; changes arriving meanwhile travel together.
 	// Flag --sync-interval, env VECHE_SYNC_INTERVAL; default 250ms.
 	SyncInterval time.Duration
+	// Keepalive is how often a quiet connection is pinged; a peer silent
+	// for twice as long again is dropped. Flag --keepalive, env
+	// VECHE_KEEPALIVE; default 30s.
+	Keepalive time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 
@@ -53,6 +58,7 @@ func NewMain() *Main {
 		Anonymous:       true,
 		LogLevel:        "info",
 		SyncInterval:    server.DefaultSyncInterval,
+		Keepalive:       30 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -82,17 +88,31 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 		m.SyncInterval = d
 	}
+	if v := os.Getenv("VECHE_KEEPALIVE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("VECHE_KEEPALIVE=%q: %w", v, err)
+		}
+		m.Keepalive = d
+	}
 	fs := flag.NewFlagSet("veche serve", flag.ContinueOnError)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen address (env VECHE_ADDR)")
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory holding the bbolt store (env VECHE_DATA)")
 	fs.BoolVar(&m.Anonymous, "anonymous", m.Anonymous, "let connections without a token read and write every document (env VECHE_ANONYMOUS)")
 	fs.DurationVar(&m.SyncInterval, "sync-interval", m.SyncInterval, "shortest time between two sync messages to one peer for one document (env VECHE_SYNC_INTERVAL)")
+	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env VECHE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errUsage
 		}
 		return err
+	}
+	if m.Keepalive < time.Second {
+		return fmt.Errorf("--keepalive %s: must be at least 1s", m.Keepalive)
+	}
+	if m.SyncInterval <= 0 {
+		return fmt.Errorf("--sync-interval %s: must be positive", m.SyncInterval)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -123,7 +143,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Anonymous {
 		m.log.Warn("anonymous access is on: every connection may read and write every document")
 	}
-	srv := api.New(m.relay, api.Options{AllowAnonymous: m.Anonymous, Logger: m.log})
+	srv := api.New(m.relay, api.Options{
+		AllowAnonymous: m.Anonymous,
+		Logger:         m.log,
+		WebSocket:      wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive},
+	})
 
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
