@@ -95,9 +95,10 @@ func (o Options) withDefaults() Options {
 }
 
 // DefaultSyncInterval is the default Options.SyncInterval: long enough that
-// a burst of changes from many peers travels in one message per peer, short
-// next to the round trip of the links veche is built for.
-const DefaultSyncInterval = 250 * time.Millisecond
+// a burst of changes from many peers travels in one message per peer, and
+// no longer than one round trip of the links veche is built for (600 ms and
+// more on satellite). A quiet document answers at once regardless.
+const DefaultSyncInterval = 500 * time.Millisecond
 
 // ErrRelayClosed is returned by Accept and Dial once Close has begun.
 var ErrRelayClosed = errors.New("relay is shutting down")

@@ -33,7 +33,7 @@ type Main struct {
 	LogLevel string
 	// SyncInterval is the shortest time between two sync messages for one
 	// peer of one document; changes arriving meanwhile travel together.
-	// Flag --sync-interval, env VECHE_SYNC_INTERVAL; default 250ms.
+	// Flag --sync-interval, env VECHE_SYNC_INTERVAL; default 500ms.
 	SyncInterval time.Duration
 	// Keepalive is how often a quiet connection is pinged; a peer silent
 	// for twice as long again is dropped. Flag --keepalive, env
@@ -129,6 +129,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	tuneMalloc()
 	st, err := store.Open(m.DataDir, nil)
 	if err != nil {
 		return err

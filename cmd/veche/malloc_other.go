@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// tuneMalloc does nothing outside Linux (glibc).
+func tuneMalloc() {}
