@@ -1,8 +1,20 @@
 // Package api is veche's HTTP surface, built on echo: the websocket
 // endpoint that stock automerge-repo clients connect to, health checks,
-// and (in later issues) the council REST API. It authenticates requests
-// and upgrades connections; everything about syncing is the relay's
-// business (package server).
+// and the council REST API under /api/councils, described by the OpenAPI
+// document served at /api/openapi.json. It authenticates requests and
+// upgrades connections; everything about syncing is the relay's business
+// (package server), everything about council documents is package crdt's.
+//
+// A REST write runs one crdt operation on the council's document inside
+// its synchronizer (server.Relay.Change), at the relay's clock: the
+// change is committed durably before the answer and reaches every
+// connected automerge-repo peer through the normal sync path. A refused
+// write changes nothing. Every error is an *Error, rendered as
+// {"error":{"code","message"}}; errors.go maps codes to HTTP statuses.
+//
+// Until access control lands, the acting member of a write is the one its
+// body names in "by", checked against the council's members only, and the
+// token POST /api/councils answers is a placeholder the relay ignores.
 package api
 
 import (
@@ -68,6 +80,38 @@ func (s *Server) Handler() http.Handler { return s.echo }
 func (s *Server) routes() {
 	s.echo.GET("/healthz", s.healthz)
 	s.echo.GET("/sync", s.sync)
+	s.echo.GET("/api/openapi.json", s.openAPI)
+
+	// The council REST API. Every write is one Automerge change the relay
+	// makes on the acting member's behalf, durable before the answer and
+	// synced to every connected peer. api/openapi.json documents each
+	// route; a test keeps the two in step.
+	// auth is per route: group middleware would register catch-all routes.
+	auth := s.requirePrincipal
+	g := s.echo.Group("/api/councils")
+	g.POST("", s.createCouncil, auth)
+	g.GET("/:id", s.viewCouncil, auth)
+	g.GET("/:id/history", s.history, auth)
+	g.POST("/:id/members", s.join, auth)
+	g.POST("/:id/members/:member/leave", s.leave, auth)
+	g.POST("/:id/proposals", s.propose, auth)
+	g.PATCH("/:id/proposals/:proposal", s.editProposal, auth)
+	g.POST("/:id/proposals/:proposal/votes", s.vote, auth)
+	g.POST("/:id/proposals/:proposal/withdraw", s.withdrawProposal, auth)
+	g.POST("/:id/mandates/:mandate/reports", s.report, auth)
+	g.POST("/:id/mandates/:mandate/resign", s.resign, auth)
+	g.POST("/:id/mandates/:mandate/complete", s.complete, auth)
+	g.POST("/:id/offers", s.postOffer, auth)
+	g.POST("/:id/offers/:offer/withdraw", s.withdrawOffer, auth)
+	g.POST("/:id/needs", s.postNeed, auth)
+	g.POST("/:id/needs/:need/withdraw", s.withdrawNeed, auth)
+	g.POST("/:id/pledges", s.pledge, auth)
+	g.POST("/:id/federation/join", s.joinFederation, auth)
+	g.POST("/:id/federation/leave", s.leaveFederation, auth)
+	g.POST("/:id/federation/admit", s.admitCouncil, auth)
+	g.POST("/:id/federation/remove", s.removeCouncil, auth)
+	g.POST("/:id/minutes", s.startMinutes, auth)
+	g.PATCH("/:id/minutes/:minutes", s.editMinutes, auth)
 }
 
 func (s *Server) healthz(c echo.Context) error {

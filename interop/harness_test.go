@@ -117,16 +117,22 @@ func target(t testing.TB) relayProgram {
 	t.Helper()
 	switch v := os.Getenv("VECHE_INTEROP_TARGET"); v {
 	case "", "veche":
-		bin := buildVeche(t)
-		return relayProgram{name: "veche", argv: func(addr, dataDir string) []string {
-			return []string{bin, "serve", "--addr", addr, "--data", dataDir}
-		}}
+		return vecheRelay(t)
 	case "reference":
 		return referenceRelay(t, "--durable")
 	default:
 		t.Fatalf("VECHE_INTEROP_TARGET=%q: want veche or reference", v)
 		return relayProgram{}
 	}
+}
+
+// vecheRelay runs the veche binary built from this tree.
+func vecheRelay(t testing.TB) relayProgram {
+	t.Helper()
+	bin := buildVeche(t)
+	return relayProgram{name: "veche", argv: func(addr, dataDir string) []string {
+		return []string{bin, "serve", "--addr", addr, "--data", dataDir}
+	}}
 }
 
 // referenceRelay runs js/interop/reference-server.mjs with extra flags.

@@ -1,7 +1,9 @@
 // Command veche runs a veche relay: an offline-first sync server for
-// federated councils that stock automerge-repo clients sync with.
+// federated councils that stock automerge-repo clients sync with; and
+// runs councils from a terminal against a relay's REST API.
 //
 //	veche serve [--addr :8080] [--data ./veche-data]
+//	veche council <verb> [arguments] [flags]     (veche council --help)
 package main
 
 import (
@@ -17,6 +19,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			os.Exit(int(code))
+		}
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
@@ -27,12 +33,23 @@ func main() {
 
 var errUsage = errors.New("usage")
 
+// exitCode is an error that is only an exit status: the command has
+// printed what went wrong already.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
 const usage = `veche — offline-first sync relay for federated councils
 
 Usage:
-  veche serve [flags]   run the relay
+  veche serve [flags]            run the relay
+  veche council <verb> [flags]   run a council against a relay: create, show,
+                                 join, propose, vote, mandate, recall, offer,
+                                 need, pledge, minutes, …
 
-Run 'veche serve --help' for the flags.
+Run 'veche serve --help' for the relay's flags, and 'veche council --help'
+for a walk through founding a council, passing a proposal and sending a
+delegate.
 `
 
 func run(ctx context.Context, args []string) error {
@@ -51,6 +68,11 @@ func run(ctx context.Context, args []string) error {
 		}
 		<-ctx.Done()
 		return m.Close()
+	case "council":
+		if code := runCouncil(ctx, args[1:], os.Stdout, os.Stderr, os.Getenv); code != exitOK {
+			return exitCode(code)
+		}
+		return nil
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

@@ -151,7 +151,7 @@ func TestHelperProcess(t *testing.T) {
 	dir := os.Getenv("VECHE_STORE_DIR")
 	switch os.Getenv("VECHE_STORE_HELPER") {
 	case "":
-		t.Skip("helper process only")
+		return // run as a test, it has nothing to do
 	case "lock":
 		s, err := store.Open(dir, nil)
 		fmt.Printf("locked=%v err=%v\n", errors.Is(err, store.ErrLocked), err)

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/labstack/echo/v4"
+
+	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// PlaceholderToken is the token POST /api/councils answers until access
+// control lands. The relay ignores it: every request is anonymous, and
+// the acting member is the one a write names in "by".
+const PlaceholderToken = "placeholder-until-access-control"
+
+// MemberRequest is the body of POST /api/councils/:id/members, and the
+// founder of a new council.
+type MemberRequest struct {
+	// ID is an optional explicit member id; random if empty. A client on
+	// a poor link can retry with the same id and get "exists" instead of
+	// a second member.
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// SentBy is for delegates joining a federation.
+	SentBy *crdt.SentBy `json:"sentBy,omitempty"`
+}
+
+// spec checks the request's council ids and returns the crdt spec.
+func (m MemberRequest) spec(field string) (crdt.MemberSpec, error) {
+	spec := crdt.MemberSpec{ID: m.ID, Name: m.Name, Role: m.Role}
+	if m.SentBy != nil {
+		council, err := documentIDArg(field+"sentBy.council", m.SentBy.Council, false)
+		if err != nil {
+			return spec, err
+		}
+		spec.SentBy = &crdt.SentBy{Council: council, Mandate: m.SentBy.Mandate}
+	}
+	return spec, nil
+}
+
+// CreateCouncilRequest is the body of POST /api/councils.
+type CreateCouncilRequest struct {
+	Name   string           `json:"name"`
+	Kind   crdt.CouncilKind `json:"kind"`
+	Region string           `json:"region,omitempty"`
+	// Rule defaults to crdt.DefaultRule (quorum 0.5, majority 0.5).
+	Rule    *crdt.Rule     `json:"rule,omitempty"`
+	Founder *MemberRequest `json:"founder"`
+}
+
+// CreateCouncilAnswer is the answer to POST /api/councils.
+type CreateCouncilAnswer struct {
+	ID  string `json:"id"`  // the documentId
+	URL string `json:"url"` // automerge:<id>, for automerge-repo clients
+	// Founder is the member id of the founding member.
+	Founder string `json:"founder"`
+	// Token is PlaceholderToken until access control lands.
+	Token string      `json:"token"`
+	View  CouncilView `json:"view"`
+}
+
+// createCouncil serves POST /api/councils: a new document holding the
+// council and its founding member, durable before the answer.
+func (s *Server) createCouncil(c echo.Context) error {
+	var req CreateCouncilRequest
+	if err := bind(c, &req, false); err != nil {
+		return err
+	}
+	if req.Founder == nil {
+		return invalid("founder: required ({\"name\", \"role\"} of the founding member)")
+	}
+	spec := crdt.CouncilSpec{Name: req.Name, Kind: req.Kind, Region: req.Region, Rule: crdt.DefaultRule}
+	if req.Rule != nil {
+		spec.Rule = *req.Rule
+	}
+	founder, err := req.Founder.spec("founder.")
+	if err != nil {
+		return err
+	}
+	var answer CreateCouncilAnswer
+	id, err := s.relay.Create(c.Request().Context(), func(doc *automerge.Doc) error {
+		now := time.Now()
+		if err := crdt.CreateCouncil(doc, spec, now); err != nil {
+			return err
+		}
+		founderID, err := crdt.Join(doc, founder, now)
+		if err != nil {
+			return err
+		}
+		answer = CreateCouncilAnswer{Founder: founderID, Token: PlaceholderToken, View: readView("", doc, now)}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	answer.ID, answer.URL = string(id), id.URL()
+	answer.View.ID, answer.View.URL = answer.ID, answer.URL
+	c.Response().Header().Set(echo.HeaderLocation, "/api/councils/"+string(id))
+	return c.JSON(http.StatusCreated, answer)
+}
+
+// viewCouncil serves GET /api/councils/:id: the council read now.
+func (s *Server) viewCouncil(c echo.Context) error {
+	var view CouncilView
+	err := s.read(c, func(id wire.DocumentID, doc *automerge.Doc) error {
+		view = readView(id, doc, time.Now())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+// HistoryEntry is one change of a council's history.
+type HistoryEntry struct {
+	Hash    string    `json:"hash"`    // hex change hash
+	Actor   string    `json:"actor"`   // hex Automerge actor id of the writing replica
+	Seq     uint64    `json:"seq"`     // the change's sequence number for its actor
+	Time    time.Time `json:"time"`    // the change's timestamp
+	Message string    `json:"message"` // the raw change message
+	// Op is the council operation, when the change was written by veche
+	// (or a client following its message format); empty otherwise.
+	Op crdt.Op `json:"op,omitempty"`
+	// By is the acting member's id, where known.
+	By string `json:"by,omitempty"`
+	// ByName is the acting member's name, when By is a member of this council.
+	ByName string `json:"byName,omitempty"`
+	// Args are the ids the operation names (proposal, mandate, …).
+	Args map[string]string `json:"args,omitempty"`
+}
+
+// HistoryAnswer is the answer to GET /api/councils/:id/history.
+type HistoryAnswer struct {
+	ID      string         `json:"id"`
+	URL     string         `json:"url"`
+	Changes []HistoryEntry `json:"changes"`
+}
+
+// history serves GET /api/councils/:id/history: every change of the
+// document in causal order.
+func (s *Server) history(c echo.Context) error {
+	var answer HistoryAnswer
+	err := s.read(c, func(id wire.DocumentID, doc *automerge.Doc) error {
+		changes, err := crdt.History(doc)
+		if err != nil {
+			return err
+		}
+		view, _ := crdt.Read(doc, time.Now())
+		answer = HistoryAnswer{ID: string(id), URL: id.URL(), Changes: make([]HistoryEntry, 0, len(changes))}
+		for _, ch := range changes {
+			e := HistoryEntry{Hash: ch.Hash, Actor: ch.Actor, Seq: ch.Seq, Time: ch.Time, Message: ch.Message}
+			if ch.Veche {
+				e.Op, e.By, e.Args = ch.Info.Op, ch.Info.By, ch.Info.Args
+				if m, ok := view.Member(e.By); ok && ch.Info.Args["council"] == "" {
+					e.ByName = m.Name
+				}
+			}
+			answer.Changes = append(answer.Changes, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, answer)
+}
+
+// join serves POST /api/councils/:id/members: a member joins.
+func (s *Server) join(c echo.Context) error {
+	var req MemberRequest
+	if err := bind(c, &req, false); err != nil {
+		return err
+	}
+	spec, err := req.spec("")
+	if err != nil {
+		return err
+	}
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
+		id, err := crdt.Join(doc, spec, now)
+		return Created{ID: id}, err
+	})
+}
+
+// leave serves POST /api/councils/:id/members/:member/leave: the member
+// leaves. The body is empty or {}.
+func (s *Server) leave(c echo.Context) error {
+	if err := bind(c, &struct{}{}, true); err != nil {
+		return err
+	}
+	member := c.Param("member")
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
+		return Created{}, crdt.Leave(doc, member, now)
+	})
+}
+
+// requirePrincipal refuses council requests the relay would refuse on
+// /sync: until access control lands, that is every request when
+// anonymous access is off.
+func (s *Server) requirePrincipal(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := s.authenticate(c); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}

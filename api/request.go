@@ -1,0 +1,225 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/labstack/echo/v4"
+
+	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// MaxBodySize bounds the JSON body of a council request.
+const MaxBodySize = 1 << 20
+
+// bind decodes the request's JSON body into v strictly: unknown fields,
+// trailing data and a missing body (unless optional) are refused with
+// invalid_argument, saying what is wrong. The body is read as JSON
+// whatever its Content-Type, so `curl -d` works.
+func bind(c echo.Context, v any, optional bool) error {
+	r := c.Request()
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, MaxBodySize))
+	if err != nil {
+		return err // a *http.MaxBytesError, or the connection failed
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return invalid("the request needs a JSON body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalid("%s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("malformed JSON: more data after the JSON object")
+	}
+	if a, ok := v.(interface{ acting() *Acting }); ok && a.acting().By == "" {
+		return invalid(`by: required: the member id of the acting member`)
+	}
+	return nil
+}
+
+// jsonProblem says what is wrong with a JSON body in words a client can act on.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tm *time.ParseError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the body ends in the middle of a value"
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("field %q: want %s, got JSON %s", typ.Field, jsonType(typ.Type), typ.Value)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("want a JSON object, got JSON %s", typ.Value)
+	case errors.As(err, &tm):
+		return fmt.Sprintf("a time is not in RFC 3339 form (e.g. 2025-06-01T18:00:00Z): %q", tm.Value)
+	default:
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+}
+
+// jsonType names the JSON a Go type is decoded from.
+func jsonType(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Time]() {
+		return "a time as an RFC 3339 string"
+	}
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64, reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint32, reflect.Uint64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "an object"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return t.String()
+}
+
+// invalid returns an invalid_argument error.
+func invalid(format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf(format, args...)}
+}
+
+// councilID reads the :id path parameter: a documentId, or an automerge
+// URL. A malformed id is answered like an unknown one.
+func councilID(c echo.Context) (wire.DocumentID, error) {
+	raw := strings.TrimPrefix(c.Param("id"), wire.URLPrefix)
+	id, err := wire.ParseDocumentID(raw)
+	if err != nil {
+		return "", noCouncil(raw)
+	}
+	return id, nil
+}
+
+func noCouncil(id string) *Error {
+	return &Error{Code: CodeNotFound, Message: fmt.Sprintf("no council %q on this relay", id)}
+}
+
+// CouncilView is the JSON view of a council: its document read at now,
+// with every derived status, the problems the reader found, and the
+// document's heads (hex change hashes), which change with every write.
+type CouncilView struct {
+	ID    string   `json:"id"`
+	URL   string   `json:"url"`
+	Heads []string `json:"heads"`
+	crdt.View
+	Problems []crdt.Problem `json:"problems"`
+}
+
+// readView reads doc at now. Called inside the document's synchronizer.
+func readView(id wire.DocumentID, doc *automerge.Doc, now time.Time) CouncilView {
+	view, problems := crdt.Read(doc, now)
+	if problems == nil {
+		problems = []crdt.Problem{}
+	}
+	heads := doc.Heads()
+	hex := make([]string, len(heads))
+	for i, h := range heads {
+		hex[i] = h.String()
+	}
+	return CouncilView{ID: string(id), URL: id.URL(), Heads: hex, View: view, Problems: problems}
+}
+
+// Created names what a write made. Fields are empty when the write made
+// no new thing (a vote, a withdrawal).
+type Created struct {
+	// ID is the id of what was made: member, proposal, offer, need,
+	// pledge or minutes.
+	ID string `json:"id,omitempty"`
+	// Mandate is the id of the mandate a mandate proposal made.
+	Mandate string `json:"mandate,omitempty"`
+}
+
+// WriteAnswer is the body of every successful write: what was made, and
+// the council as it is right after the write.
+type WriteAnswer struct {
+	Created
+	View CouncilView `json:"view"`
+}
+
+// write runs op on the council named by the request, at the relay's
+// clock, as one Automerge change the relay makes on the acting member's
+// behalf: durable and on its way to every connected peer when write
+// answers status and the view after the change. If op fails, nothing
+// changes and its error is answered.
+func (s *Server) write(c echo.Context, status int, op func(doc *automerge.Doc, now time.Time) (Created, error)) error {
+	id, err := councilID(c)
+	if err != nil {
+		return err
+	}
+	var answer WriteAnswer
+	err = s.relay.Change(c.Request().Context(), id, func(doc *automerge.Doc) error {
+		now := time.Now()
+		made, err := op(doc, now)
+		if err != nil {
+			return err
+		}
+		answer = WriteAnswer{Created: made, View: readView(id, doc, now)}
+		return nil
+	})
+	if errors.Is(err, server.ErrDocumentNotFound) {
+		return noCouncil(string(id))
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, answer)
+}
+
+// read runs fn on the council named by the request, read-only.
+func (s *Server) read(c echo.Context, fn func(id wire.DocumentID, doc *automerge.Doc) error) error {
+	id, err := councilID(c)
+	if err != nil {
+		return err
+	}
+	err = s.relay.View(c.Request().Context(), id, func(doc *automerge.Doc) error { return fn(id, doc) })
+	if errors.Is(err, server.ErrDocumentNotFound) {
+		return noCouncil(string(id))
+	}
+	return err
+}
+
+// Acting is the part of every write body that names the acting member.
+//
+// Until access control lands, the acting member is whoever the request
+// says it is: the relay checks that "by" is an active member of the
+// council, not that the caller is that member. This is temporary.
+type Acting struct {
+	By string `json:"by"`
+}
+
+// acting lets bind find the Acting part of a request and require it.
+func (a *Acting) acting() *Acting { return a }
+
+// documentIDArg checks a field of a request that names another council
+// (a federation, the body of a mandate, a pledging council): a
+// documentId, or an automerge URL, which it returns as a documentId.
+// An empty value is returned as is when optional.
+func documentIDArg(field, value string, optional bool) (string, error) {
+	if value == "" && optional {
+		return "", nil
+	}
+	id, err := wire.ParseDocumentID(strings.TrimPrefix(value, wire.URLPrefix))
+	if err != nil {
+		return "", invalid("%s: %q is not a council's documentId (e.g. 4KiMYeCRzQoq3QknKaKoAj4btvqR, or its automerge: URL)", field, value)
+	}
+	return string(id), nil
+}

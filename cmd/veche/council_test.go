@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/crdt"
+)
+
+// cli runs `veche council` in-process against one relay.
+type cli struct {
+	t   *testing.T
+	env map[string]string
+}
+
+// newCLI starts a relay (the Main type, on 127.0.0.1:0) and returns a cli
+// pointed at it.
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	t.Setenv("VECHE_LOG_LEVEL", "error")
+	m := NewMain()
+	if err := m.ParseFlags([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return &cli{t: t, env: map[string]string{"VECHE_RELAY": "http://" + m.ListenAddr()}}
+}
+
+// run runs one command line and returns what it printed and its exit code.
+func (c *cli) run(args ...string) (stdout, stderr string, code int) {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	code = runCouncil(context.Background(), args, &out, &errOut, func(k string) string { return c.env[k] })
+	return out.String(), errOut.String(), code
+}
+
+// ok runs a command line that must succeed and returns its output.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	out, errOut, code := c.run(args...)
+	if code != exitOK {
+		c.t.Fatalf("veche council %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// fails runs a command line that must exit with code and print want on stderr.
+func (c *cli) fails(code int, want string, args ...string) {
+	c.t.Helper()
+	out, errOut, got := c.run(args...)
+	if got != code || !strings.Contains(errOut, want) {
+		c.t.Fatalf("veche council %s: exit %d, stderr %q (stdout %q); want exit %d and %q", strings.Join(args, " "), got, errOut, out, code, want)
+	}
+}
+
+// okJSON runs a command line with --json and decodes its output.
+func (c *cli) okJSON(out any, args ...string) {
+	c.t.Helper()
+	raw := c.ok(append(args, "--json")...)
+	if err := json.Unmarshal([]byte(raw), out); err != nil {
+		c.t.Fatalf("veche council %s --json printed %q: %v", strings.Join(args, " "), raw, err)
+	}
+}
+
+func contains(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Fatalf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+var memberIDLine = regexp.MustCompile(`member id ([0-9a-f]{16})`)
+
+// TestCouncilFlow is the README's walk: found a council, add members, pass
+// a proposal, send a delegate, recall them; tables, --json and exit codes.
+func TestCouncilFlow(t *testing.T) {
+	c := newCLI(t)
+
+	// A federation to send a delegate to, founded in table mode.
+	out := c.ok("create", "--name", "District federation", "--kind", "federation", "--founder", "Dora")
+	contains(t, out, "Council founded: District federation (federation)", "token", "placeholder", "export VECHE_COUNCIL=")
+	fed := regexp.MustCompile(`export VECHE_COUNCIL=(\S+)`).FindStringSubmatch(out)[1]
+
+	// The council, founded with --json.
+	var created api.CreateCouncilAnswer
+	c.okJSON(&created, "create", "--name", "Riverside growers", "--kind", "farmers", "--region", "Upper valley", "--founder", "Ana")
+	if created.ID == "" || created.Founder == "" || created.URL != "automerge:"+created.ID {
+		t.Fatalf("create --json: %+v", created)
+	}
+	c.env["VECHE_COUNCIL"] = created.ID
+	c.env["VECHE_MEMBER"] = created.Founder
+
+	// Members join; the table names their ids.
+	out = c.ok("join", "--name", "Ben")
+	contains(t, out, "Ben joined Riverside growers as small-farmer")
+	ben := memberIDLine.FindStringSubmatch(out)[1]
+	out = c.ok("join", "--name", "Cai", "--role", "farm-labourer")
+	cai := memberIDLine.FindStringSubmatch(out)[1]
+
+	// A proposal passes: two yes, one no. Members act by id or by name.
+	var proposal api.WriteAnswer
+	c.okJSON(&proposal, "propose", "--title", "Share the seed store", "--body", "One barn for all seed.")
+	contains(t, c.ok("vote", proposal.ID, "yes"), "Ana votes yes", "open (1 yes, 0 no, 0 abstain of 3)")
+	c.ok("vote", proposal.ID, "yes", "--as", "Ben")
+	contains(t, c.ok("vote", proposal.ID, "no", "--as", cai), `Cai votes no on "Share the seed store": passed (2 yes, 1 no, 0 abstain of 3)`)
+	c.fails(exitRefused, "proposal_closed", "vote", proposal.ID, "yes", "--as", cai)
+
+	// A delegate is sent: the mandate is active once its proposal passes.
+	var send api.WriteAnswer
+	c.okJSON(&send, "mandate", "send", "--delegate", "Ben", "--task", "Negotiate the grain price", "--to", fed)
+	if send.ID == "" || send.Mandate == "" {
+		t.Fatalf("mandate send --json: %+v", send.Created)
+	}
+	if m, _ := send.View.Mandate(send.Mandate); m.Delegate != ben || m.Status != crdt.MandatePending || m.Body != fed {
+		t.Fatalf("new mandate %+v", m)
+	}
+	c.ok("vote", send.ID, "yes")
+	c.ok("vote", send.ID, "yes", "--as", ben)
+	contains(t, c.ok("vote", send.ID, "yes", "--as", "cai"), "passed", "Mandate "+send.Mandate+` (Ben: "Negotiate the grain price") is active.`)
+
+	out = c.ok("show")
+	contains(t, out, "Riverside growers — farmers council, Upper valley", "MEMBERS", "Ana", "Ben", "Cai", "farm-labourer",
+		"PROPOSALS", "Share the seed store", "passed", "2/1/0 of 3", "MANDATES", "Negotiate the grain price", fed, "active")
+	var view api.CouncilView
+	c.okJSON(&view, "show")
+	if m, _ := view.Mandate(send.Mandate); m.Status != crdt.MandateActive || len(view.Members) != 3 {
+		t.Fatalf("show --json: mandate %+v, %d members", m, len(view.Members))
+	}
+
+	// The delegate reports; the council recalls them.
+	contains(t, c.ok("mandate", "report", send.Mandate, "Price agreed at 210 per tonne.", "--as", "Ben"), "Report 1 on mandate")
+	c.fails(exitRefused, "not_delegate", "mandate", "report", send.Mandate, "Not mine")
+	out = c.ok("recall", send.Mandate, "--as", "Cai")
+	contains(t, out, `"Recall Ben: Negotiate the grain price" (recall)`)
+	recall := regexp.MustCompile(`Proposal (\S+) made`).FindStringSubmatch(out)[1]
+	c.ok("vote", recall, "yes")
+	c.ok("vote", recall, "yes", "--as", "Cai")
+	contains(t, c.ok("vote", recall, "abstain", "--as", "Ben"), "is recalled.")
+
+	// Exchange, minutes, federation, history.
+	var offer, need api.WriteAnswer
+	c.okJSON(&offer, "offer", "potatoes", "40", "kg", "--note", "washed", "--as", "Ben")
+	c.okJSON(&need, "need", "salt", "10", "kg", "--until", "48h")
+	contains(t, c.ok("pledge", need.ID, "4", "--as", "Cai"), "4 of 10 kg pledged, 6 remaining")
+	c.fails(exitRefused, "invalid_argument", "offer", "rye", "-3", "kg")
+	contains(t, c.ok("offer", "--withdraw", offer.ID), "withdrawn")
+	contains(t, c.ok("minutes", "Spring meeting", "--notes", "Present: all"), "Minutes")
+	contains(t, c.ok("federation", "join", fed), "member of 1 federation(s)")
+	out = c.ok("show")
+	contains(t, out, "OFFERS", "withdrawn", "NEEDS", "salt", "PLEDGES", "MINUTES", "Spring meeting", "FEDERATION", "member of")
+	out = c.ok("history")
+	contains(t, out, "create-council", "propose-mandate", "vote", "Ben", "report", "join-federation")
+	var history api.HistoryAnswer
+	c.okJSON(&history, "history")
+	if len(history.Changes) < 20 {
+		t.Fatalf("history: %d changes", len(history.Changes))
+	}
+	contains(t, c.ok("leave", "--as", "Cai"), "Cai left Riverside growers.")
+}
+
+func TestCouncilExitCodes(t *testing.T) {
+	c := newCLI(t)
+	var created api.CreateCouncilAnswer
+	c.okJSON(&created, "create", "--name", "Mill workers", "--kind", "workers", "--founder", "Ana")
+	c.env["VECHE_MEMBER"] = created.Founder
+
+	// Usage: exit 2.
+	c.fails(exitUsage, "which council?", "show")
+	c.fails(exitUsage, "missing arguments: want vote PROPOSAL", "vote", "--council", created.ID)
+	c.fails(exitUsage, "--name, --kind and --founder are required", "create", "--name", "x")
+	c.fails(exitUsage, "unknown verb", "elect")
+	c.fails(exitUsage, "flag provided but not defined", "show", "--colour")
+	c.fails(exitUsage, "quantity \"lots\" is not a number", "offer", "rye", "lots", "kg", "--council", created.ID)
+	c.fails(exitUsage, "--closes", "propose", "--title", "x", "--closes", "soon", "--council", created.ID)
+	if _, _, code := c.run(); code != exitUsage {
+		t.Fatalf("no verb: exit %d", code)
+	}
+
+	// Not found: exit 3.
+	c.fails(exitNotFound, "not_found", "show", "--council", "2222222222222222222222")
+	c.fails(exitNotFound, "no proposal", "vote", "nope", "yes", "--council", created.ID)
+
+	// Refused: exit 4.
+	c.fails(exitRefused, "unknown_member", "propose", "--title", "x", "--as", "Nobody", "--council", created.ID)
+	c.fails(exitRefused, "invalid_argument", "vote", "x", "maybe", "--council", created.ID)
+
+	// The relay is not there: exit 1.
+	c.env["VECHE_RELAY"] = "http://127.0.0.1:1"
+	c.fails(exitFailure, "cannot reach the relay", "show", "--council", created.ID)
+
+	// Help: exit 0, on stdout.
+	for _, args := range [][]string{{"--help"}, {"help"}, {"vote", "--help"}, {"mandate", "--help"}} {
+		out, _, code := c.run(args...)
+		if code != exitOK || !strings.Contains(out, "Usage:") {
+			t.Fatalf("%v: exit %d, %q", args, code, out)
+		}
+	}
+	out, _, _ := c.run("--help")
+	contains(t, out, "veche council create", "veche council join", "veche council propose", "veche council vote",
+		"veche council mandate send", "veche council show", "Exit codes:", "VECHE_RELAY", "VECHE_MEMBER", "placeholder")
+}

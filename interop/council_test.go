@@ -1,0 +1,170 @@
+package interop
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/crdt"
+)
+
+// rest calls the relay's council REST API and decodes a 2xx answer into out.
+func rest(t *testing.T, r *relay, method, path string, body, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+r.addr+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %s: %v", method, path, raw, err)
+		}
+	}
+}
+
+// councilJSON is the part of a council document the test reads from a
+// stock client's JSON.
+type councilJSON struct {
+	Schema  string `json:"schema"`
+	Council struct {
+		Name string `json:"name"`
+	} `json:"council"`
+	Members map[string]struct {
+		Name string `json:"name"`
+	} `json:"members"`
+	Proposals map[string]struct {
+		Title string `json:"title"`
+		By    string `json:"by"`
+		Votes map[string]struct {
+			Choice string `json:"choice"`
+		} `json:"votes"`
+	} `json:"proposals"`
+}
+
+// clientDoc waits until the client has heads (those a REST write
+// answered) and returns its copy of the document.
+func clientDoc(t *testing.T, c *client, url string, heads []string) councilJSON {
+	t.Helper()
+	e := c.do(obj{"cmd": "wait-for", "url": url, "heads": heads, "timeoutMs": 10000})
+	var doc councilJSON
+	if err := json.Unmarshal(e.Value, &doc); err != nil {
+		t.Fatalf("client %s: %s: %v", c.name, e.Value, err)
+	}
+	return doc
+}
+
+// TestCouncilRESTAndStockClient proves that the REST API and stock
+// automerge-repo clients work on the same council document: a client edits
+// it directly, in the schema, and the REST view shows the edit (and the
+// relay's operations accept what the client wrote); a REST write reaches
+// the client through the normal sync path.
+func TestCouncilRESTAndStockClient(t *testing.T) {
+	// The REST API is veche's own, so this runs against veche whatever
+	// VECHE_INTEROP_TARGET says.
+	r := startRelay(t, vecheRelay(t), t.TempDir())
+
+	var created api.CreateCouncilAnswer
+	rest(t, r, "POST", "/api/councils", obj{
+		"name": "Riverside growers", "kind": "farmers", "region": "Upper valley",
+		"founder": obj{"name": "Ana", "role": "small-farmer"},
+	}, &created)
+	ana := created.Founder
+	base := "/api/councils/" + created.ID
+
+	// A stock client finds the council by its URL and sees it as written.
+	a := newClient(t, "A", r.URL())
+	found := a.do(obj{"cmd": "find", "url": created.URL, "timeoutMs": 10000})
+	if found.Event != "doc" {
+		t.Fatalf("find %s: %s", created.URL, found)
+	}
+	var doc councilJSON
+	if err := json.Unmarshal(found.Value, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Schema != crdt.Schema || doc.Council.Name != "Riverside growers" || doc.Members[ana].Name != "Ana" {
+		t.Fatalf("the client sees %s", found.Value)
+	}
+
+	// The client adds a member with a plain document change, as a web
+	// client would (a timestamp as a millisecond number, strings as Text).
+	joined := time.Now().Add(-time.Second).UnixMilli()
+	a.do(obj{"cmd": "change", "url": created.URL, "ops": []any{
+		obj{"op": "set", "path": []any{"members", "dora"}, "value": obj{"name": "Dora", "role": "farm-labourer", "joinedAt": joined}},
+	}})
+	a.do(obj{"cmd": "wait-ack", "url": created.URL})
+	var view api.CouncilView
+	rest(t, r, "GET", base, nil, &view)
+	if m, ok := view.Member("dora"); !ok || m.Name != "Dora" || !m.Active || len(view.Problems) != 0 {
+		t.Fatalf("REST view after the client's edit: member %+v, problems %v", m, view.Problems)
+	}
+
+	// The member the client wrote acts through REST; the proposal reaches
+	// the client.
+	var proposed api.WriteAnswer
+	rest(t, r, "POST", base+"/proposals", obj{"by": "dora", "title": "Share the seed store", "closesAt": time.Now().Add(time.Hour)}, &proposed)
+	seen := clientDoc(t, a, created.URL, proposed.View.Heads)
+	if p := seen.Proposals[proposed.ID]; p.Title != "Share the seed store" || p.By != "dora" {
+		t.Fatalf("the client sees proposal %+v", p)
+	}
+
+	// The client votes directly; REST counts the vote.
+	a.do(obj{"cmd": "change", "url": created.URL, "ops": []any{
+		obj{"op": "set", "path": []any{"proposals", proposed.ID, "votes", ana}, "value": obj{"choice": "yes", "at": time.Now().UnixMilli()}},
+	}})
+	a.do(obj{"cmd": "wait-ack", "url": created.URL})
+	rest(t, r, "GET", base, nil, &view)
+	p, _ := view.Proposal(proposed.ID)
+	if len(p.Votes) != 1 || p.Votes[0].Member != ana || !p.Votes[0].Counted || p.Tally.Yes != 1 || p.Tally.Electorate != 2 {
+		t.Fatalf("REST view of the client's vote: %+v", p)
+	}
+
+	// A REST write reaches a connected client, and one that connects later.
+	var joinedCai, voted api.WriteAnswer
+	rest(t, r, "POST", base+"/members", obj{"name": "Cai", "role": "small-farmer"}, &joinedCai)
+	if m := clientDoc(t, a, created.URL, joinedCai.View.Heads).Members[joinedCai.ID]; m.Name != "Cai" {
+		t.Fatalf("the client sees member %+v", m)
+	}
+	rest(t, r, "POST", base+"/proposals/"+proposed.ID+"/votes", obj{"by": "dora", "choice": "no"}, &voted)
+	if v := clientDoc(t, a, created.URL, voted.View.Heads).Proposals[proposed.ID].Votes["dora"]; v.Choice != "no" {
+		t.Fatalf("the client sees Dora's vote %+v", v)
+	}
+	b := newClient(t, "B", r.URL())
+	late := b.do(obj{"cmd": "find", "url": created.URL, "timeoutMs": 10000})
+	want := a.do(obj{"cmd": "get", "url": created.URL})
+	if late.Event != "doc" || !sameHeads(late.Heads, want.Heads) {
+		t.Fatalf("a client connecting later sees %v, want %v", late.Heads, want.Heads)
+	}
+
+	// The history names who made each change, the client's included.
+	var history api.HistoryAnswer
+	rest(t, r, "GET", base+"/history", nil, &history)
+	ops := map[crdt.Op]string{}
+	for _, c := range history.Changes {
+		ops[c.Op] = c.ByName
+	}
+	if ops[crdt.OpPropose] != "Dora" || ops[crdt.OpJoin] == "" || len(history.Changes) < 7 {
+		t.Fatalf("history %+v", history.Changes)
+	}
+}
