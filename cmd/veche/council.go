@@ -575,8 +575,7 @@ func (c *councilCmd) makeProposal(ctx context.Context, body map[string]any, clos
 	if body["title"] == "" {
 		return usagef("--title is required")
 	}
-	council, err := c.needCouncil()
-	if err != nil {
+	if _, err := c.needCouncil(); err != nil {
 		return err
 	}
 	closesAt, err := c.when("closes", closes)
@@ -586,21 +585,15 @@ func (c *councilCmd) makeProposal(ctx context.Context, body map[string]any, clos
 	if closesAt != nil {
 		body["closesAt"] = closesAt
 	}
-	if body["by"], err = c.actor(ctx); err != nil {
-		return err
-	}
-	ans, err := c.write(ctx, "POST", councilPath(council, "proposals"), body)
-	if err != nil {
-		return err
-	}
-	p, _ := ans.View.Proposal(ans.ID)
-	c.say("Proposal %s made: %q (%s), %s.", p.ID, p.Title, p.Kind, closingText(p))
-	if ans.Mandate != "" {
-		m, _ := ans.View.Mandate(ans.Mandate)
-		c.say("Mandate %s: %s to act in %s for %q, %s until the proposal passes.", m.ID, memberName(&ans.View, m.Delegate), m.Body, m.Task, m.Status)
-	}
-	c.say("Vote: veche council vote %s yes|no|abstain [--as MEMBER]", p.ID)
-	return nil
+	return c.act(ctx, "POST", councilPath(c.council, "proposals"), body, func(ans *api.WriteAnswer, _ string) {
+		p, _ := ans.View.Proposal(ans.ID)
+		c.say("Proposal %s made: %q (%s), %s.", p.ID, p.Title, p.Kind, closingText(p))
+		if ans.Mandate != "" {
+			m, _ := ans.View.Mandate(ans.Mandate)
+			c.say("Mandate %s: %s to act in %s for %q, %s until the proposal passes.", m.ID, memberName(&ans.View, m.Delegate), m.Body, m.Task, m.Status)
+		}
+		c.say("Vote: veche council vote %s yes|no|abstain [--as MEMBER]", p.ID)
+	})
 }
 
 func (c *councilCmd) vote(ctx context.Context, args []string) error {
@@ -609,22 +602,11 @@ func (c *councilCmd) vote(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	council, err := c.needCouncil()
-	if err != nil {
-		return err
-	}
-	by, err := c.actor(ctx)
-	if err != nil {
-		return err
-	}
-	ans, err := c.write(ctx, "POST", councilPath(council, "proposals", pos[0], "votes"), map[string]any{"by": by, "choice": pos[1]})
-	if err != nil {
-		return err
-	}
-	p, _ := ans.View.Proposal(pos[0])
-	c.say("%s votes %s on %q: %s.", memberName(&ans.View, by), pos[1], p.Title, outcomeText(p))
-	c.mandateNews(&ans.View, p)
-	return nil
+	return c.act(ctx, "POST", councilPath(c.council, "proposals", pos[0], "votes"), map[string]any{"choice": pos[1]}, func(ans *api.WriteAnswer, by string) {
+		p, _ := ans.View.Proposal(pos[0])
+		c.say("%s votes %s on %q: %s.", memberName(&ans.View, by), pos[1], p.Title, outcomeText(p))
+		c.mandateNews(&ans.View, p)
+	})
 }
 
 // mandateNews prints what a decided mandate or recall proposal did.
@@ -643,26 +625,37 @@ func (c *councilCmd) withdraw(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.act(ctx, councilPath(c.council, "proposals", pos[0], "withdraw"), func(v *api.CouncilView) {
-		p, _ := v.Proposal(pos[0])
+	return c.act(ctx, "POST", councilPath(c.council, "proposals", pos[0], "withdraw"), nil, func(ans *api.WriteAnswer, _ string) {
+		p, _ := ans.View.Proposal(pos[0])
 		c.say("Proposal %q is %s.", p.Title, p.Outcome)
 	})
 }
 
-// act sends a write whose body is only {"by"} and prints with done.
-func (c *councilCmd) act(ctx context.Context, path string, done func(v *api.CouncilView)) error {
+// act makes the one write of a verb as a member of the council, and prints
+// what it did with done: it checks that a council is set, resolves --as into
+// the body's "by" (unless the verb set "by"; a nil body is only {"by"}), sends
+// body with method to path (a councilPath of c.council), and calls done with
+// the answer and the member who acted. The verb states only what differs.
+func (c *councilCmd) act(ctx context.Context, method, path string, body map[string]any, done func(ans *api.WriteAnswer, by string)) error {
 	if _, err := c.needCouncil(); err != nil {
 		return err
 	}
-	by, err := c.actor(ctx)
+	if body == nil {
+		body = map[string]any{}
+	}
+	by, ok := body["by"].(string)
+	if !ok {
+		var err error
+		if by, err = c.actor(ctx); err != nil {
+			return err
+		}
+		body["by"] = by
+	}
+	ans, err := c.write(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	ans, err := c.write(ctx, "POST", path, map[string]any{"by": by})
-	if err != nil {
-		return err
-	}
-	done(&ans.View)
+	done(ans, by)
 	return nil
 }
 
@@ -723,30 +716,19 @@ while the proposal is open and active once it passes. To recall a delegate,
 		if err != nil {
 			return err
 		}
-		council, err := c.needCouncil()
-		if err != nil {
-			return err
-		}
-		by, err := c.actor(ctx)
-		if err != nil {
-			return err
-		}
-		ans, err := c.write(ctx, "POST", councilPath(council, "mandates", pos[0], "reports"), map[string]any{"by": by, "text": pos[1]})
-		if err != nil {
-			return err
-		}
-		m, _ := ans.View.Mandate(pos[0])
-		c.say("Report %d on mandate %s (%q) recorded.", len(m.Reports), m.ID, m.Task)
-		return nil
+		return c.act(ctx, "POST", councilPath(c.council, "mandates", pos[0], "reports"), map[string]any{"text": pos[1]}, func(ans *api.WriteAnswer, _ string) {
+			m, _ := ans.View.Mandate(pos[0])
+			c.say("Report %d on mandate %s (%q) recorded.", len(m.Reports), m.ID, m.Task)
+		})
 	case "resign", "complete":
 		fs := c.flags("mandate "+sub, "mandate "+sub+" MANDATE [--as DELEGATE]", "The delegate "+map[string]string{"resign": "resigns from", "complete": "reports the task of"}[sub]+" the mandate.\n")
 		pos, err := c.parse(fs, args, 1, 1)
 		if err != nil {
 			return err
 		}
-		return c.act(ctx, councilPath(c.council, "mandates", pos[0], sub), func(v *api.CouncilView) {
-			m, _ := v.Mandate(pos[0])
-			c.say("Mandate %s (%s: %q) is %s.", m.ID, memberName(v, m.Delegate), m.Task, m.Status)
+		return c.act(ctx, "POST", councilPath(c.council, "mandates", pos[0], sub), nil, func(ans *api.WriteAnswer, _ string) {
+			m, _ := ans.View.Mandate(pos[0])
+			c.say("Mandate %s (%s: %q) is %s.", m.ID, memberName(&ans.View, m.Delegate), m.Task, m.Status)
 		})
 	}
 	return usagef("unknown 'mandate %s': want send, report, resign or complete", sub)
@@ -805,7 +787,7 @@ func (c *councilCmd) produce(ctx context.Context, args []string, verb, collectio
 		if len(pos) > 0 {
 			return usagef("--withdraw takes no other arguments")
 		}
-		return c.act(ctx, councilPath(c.council, collection, *withdraw, "withdraw"), func(v *api.CouncilView) {
+		return c.act(ctx, "POST", councilPath(c.council, collection, *withdraw, "withdraw"), nil, func(*api.WriteAnswer, string) {
 			c.say("%s %s withdrawn.", strings.ToUpper(verb[:1])+verb[1:], *withdraw)
 		})
 	}
@@ -816,8 +798,7 @@ func (c *councilCmd) produce(ctx context.Context, args []string, verb, collectio
 	if err != nil {
 		return err
 	}
-	council, err := c.needCouncil()
-	if err != nil {
+	if _, err := c.needCouncil(); err != nil {
 		return err
 	}
 	body := map[string]any{"item": pos[0], "quantity": q, "unit": pos[2], "note": *note, "id": *id}
@@ -830,15 +811,9 @@ func (c *councilCmd) produce(ctx context.Context, args []string, verb, collectio
 			body[name] = t
 		}
 	}
-	if body["by"], err = c.actor(ctx); err != nil {
-		return err
-	}
-	ans, err := c.write(ctx, "POST", councilPath(council, collection), body)
-	if err != nil {
-		return err
-	}
-	c.say("%s %s posted: %s %s of %s.", strings.ToUpper(verb[:1])+verb[1:], ans.ID, pos[1], pos[2], pos[0])
-	return nil
+	return c.act(ctx, "POST", councilPath(c.council, collection), body, func(ans *api.WriteAnswer, _ string) {
+		c.say("%s %s posted: %s %s of %s.", strings.ToUpper(verb[:1])+verb[1:], ans.ID, pos[1], pos[2], pos[0])
+	})
 }
 
 func (c *councilCmd) pledge(ctx context.Context, args []string) error {
@@ -856,28 +831,21 @@ func (c *councilCmd) pledge(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	council, err := c.needCouncil()
-	if err != nil {
+	if _, err := c.needCouncil(); err != nil {
 		return err
 	}
-	by := c.as
-	if *from == "" {
-		if by, err = c.actor(ctx); err != nil {
-			return err
+	body := map[string]any{"need": pos[0], "quantity": q, "offer": *offer, "unit": *unit, "council": *from, "id": *id}
+	if *from != "" { // --as is a member of the pledging council: sent as is
+		if c.as == "" {
+			return usagef("--as: who, in council %s, pledges?", *from)
 		}
-	} else if by == "" {
-		return usagef("--as: who, in council %s, pledges?", *from)
+		body["by"] = c.as
 	}
-	ans, err := c.write(ctx, "POST", councilPath(council, "pledges"), map[string]any{
-		"by": by, "need": pos[0], "quantity": q, "offer": *offer, "unit": *unit, "council": *from, "id": *id,
+	return c.act(ctx, "POST", councilPath(c.council, "pledges"), body, func(ans *api.WriteAnswer, _ string) {
+		n, _ := ans.View.Need(pos[0])
+		c.say("Pledge %s made: %s %s of %s; %s of %s %s pledged, %s remaining%s.", ans.ID, pos[1], n.Unit, n.Item,
+			num(n.Pledged), num(n.Quantity), n.Unit, num(n.Remaining), map[bool]string{true: " (met)"}[n.Met])
 	})
-	if err != nil {
-		return err
-	}
-	n, _ := ans.View.Need(pos[0])
-	c.say("Pledge %s made: %s %s of %s; %s of %s %s pledged, %s remaining%s.", ans.ID, pos[1], n.Unit, n.Item,
-		num(n.Pledged), num(n.Quantity), n.Unit, num(n.Remaining), map[bool]string{true: " (met)"}[n.Met])
-	return nil
 }
 
 func (c *councilCmd) minutes(ctx context.Context, args []string) error {
@@ -890,33 +858,20 @@ func (c *councilCmd) minutes(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	council, err := c.needCouncil()
-	if err != nil {
-		return err
-	}
-	by, err := c.actor(ctx)
-	if err != nil {
-		return err
-	}
 	if *edit != "" {
 		if len(pos) > 0 {
 			return usagef("--edit takes no title")
 		}
-		if _, err := c.write(ctx, "PATCH", councilPath(council, "minutes", *edit), map[string]any{"by": by, "notes": *notes}); err != nil {
-			return err
-		}
-		c.say("Minutes %s edited.", *edit)
-		return nil
+		return c.act(ctx, "PATCH", councilPath(c.council, "minutes", *edit), map[string]any{"notes": *notes}, func(*api.WriteAnswer, string) {
+			c.say("Minutes %s edited.", *edit)
+		})
 	}
 	if len(pos) != 1 {
 		return usagef("want the meeting's TITLE")
 	}
-	ans, err := c.write(ctx, "POST", councilPath(council, "minutes"), map[string]any{"by": by, "title": pos[0], "notes": *notes, "id": *id})
-	if err != nil {
-		return err
-	}
-	c.say("Minutes %s started: %q.", ans.ID, pos[0])
-	return nil
+	return c.act(ctx, "POST", councilPath(c.council, "minutes"), map[string]any{"title": pos[0], "notes": *notes, "id": *id}, func(ans *api.WriteAnswer, _ string) {
+		c.say("Minutes %s started: %q.", ans.ID, pos[0])
+	})
 }
 
 func (c *councilCmd) federation(ctx context.Context, args []string) error {
@@ -931,21 +886,10 @@ func (c *councilCmd) federation(ctx context.Context, args []string) error {
 	if field == "" {
 		return usagef("unknown 'federation %s': want join, leave, admit or remove", op)
 	}
-	council, err := c.needCouncil()
-	if err != nil {
-		return err
-	}
-	by, err := c.actor(ctx)
-	if err != nil {
-		return err
-	}
-	ans, err := c.write(ctx, "POST", councilPath(council, "federation", op), map[string]any{"by": by, field: other})
-	if err != nil {
-		return err
-	}
-	f := ans.View.Federation
-	c.say("Done. %s is a member of %d federation(s) and has %d member council(s).", ans.View.Council.Name, len(f.MemberOf), len(f.Members))
-	return nil
+	return c.act(ctx, "POST", councilPath(c.council, "federation", op), map[string]any{field: other}, func(ans *api.WriteAnswer, _ string) {
+		f := ans.View.Federation
+		c.say("Done. %s is a member of %d federation(s) and has %d member council(s).", ans.View.Council.Name, len(f.MemberOf), len(f.Members))
+	})
 }
 
 // memberName is a member's name, or the id if there is no such member.
