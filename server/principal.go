@@ -1,19 +1,49 @@
 package server
 
+// PrincipalKind says what a principal is.
+type PrincipalKind string
+
+// The kinds of principal.
+const (
+	// KindAnonymous is a connection without a token, accepted only when the
+	// relay runs with anonymous access on.
+	KindAnonymous PrincipalKind = "anonymous"
+	// KindOperator runs the relay: creates councils and peer links, and
+	// holds no grant to council content unless given one.
+	KindOperator PrincipalKind = "operator"
+	// KindMember is a member of one council (Council, Member).
+	KindMember PrincipalKind = "member"
+	// KindPeer is another relay connected through a peer link.
+	KindPeer PrincipalKind = "peer"
+)
+
 // Principal is who a connection speaks for, as proved by the token it
 // presented when it connected. A peer's senderId proves nothing; the
 // principal is bound to the connection for its whole life.
 type Principal struct {
 	// ID names the principal in logs and audit records; never a secret.
 	ID string
-	// Anonymous is true for a connection that presented no token, accepted
-	// only when the relay runs with anonymous access enabled.
+	// Kind is what the principal is.
+	Kind PrincipalKind
+	// Council is the documentId of a member's home council.
+	Council string
+	// Member is a member's id in its home council.
+	Member string
+	// Anonymous is true for KindAnonymous.
 	Anonymous bool
 }
 
 // AnonymousPrincipal is bound to connections without a token when
 // anonymous access is enabled.
-var AnonymousPrincipal = Principal{ID: "anonymous", Anonymous: true}
+var AnonymousPrincipal = Principal{ID: "anonymous", Kind: KindAnonymous, Anonymous: true}
+
+// MemberPrincipal is the principal of member of council.
+func MemberPrincipal(council, member string) Principal {
+	return Principal{ID: "member:" + council + "/" + member, Kind: KindMember, Council: council, Member: member}
+}
+
+// OperatorPrincipal is the principal of the relay's operator.
+var OperatorPrincipal = Principal{ID: "operator", Kind: KindOperator}
 
 // Access decides what a principal may do with a document. The relay asks
 // before it serves a document to a peer and before it applies a peer's
