@@ -170,7 +170,8 @@ func (pe *peer) handleSync(msg wire.Message) error {
 			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents on one connection (limit %d)", pe.relay.opts.MaxDocumentsPerConn))
 			return nil
 		}
-		if !pe.relay.opts.Access.CanRead(pe.principal, id) {
+		if !pe.relay.opts.Access.CanRead(pe.principal, id) && !pe.mayCreate(msg) {
+			// Exactly what a document nobody has gets: existence is not leaked.
 			pe.send(wire.Message{Type: wire.TypeDocUnavailable, DocumentID: msg.DocumentID})
 			return nil
 		}
@@ -180,13 +181,34 @@ func (pe *peer) handleSync(msg wire.Message) error {
 		}
 		pe.docs[id] = s
 	}
-	if !s.deliver(event{peer: pe, msg: msg}) {
+	ev := event{peer: pe, msg: msg, canWrite: pe.relay.opts.Access.CanWrite(pe.principal, id)}
+	if !s.deliver(ev) {
 		// The document was retired or the relay is stopping: open it again.
 		delete(pe.docs, id)
 		pe.relay.release(s)
 		return pe.handleSync(msg)
 	}
 	return nil
+}
+
+// mayCreate reports whether msg starts a new document the peer may
+// create: a sync message (the sender has the document) for an id nobody
+// stores, from a principal allowed to create. The document then belongs to
+// the principal's council from this moment, so the rest of its first sync
+// is allowed.
+func (pe *peer) mayCreate(msg wire.Message) bool {
+	access := pe.relay.opts.Access
+	if msg.Type != wire.TypeSync || !access.CanCreate(pe.principal) {
+		return false
+	}
+	exists, err := pe.relay.store.Exists(context.Background(), string(msg.DocumentID))
+	if err != nil || exists {
+		return false
+	}
+	if g, ok := access.(*Grants); ok {
+		g.created(pe.principal, string(msg.DocumentID))
+	}
+	return true
 }
 
 func (pe *peer) handleEphemeral(msg wire.Message) {

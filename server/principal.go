@@ -51,8 +51,11 @@ var OperatorPrincipal = Principal{ID: "operator", Kind: KindOperator}
 type Access interface {
 	// CanRead reports whether p may receive the document.
 	CanRead(p Principal, documentID string) bool
-	// CanWrite reports whether p may change the document, or create it.
+	// CanWrite reports whether p may change the document.
 	CanWrite(p Principal, documentID string) bool
+	// CanCreate reports whether p may create a new document over the
+	// websocket.
+	CanCreate(p Principal) bool
 }
 
 // AllowAll is the Access of a relay with no access control: everyone may
@@ -65,3 +68,6 @@ func (AllowAll) CanRead(Principal, string) bool { return true }
 
 // CanWrite always reports true.
 func (AllowAll) CanWrite(Principal, string) bool { return true }
+
+// CanCreate always reports true.
+func (AllowAll) CanCreate(Principal) bool { return true }

@@ -20,6 +20,8 @@ type event struct {
 	msg  wire.Message // sync, request or ephemeral
 	gone bool         // the peer disconnected
 	call *call        // local work instead of a peer's message
+
+	canWrite bool // the peer may change the document (decided by the sender, outside any lock)
 }
 
 // synchronizer owns one document while it is in memory: the Automerge
@@ -201,7 +203,7 @@ func (s *synchronizer) handle(ev event) {
 	case ev.msg.Type == wire.TypeEphemeral:
 		s.relayEphemeral(ev.peer, ev.msg)
 	default:
-		s.receiveSync(ev.peer, ev.msg)
+		s.receiveSync(ev.peer, ev.msg, ev.canWrite)
 	}
 }
 
@@ -225,7 +227,14 @@ func (s *synchronizer) relayEphemeral(from *peer, msg wire.Message) {
 	}
 }
 
-func (s *synchronizer) receiveSync(pe *peer, msg wire.Message) {
+func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
+	if !canWrite {
+		if n, err := syncMessageChanges(msg.Data); err != nil || n > 0 {
+			// Read-only: nothing it sent is applied or stored.
+			pe.docError(wire.DocumentID(s.id), "no write access to this document: changes refused")
+			return
+		}
+	}
 	ps := s.peers[pe]
 	if ps == nil {
 		ps = &peerState{}
@@ -235,7 +244,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message) {
 		// A request comes from a peer that lacks the document too; a sync
 		// message says the sender has it, so the relay starts an empty copy
 		// to receive it (kept in memory only until it has changes).
-		if msg.Type == wire.TypeRequest || !s.relay.opts.Access.CanWrite(pe.principal, s.id) {
+		if msg.Type == wire.TypeRequest || !canWrite {
 			s.unavailable(pe, ps)
 			return
 		}
@@ -353,6 +362,9 @@ func (s *synchronizer) commit() bool {
 	}
 	s.dirty = false
 	s.meta = meta
+	if g, ok := s.relay.opts.Access.(*Grants); ok {
+		g.update(s.id, s.doc)
+	}
 	s.maybeCompact()
 	return true
 }

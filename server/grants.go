@@ -1,0 +1,274 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// OwnerStore records which council owns a document a member created over
+// the websocket (attachments, drafts): such documents carry the council's
+// grants.
+type OwnerStore interface {
+	// SetOwner records that council owns docID.
+	SetOwner(ctx context.Context, docID, council string) error
+	// Owner returns the council owning docID, or an error when none does.
+	Owner(ctx context.Context, docID string) (string, error)
+}
+
+// Grants is the Access of a relay with access control: every grant is
+// derived from the council documents themselves, with no list kept beside
+// them.
+//
+//   - A member reads and writes their council's document and the documents
+//     their council owns.
+//   - A member reads the federations their council belongs to
+//     (federation.memberOf).
+//   - A delegate reads and writes the document of the body a mandate sent
+//     them to, for as long as that mandate is active. When a recall
+//     passes, or the mandate ends otherwise, the grant ends and the
+//     delegate's connections are cut at once.
+//   - The operator and other principals hold no grant to council content.
+//
+// Facts are recomputed whenever a council document is committed and when
+// the clock closes one of its proposals.
+type Grants struct {
+	relay  *Relay
+	owners OwnerStore
+	log    *slog.Logger
+
+	mu       sync.Mutex // guards the following
+	councils map[string]*councilFacts
+}
+
+// councilFacts is what grants need to know of one council document.
+type councilFacts struct {
+	members   map[string]bool     // active member ids
+	memberOf  map[string]bool     // federations the council belongs to
+	mandates  map[string][]string // active mandates: delegate → bodies
+	nextClose time.Time           // when the clock may change a status
+	timer     *time.Timer
+}
+
+// NewGrants returns grants derived from the documents r holds. Install
+// them with r.SetAccess before serving.
+func NewGrants(r *Relay, owners OwnerStore) *Grants {
+	return &Grants{relay: r, owners: owners, log: r.log, councils: make(map[string]*councilFacts)}
+}
+
+// SetAccess installs the access policy; call it before serving.
+func (r *Relay) SetAccess(a Access) {
+	r.opts.Access = a
+}
+
+// CanRead reports whether p may receive documentID.
+func (g *Grants) CanRead(p Principal, documentID string) bool {
+	if p.Kind != KindMember {
+		return false
+	}
+	if g.CanWrite(p, documentID) {
+		return true
+	}
+	f := g.facts(p.Council)
+	return f != nil && f.members[p.Member] && f.memberOf[documentID]
+}
+
+// CanWrite reports whether p may change (or create) documentID.
+func (g *Grants) CanWrite(p Principal, documentID string) bool {
+	if p.Kind != KindMember {
+		return false
+	}
+	f := g.facts(p.Council)
+	if f == nil || !f.members[p.Member] {
+		return false
+	}
+	if documentID == p.Council {
+		return true
+	}
+	for _, body := range f.mandates[p.Member] {
+		if body == documentID {
+			return true
+		}
+	}
+	if g.owners != nil {
+		if owner, err := g.owners.Owner(context.Background(), documentID); err == nil && owner == p.Council {
+			return true
+		}
+	}
+	return false
+}
+
+// CanCreate reports whether p may create a new document over the
+// websocket: members only; the document then belongs to their council.
+func (g *Grants) CanCreate(p Principal) bool {
+	if p.Kind != KindMember {
+		return false
+	}
+	f := g.facts(p.Council)
+	return f != nil && f.members[p.Member]
+}
+
+// created records that p's council owns a document p created.
+func (g *Grants) created(p Principal, documentID string) {
+	if g.owners == nil || p.Kind != KindMember {
+		return
+	}
+	if err := g.owners.SetOwner(context.Background(), documentID, p.Council); err != nil {
+		g.log.Error("recording the owner of a new document", "doc", documentID, "err", err)
+	}
+}
+
+// facts returns the facts of a council, reading its document on first use.
+// It must not be called with a synchronizer's lock held.
+func (g *Grants) facts(council string) *councilFacts {
+	g.mu.Lock()
+	f, ok := g.councils[council]
+	g.mu.Unlock()
+	if ok {
+		return f
+	}
+	id, err := wire.ParseDocumentID(council)
+	if err != nil {
+		return nil
+	}
+	_ = g.relay.View(context.Background(), id, func(doc *automerge.Doc) error {
+		g.update(council, doc)
+		return nil
+	})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.councils[council]
+}
+
+// update recomputes a council's facts from its document and cuts the
+// connections of members who lost a grant. It is called with the
+// document's synchronizer lock held, after every commit.
+func (g *Grants) update(council string, doc *automerge.Doc) {
+	if !isCouncil(doc) {
+		return
+	}
+	now := time.Now()
+	view, _ := crdt.Read(doc, now)
+	f := &councilFacts{
+		members:  map[string]bool{},
+		memberOf: map[string]bool{},
+		mandates: map[string][]string{},
+	}
+	for _, m := range view.Members {
+		if m.Active {
+			f.members[m.ID] = true
+		}
+	}
+	for _, l := range view.Federation.MemberOf {
+		f.memberOf[l.Council] = true
+	}
+	for _, m := range view.Mandates {
+		if m.Status == crdt.MandateActive {
+			f.mandates[m.Delegate] = append(f.mandates[m.Delegate], m.Body)
+		}
+	}
+	for _, p := range view.Proposals {
+		if p.Outcome == crdt.OutcomeOpen && p.ClosesAt != nil && p.ClosesAt.After(now) &&
+			(f.nextClose.IsZero() || p.ClosesAt.Before(f.nextClose)) {
+			f.nextClose = *p.ClosesAt
+		}
+	}
+
+	g.mu.Lock()
+	old := g.councils[council]
+	g.councils[council] = f
+	if old != nil && old.timer != nil {
+		old.timer.Stop()
+	}
+	if !f.nextClose.IsZero() {
+		f.timer = time.AfterFunc(time.Until(f.nextClose)+time.Millisecond, func() { g.refresh(council) })
+	}
+	g.mu.Unlock()
+
+	if old != nil {
+		g.cutLost(council, old, f)
+	}
+}
+
+// refresh re-reads a council when the clock may have closed a proposal.
+func (g *Grants) refresh(council string) {
+	id, err := wire.ParseDocumentID(council)
+	if err != nil {
+		return
+	}
+	_ = g.relay.View(context.Background(), id, func(doc *automerge.Doc) error {
+		g.update(council, doc)
+		return nil
+	})
+}
+
+// cutLost cuts every connection of a member whose grants shrank: a member
+// who left, or a delegate whose mandate ended. Their next connection gets
+// only what they may still have.
+func (g *Grants) cutLost(council string, old, now *councilFacts) {
+	lost := map[string]string{}
+	for m := range old.members {
+		if !now.members[m] {
+			lost[m] = "no longer a member"
+		}
+	}
+	for m, bodies := range old.mandates {
+		for _, b := range bodies {
+			if !contains(now.mandates[m], b) && lost[m] == "" {
+				lost[m] = "mandate for " + b + " ended"
+			}
+		}
+	}
+	if len(lost) == 0 {
+		return
+	}
+	g.relay.mu.Lock()
+	var cut []*peer
+	for pe := range g.relay.peers {
+		if pe.principal.Kind == KindMember && pe.principal.Council == council && lost[pe.principal.Member] != "" {
+			cut = append(cut, pe)
+		}
+	}
+	g.relay.mu.Unlock()
+	for _, pe := range cut {
+		why := lost[pe.principal.Member]
+		g.log.Info("access ended, cutting connection", "principal", pe.principal.ID, "why", why)
+		pe.sendNow(wireError("access ended: " + why))
+		pe.cut("access ended: " + why)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isCouncil reports whether doc declares the council schema.
+func isCouncil(doc *automerge.Doc) bool {
+	v, err := doc.Path("schema").Get()
+	if err != nil {
+		return false
+	}
+	switch v.Kind() {
+	case automerge.KindStr:
+		return v.Str() == crdt.Schema
+	case automerge.KindText:
+		s, err := v.Text().Get()
+		return err == nil && s == crdt.Schema
+	}
+	return false
+}
+
+func wireError(text string) wire.Message {
+	return wire.Message{Type: wire.TypeError, ErrorMessage: text}
+}

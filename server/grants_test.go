@@ -1,0 +1,253 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// memOwners is an OwnerStore in memory.
+type memOwners struct{ m map[string]string }
+
+func (o *memOwners) SetOwner(_ context.Context, doc, council string) error {
+	o.m[doc] = council
+	return nil
+}
+
+func (o *memOwners) Owner(_ context.Context, doc string) (string, error) {
+	if c, ok := o.m[doc]; ok {
+		return c, nil
+	}
+	return "", ErrDocumentNotFound
+}
+
+// connectAs connects a peer bound to principal p.
+func connectAs(t testing.TB, r *Relay, id string, p Principal) *testPeer {
+	t.Helper()
+	mine, theirs := newPipe()
+	tp := &testPeer{t: t, id: id, conn: mine, served: make(chan error, 1), docs: map[wire.DocumentID]*testDoc{}, inbox: make(chan wire.Message, 4096)}
+	go func() { tp.served <- r.Accept(context.Background(), theirs, p) }()
+	t.Cleanup(func() { tp.conn.Close("") })
+	tp.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: id, SupportedProtocolVersions: []string{"1"}})
+	if m := tp.recvRaw(5 * time.Second); m.Type != wire.TypePeer {
+		t.Fatalf("handshake: %+v", m)
+	}
+	tp.relayID = r.PeerID()
+	go tp.pump()
+	return tp
+}
+
+// world is a federation and two member councils, each with members, on a
+// relay with grants.
+type world struct {
+	r                   *Relay
+	fed, north, south   wire.DocumentID
+	ana, ben, cai, dora string // ana, ben in north; cai in south; dora founds the federation
+	mandate, proposal   string // ben's mandate to the federation
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	st := openStore(t)
+	r := newTestRelay(t, st, Options{Access: AllowAll{}})
+	r.SetAccess(NewGrants(r, &memOwners{m: map[string]string{}}))
+	w := &world{r: r}
+	ctx := context.Background()
+	at := time.Now().Add(-time.Hour)
+	council := func(name string, kind crdt.CouncilKind, members ...*string) wire.DocumentID {
+		id, err := r.Create(ctx, func(d *automerge.Doc) error {
+			if err := crdt.CreateCouncil(d, crdt.CouncilSpec{Name: name, Kind: kind, Region: "valley", Rule: crdt.DefaultRule}, at); err != nil {
+				return err
+			}
+			for _, m := range members {
+				id, err := crdt.Join(d, crdt.MemberSpec{Name: name + "-member", Role: "worker"}, at)
+				if err != nil {
+					return err
+				}
+				*m = id
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	w.fed = council("federation", crdt.KindFederation, &w.dora)
+	w.north = council("north", crdt.KindFarmers, &w.ana, &w.ben)
+	w.south = council("south", crdt.KindFarmers, &w.cai)
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		if err := crdt.JoinFederation(d, w.ana, string(w.fed), at); err != nil {
+			return err
+		}
+		var err error
+		w.proposal, w.mandate, err = crdt.ProposeMandate(d, w.ana, crdt.ProposalSpec{Title: "send ben"},
+			crdt.MandateSpec{Task: "grain price", Body: string(w.fed), Delegate: w.ben}, at)
+		if err != nil {
+			return err
+		}
+		if err := crdt.CastVote(d, w.ana, w.proposal, crdt.Yes, at); err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.ben, w.proposal, crdt.Yes, at)
+	})
+	return w
+}
+
+func (w *world) change(t *testing.T, id wire.DocumentID, fn func(*automerge.Doc) error) {
+	t.Helper()
+	if err := w.r.Change(context.Background(), id, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *world) heads(t *testing.T, id wire.DocumentID) []string {
+	t.Helper()
+	m, err := w.r.store.Meta(context.Background(), string(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Heads
+}
+
+// canFetch reports whether p gets the document (true) or doc-unavailable.
+func canFetch(t *testing.T, p *testPeer, id wire.DocumentID) bool {
+	t.Helper()
+	p.find(id)
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-p.inbox:
+			if m.DocumentID != id {
+				continue
+			}
+			switch m.Type {
+			case wire.TypeDocUnavailable:
+				return false
+			case wire.TypeSync:
+				return true
+			}
+		case <-deadline:
+			t.Fatalf("%s: no answer for %s", p.id, id)
+		}
+	}
+}
+
+func TestGrantsReadAccess(t *testing.T) {
+	w := newWorld(t)
+	cases := []struct {
+		who  Principal
+		doc  wire.DocumentID
+		want bool
+	}{
+		{MemberPrincipal(string(w.north), w.ana), w.north, true},
+		{MemberPrincipal(string(w.north), w.ana), w.fed, true}, // north belongs to the federation
+		{MemberPrincipal(string(w.north), w.ana), w.south, false},
+		{MemberPrincipal(string(w.south), w.cai), w.north, false},
+		{MemberPrincipal(string(w.south), w.cai), w.fed, false}, // south is not a member
+		{MemberPrincipal(string(w.north), "nobody"), w.north, false},
+		{OperatorPrincipal, w.north, false},
+		{Principal{ID: "peer:x", Kind: KindPeer}, w.north, false},
+	}
+	for i, c := range cases {
+		p := connectAs(t, w.r, c.who.ID, c.who)
+		if got := canFetch(t, p, c.doc); got != c.want {
+			t.Errorf("case %d: %s reading %s: got %v, want %v", i, c.who.ID, c.doc, got, c.want)
+		}
+		p.conn.Close("")
+	}
+}
+
+func TestReadOnlyWriteIsRefusedAndNotStored(t *testing.T) {
+	w := newWorld(t)
+	ana := connectAs(t, w.r, "ana", MemberPrincipal(string(w.north), w.ana)) // reads the federation, no mandate
+	ana.find(w.fed)
+	ana.waitFor("federation", func() bool { return len(ana.doc(w.fed).Heads()) > 0 })
+	before := w.heads(t, w.fed)
+	ana.change(w.fed, "graffiti", "x")
+	m := ana.expect(wire.TypeError)
+	if !strings.Contains(m.ErrorMessage, "no write access") {
+		t.Fatalf("error %q", m.ErrorMessage)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if after := w.heads(t, w.fed); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("a read-only member's change was stored: %v → %v", before, after)
+	}
+}
+
+func TestRecallCutsTheDelegateOthersUnaffected(t *testing.T) {
+	w := newWorld(t)
+	ben := connectAs(t, w.r, "ben", MemberPrincipal(string(w.north), w.ben))
+	ben.find(w.fed)
+	ben.waitFor("federation", func() bool { return len(ben.doc(w.fed).Heads()) > 0 })
+	ben.change(w.fed, "ben-was-here", "1")
+	ben.waitFor("ben's write stored", func() bool {
+		v, _ := w.r.store.Meta(context.Background(), string(w.fed))
+		return strings.Join(v.Heads, ",") == strings.Join(hexHeads(ben.doc(w.fed).Heads()), ",")
+	})
+	dora := connectAs(t, w.r, "dora", MemberPrincipal(string(w.fed), w.dora))
+	dora.find(w.fed)
+	dora.waitValue(w.fed, "ben-was-here", "1")
+
+	// North recalls Ben: a recall proposal naming the mandate passes.
+	now := time.Now()
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, now)
+		if err != nil {
+			return err
+		}
+		if err := crdt.CastVote(d, w.ana, pid, crdt.Yes, now); err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.ben, pid, crdt.Abstain, now)
+	})
+	ben.waitClosed() // his open session is cut at once
+	// His next connection may no longer write the federation.
+	before := w.heads(t, w.fed)
+	ben2 := connectAs(t, w.r, "ben2", MemberPrincipal(string(w.north), w.ben))
+	ben2.find(w.fed) // north members still read their federation
+	ben2.waitFor("federation", func() bool { return len(ben2.doc(w.fed).Heads()) > 0 })
+	ben2.change(w.fed, "after-recall", "x")
+	if m := ben2.expect(wire.TypeError); !strings.Contains(m.ErrorMessage, "no write access") {
+		t.Fatalf("recalled delegate's write answered %q", m.ErrorMessage)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if after := w.heads(t, w.fed); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatal("federation changed")
+	}
+	// Others are unaffected: Dora still writes, Ana still reads.
+	dora.change(w.fed, "dora", "still here")
+	ana := connectAs(t, w.r, "ana", MemberPrincipal(string(w.north), w.ana))
+	ana.find(w.fed)
+	ana.waitValue(w.fed, "dora", "still here")
+}
+
+func TestMembersCreateDocumentsOwnedByTheirCouncil(t *testing.T) {
+	w := newWorld(t)
+	ana := connectAs(t, w.r, "ana", MemberPrincipal(string(w.north), w.ana))
+	draft := wire.NewDocumentID()
+	ana.change(draft, "draft", "minutes of the spring meeting")
+	waitStored(t, w.r, ana, draft)
+	ben := connectAs(t, w.r, "ben", MemberPrincipal(string(w.north), w.ben))
+	ben.find(draft)
+	ben.waitValue(draft, "draft", "minutes of the spring meeting")
+	cai := connectAs(t, w.r, "cai", MemberPrincipal(string(w.south), w.cai))
+	if canFetch(t, cai, draft) {
+		t.Fatal("another council's member reads a north draft")
+	}
+	op := connectAs(t, w.r, "op", OperatorPrincipal)
+	other := wire.NewDocumentID()
+	op.change(other, "k", "v")
+	if m := op.expect(wire.TypeDocUnavailable); m.DocumentID != other {
+		t.Fatalf("operator creation answered %+v", m)
+	}
+	if ok, _ := w.r.store.Exists(context.Background(), string(other)); ok {
+		t.Fatal("the operator created a document over the websocket")
+	}
+}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// errSyncMessage is returned by syncMessageChanges for bytes that are not
+// an Automerge sync message it understands.
+var errSyncMessage = errors.New("not an Automerge sync message")
+
+// syncMessageChanges counts the changes a sync message carries without
+// handing it to Automerge, so the relay can refuse a write before applying
+// anything. The layout (automerge sync.rs, message type 0x42): heads, need
+// (each a count and 32-byte hashes), have (a count of {lastSync hashes,
+// bloom bytes}), then a count of changes. Anything else — another message
+// type, a truncated message — is an error, and callers treat it as a write.
+func syncMessageChanges(b []byte) (int, error) {
+	if len(b) == 0 || b[0] != 0x42 {
+		return 0, errSyncMessage
+	}
+	r := syncReader{b: b[1:]}
+	r.hashes() // heads
+	r.hashes() // need
+	haves := r.uvarint()
+	for i := uint64(0); i < haves && r.err == nil; i++ {
+		r.hashes()          // lastSync
+		r.skip(r.uvarint()) // bloom
+	}
+	n := r.uvarint()
+	if r.err != nil {
+		return 0, r.err
+	}
+	return int(min(n, 1<<30)), nil
+}
+
+type syncReader struct {
+	b   []byte
+	err error
+}
+
+func (r *syncReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errSyncMessage
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *syncReader) skip(n uint64) {
+	if r.err != nil {
+		return
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errSyncMessage
+		return
+	}
+	r.b = r.b[n:]
+}
+
+func (r *syncReader) hashes() {
+	n := r.uvarint()
+	if n > uint64(len(r.b))/32 {
+		r.err = errSyncMessage
+		return
+	}
+	r.skip(n * 32)
+}
