@@ -119,3 +119,41 @@ func equalDigest(a, b map[string][]string) bool {
 	}
 	return true
 }
+
+func TestMessageRateLimitCutsAFlood(t *testing.T) {
+	r := newTestRelay(t, openStore(t), Options{MaxMessagesPerSecond: 10, MessageBurst: 20})
+	good := connect(t, r, "good", nil)
+	id := wire.NewDocumentID()
+	good.change(id, "k", "v")
+	flood := connect(t, r, "flood", nil)
+	for i := range 100 {
+		flood.sendMsg(wire.Message{Type: "future-feature", SenderID: "flood", TargetID: "r", Count: uint64(i)})
+	}
+	m := flood.expect(wire.TypeError)
+	if !strings.Contains(m.ErrorMessage, "too many messages") {
+		t.Fatalf("flood answered %q", m.ErrorMessage)
+	}
+	flood.waitClosed()
+	waitStored(t, r, good, id)
+	good.change(id, "after", "still served")
+	waitStored(t, r, good, id)
+}
+
+func TestDocumentSizeLimit(t *testing.T) {
+	st := openStore(t)
+	r := newTestRelay(t, st, Options{MaxDocumentSize: 4 << 10})
+	a := connect(t, r, "a", nil)
+	id := wire.NewDocumentID()
+	a.change(id, "small", "ok")
+	waitStored(t, r, a, id)
+	before := storeDigest(t, st)
+	a.change(id, "big", strings.Repeat("x", 8<<10))
+	m := a.expect(wire.TypeError)
+	if !strings.Contains(m.ErrorMessage, "too large") {
+		t.Fatalf("oversized change answered %q", m.ErrorMessage)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if after := storeDigest(t, st); !equalDigest(before, after) {
+		t.Fatal("an oversized change was stored")
+	}
+}

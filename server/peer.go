@@ -109,6 +109,7 @@ func closeReason(err error) string {
 }
 
 func (pe *peer) readLoop(ctx context.Context) error {
+	limit := rateLimit{rate: pe.relay.opts.MaxMessagesPerSecond, burst: float64(pe.relay.opts.MessageBurst)}
 	for {
 		frame, err := pe.conn.ReadFrame(ctx)
 		if err != nil {
@@ -120,6 +121,11 @@ func (pe *peer) readLoop(ctx context.Context) error {
 			if errors.Is(err, ErrTextFrame) || errors.Is(err, ErrFrameTooLarge) {
 				pe.protocolError(err.Error())
 			}
+			return err
+		}
+		if !limit.allow(time.Now()) {
+			err := fmt.Errorf("too many messages: over %g per second", limit.rate)
+			pe.protocolError(err.Error())
 			return err
 		}
 		msg, err := wire.Decode(frame, pe.relay.opts.MaxFrameSize)
@@ -339,4 +345,25 @@ func (pe *peer) cut(reason string) {
 		pe.reason = reason
 		close(pe.done)
 	})
+}
+
+// rateLimit is a token bucket: rate tokens a second, at most burst saved.
+type rateLimit struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+func (l *rateLimit) allow(now time.Time) bool {
+	if l.last.IsZero() {
+		l.tokens = l.burst
+	} else {
+		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
 }

@@ -34,6 +34,18 @@ type Options struct {
 	// MaxDocumentsPerConn bounds how many documents one connection may
 	// sync at once. Default: 4096.
 	MaxDocumentsPerConn int
+	// MaxMessagesPerSecond bounds the messages one connection may send,
+	// sustained; MessageBurst more may come at once (a phone that was
+	// offline syncs all its documents on reconnect). A connection over
+	// the rate gets an error and is closed. Default: 200 per second, burst
+	// 2×MaxDocumentsPerConn.
+	MaxMessagesPerSecond float64
+	// MessageBurst: see MaxMessagesPerSecond.
+	MessageBurst int
+	// MaxDocumentSize bounds the stored size of one document (snapshot and
+	// chunks); a change that would grow a document past it is refused
+	// with an error and not applied. Default: 256 MiB.
+	MaxDocumentSize int64
 	// SendQueue is how many outgoing messages may wait for a slow peer
 	// before it is cut off. A peer has about one message in flight per
 	// document it syncs, so this should exceed MaxDocumentsPerConn.
@@ -75,6 +87,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxDocumentsPerConn <= 0 {
 		o.MaxDocumentsPerConn = 4096
+	}
+	if o.MaxMessagesPerSecond <= 0 {
+		o.MaxMessagesPerSecond = 200
+	}
+	if o.MessageBurst <= 0 {
+		o.MessageBurst = 2 * o.MaxDocumentsPerConn
+	}
+	if o.MaxDocumentSize <= 0 {
+		o.MaxDocumentSize = 256 << 20
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = 2 * o.MaxDocumentsPerConn

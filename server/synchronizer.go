@@ -235,6 +235,12 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 			return
 		}
 	}
+	if size := s.meta.SnapshotBytes + s.meta.ChunkBytes + int64(len(msg.Data)); size > s.relay.opts.MaxDocumentSize {
+		if n, err := syncMessageChanges(msg.Data); err != nil || n > 0 {
+			pe.docError(wire.DocumentID(s.id), fmt.Sprintf("document too large: over the relay's limit of %d bytes; changes refused", s.relay.opts.MaxDocumentSize))
+			return
+		}
+	}
 	ps := s.peers[pe]
 	if ps == nil {
 		ps = &peerState{}
