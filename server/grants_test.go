@@ -52,7 +52,7 @@ type world struct {
 	mandate, proposal   string // ben's mandate to the federation
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	st := openStore(t)
 	r := newTestRelay(t, st, Options{Access: AllowAll{}})
@@ -100,14 +100,14 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) change(t *testing.T, id wire.DocumentID, fn func(*automerge.Doc) error) {
+func (w *world) change(t testing.TB, id wire.DocumentID, fn func(*automerge.Doc) error) {
 	t.Helper()
 	if err := w.r.Change(context.Background(), id, fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (w *world) heads(t *testing.T, id wire.DocumentID) []string {
+func (w *world) heads(t testing.TB, id wire.DocumentID) []string {
 	t.Helper()
 	m, err := w.r.store.Meta(context.Background(), string(id))
 	if err != nil {
@@ -250,4 +250,85 @@ func TestMembersCreateDocumentsOwnedByTheirCouncil(t *testing.T) {
 	if ok, _ := w.r.store.Exists(context.Background(), string(other)); ok {
 		t.Fatal("the operator created a document over the websocket")
 	}
+}
+
+// TestRecallClosingByTheClockCutsTheDelegate: a recall with a closing time
+// passes when the clock reaches it, with no change to the document at that
+// moment; the delegate is cut then.
+func TestRecallClosingByTheClockCutsTheDelegate(t *testing.T) {
+	w := newWorld(t)
+	ben := connectAs(t, w.r, "ben", MemberPrincipal(string(w.north), w.ben))
+	ben.find(w.fed)
+	ben.waitFor("federation", func() bool { return len(ben.doc(w.fed).Heads()) > 0 })
+	now := time.Now()
+	closes := now.Add(300 * time.Millisecond)
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate, ClosesAt: closes}, now)
+		if err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.ana, pid, crdt.Yes, now)
+	})
+	select {
+	case <-ben.served:
+		if time.Now().Before(closes) {
+			t.Fatal("cut before the recall closed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("delegate not cut when the recall closed")
+	}
+}
+
+// FuzzAuthenticatedMessage feeds arbitrary frames from a connected member
+// through decoding and grant checks: the relay must not panic, and the
+// documents the member may not write never change.
+func FuzzAuthenticatedMessage(f *testing.F) {
+	w := newWorld(f)
+	seedDoc := automerge.New()
+	seedDoc.RootMap().Set("k", "v")
+	seedDoc.Commit("")
+	first, _ := automerge.NewSyncState(seedDoc).GenerateMessage()
+	for _, typ := range []wire.Type{wire.TypeSync, wire.TypeRequest, wire.TypeEphemeral} {
+		for target := range uint8(4) {
+			b, _ := wire.Encode(wire.Message{Type: typ, SenderID: "cai", TargetID: "r", DocumentID: w.north, Data: first.Bytes(), SessionID: "s", Count: 1})
+			f.Add(b, target)
+		}
+	}
+	f.Add([]byte{0xa1, 0x64, 't', 'y', 'p', 'e'}, uint8(0))
+	forbidden := []wire.DocumentID{w.north, w.fed}
+	before := map[wire.DocumentID]string{}
+	for _, id := range forbidden {
+		before[id] = strings.Join(w.heads(f, id), ",")
+	}
+	docs := []wire.DocumentID{w.north, w.fed, w.south, wire.NewDocumentID()}
+
+	f.Fuzz(func(t *testing.T, b []byte, target uint8) {
+		if m, err := wire.Decode(b, 0); err == nil && m.DocumentID != "" {
+			m.DocumentID = docs[int(target)%len(docs)]
+			b, _ = wire.Encode(m)
+		}
+		cai := connectAs(t, w.r, "cai", MemberPrincipal(string(w.south), w.cai))
+		cai.sendFrame(b)
+		// A request after it is answered unless the frame closed the
+		// connection: either way the frame has been handled.
+		cai.sendMsg(wire.Message{Type: wire.TypeRequest, SenderID: "cai", TargetID: "r", DocumentID: wire.NewDocumentID(), Data: emptySyncMessage()})
+		deadline := time.After(5 * time.Second)
+	wait:
+		for {
+			select {
+			case m, ok := <-cai.inbox:
+				if !ok || m.Type == wire.TypeDocUnavailable && m.DocumentID != docs[int(target)%len(docs)] {
+					break wait
+				}
+			case <-deadline:
+				t.Fatal("relay did not answer")
+			}
+		}
+		cai.conn.Close("")
+		for _, id := range forbidden {
+			if got := strings.Join(w.heads(t, id), ","); got != before[id] {
+				t.Fatalf("a south member changed %s", id)
+			}
+		}
+	})
 }

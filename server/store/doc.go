@@ -20,9 +20,16 @@ A data directory holds one bbolt file, veche.db (see FileName). Its buckets:
 	sync/<storageId>/<docId>   the persisted sync state of one peer for one document
 
 <id> is the document id's bytes, <storageId> the peer's storage id; both are
-non-empty and at most MaxIDLen bytes. Other top-level buckets (auth, audit)
-belong to other code: this package creates docs and sync on Open and touches
-nothing else.
+non-empty and at most MaxIDLen bytes. This package creates docs and sync on
+Open. Credentials (auth.go) live under auth, whose sub-buckets are created by
+the first write that needs them:
+
+	auth/tokens/<sha256>       TokenRecord as JSON, under the SHA-256 of the token
+	auth/invites/<sha256>      InviteRecord as JSON, under the SHA-256 of the code
+	auth/owners/<documentId>   the documentId of the council owning the document
+
+Secrets never reach the store: package server/auth hashes them first. Other
+top-level buckets (audit) belong to other code.
 
 A document is rebuilt by loading the snapshot, if any, then applying the
 chunks in order; Load returns exactly that in a Document. Meta keeps the sizes
