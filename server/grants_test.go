@@ -332,3 +332,106 @@ func FuzzAuthenticatedMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestSecurityTableWebsocket: every message type that touches a document,
+// from every kind of principal, against the federation document.
+func TestSecurityTableWebsocket(t *testing.T) {
+	w := newWorld(t)
+	// Dora is a rightful member of the federation; she watches for what
+	// reaches her.
+	dora := connectAs(t, w.r, "dora", MemberPrincipal(string(w.fed), w.dora))
+	dora.find(w.fed)
+	dora.waitFor("federation", func() bool { return len(dora.doc(w.fed).Heads()) > 0 })
+
+	// A recalled delegate: Cai of south held a mandate to the federation
+	// that south then recalled (built here on south's document).
+	at := time.Now().Add(-time.Minute)
+	w.change(t, w.south, func(d *automerge.Doc) error {
+		pid, mid, err := crdt.ProposeMandate(d, w.cai, crdt.ProposalSpec{Title: "send cai"}, crdt.MandateSpec{Task: "t", Body: string(w.fed), Delegate: w.cai}, at)
+		if err != nil {
+			return err
+		}
+		if err := crdt.CastVote(d, w.cai, pid, crdt.Yes, at); err != nil {
+			return err
+		}
+		rid, err := crdt.Propose(d, w.cai, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall", Subject: mid}, at)
+		if err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.cai, rid, crdt.Yes, at)
+	})
+
+	type want int
+	const (
+		unavailable want = iota // doc-unavailable, as if it did not exist
+		refused                 // error, nothing applied
+		served                  // synced / relayed
+	)
+	principals := []struct {
+		name string
+		p    Principal
+		read want // request
+		sync want // sync carrying a change
+	}{
+		{"operator", OperatorPrincipal, unavailable, unavailable},
+		{"peer relay without a link", Principal{ID: "peer:x", Kind: KindPeer}, unavailable, unavailable},
+		{"another council's member", MemberPrincipal(string(w.south), w.cai), unavailable, unavailable},
+		{"recalled delegate", MemberPrincipal(string(w.south), w.cai), unavailable, unavailable},
+		{"unknown member of a real council", MemberPrincipal(string(w.north), "ghost"), unavailable, unavailable},
+		{"read-only member (council in the federation)", MemberPrincipal(string(w.north), w.ana), served, refused},
+		{"rightful member", MemberPrincipal(string(w.fed), w.dora), served, served},
+		{"delegate with an active mandate", MemberPrincipal(string(w.north), w.ben), served, served},
+	}
+	for i, c := range principals {
+		t.Run(c.name, func(t *testing.T) {
+			before := strings.Join(w.heads(t, w.fed), ",")
+			p := connectAs(t, w.r, c.name, c.p)
+			got := canFetch(t, p, w.fed)
+			if got != (c.read == served) {
+				t.Fatalf("request: served=%v, want %v", got, c.read == served)
+			}
+			// A change to the document.
+			key := "change-" + string(rune('a'+i))
+			p.change(w.fed, key, c.name)
+			switch c.sync {
+			case unavailable:
+				if m := p.expect(wire.TypeDocUnavailable); m.DocumentID != w.fed {
+					t.Fatalf("sync answered %+v", m)
+				}
+			case refused:
+				if m := p.expect(wire.TypeError); !strings.Contains(m.ErrorMessage, "no write access") {
+					t.Fatalf("sync answered %q", m.ErrorMessage)
+				}
+			case served:
+				dora.waitValue(w.fed, key, c.name)
+			}
+			if c.sync != served {
+				time.Sleep(30 * time.Millisecond)
+				if after := strings.Join(w.heads(t, w.fed), ","); after != before {
+					t.Fatal("the federation document changed")
+				}
+			}
+			// Ephemeral messages reach Dora only from those who may read.
+			sess := "s-" + c.name
+			p.sendMsg(wire.Message{Type: wire.TypeEphemeral, SenderID: c.name, TargetID: "r", DocumentID: w.fed, SessionID: sess, Count: 1, Data: []byte{0xa0}})
+			relayed := false
+			timeout := time.After(300 * time.Millisecond)
+		loop:
+			for {
+				select {
+				case m := <-dora.inbox:
+					if m.Type == wire.TypeEphemeral && m.SessionID == sess {
+						relayed = true
+						break loop
+					}
+				case <-timeout:
+					break loop
+				}
+			}
+			if relayed != (c.read == served) {
+				t.Fatalf("ephemeral relayed=%v, want %v", relayed, c.read == served)
+			}
+			p.conn.Close("")
+		})
+	}
+}
