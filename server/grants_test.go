@@ -375,8 +375,8 @@ func TestSecurityTableWebsocket(t *testing.T) {
 	}{
 		{"operator", OperatorPrincipal, unavailable, unavailable},
 		{"peer relay without a link", Principal{ID: "peer:x", Kind: KindPeer}, unavailable, unavailable},
-		{"another council's member", MemberPrincipal(string(w.south), w.cai), unavailable, unavailable},
-		{"recalled delegate", MemberPrincipal(string(w.south), w.cai), unavailable, unavailable},
+		// Cai's mandate to the federation was recalled: nothing is left.
+		{"recalled delegate of a council outside the federation", MemberPrincipal(string(w.south), w.cai), unavailable, unavailable},
 		{"unknown member of a real council", MemberPrincipal(string(w.north), "ghost"), unavailable, unavailable},
 		{"read-only member (council in the federation)", MemberPrincipal(string(w.north), w.ana), served, refused},
 		{"rightful member", MemberPrincipal(string(w.fed), w.dora), served, served},
