@@ -12,9 +12,12 @@
 // write changes nothing. Every error is an *Error, rendered as
 // {"error":{"code","message"}}; errors.go maps codes to HTTP statuses.
 //
-// Until access control lands, the acting member of a write is the one its
-// body names in "by", checked against the council's members only, and the
-// token POST /api/councils answers is a placeholder the relay ignores.
+// Every request but the health check, the OpenAPI document and accepting
+// an invite proves a principal with a bearer token (auth.go). Council
+// routes need the token of a member of that council, who is the acting
+// member of every write; to anyone else a council is answered 404, as if
+// it did not exist. The operator creates councils, and gets each one's
+// founding member token to hand over, but reads no council.
 package api
 
 import (
@@ -25,16 +28,30 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/auth"
 	"github.com/veche-sync/veche/server/wsconn"
 )
 
 // Options configure the HTTP surface. The zero value of every field
 // selects the default documented on it.
 type Options struct {
-	// AllowAnonymous lets connections without a token sync, bound to
-	// server.AnonymousPrincipal. Default: false, and then every request
-	// without a valid token is refused with 401.
+	// Auth checks tokens and invite codes, and issues member tokens.
+	// Default: nil, and then no token is valid: only anonymous sync (if
+	// allowed) and open registration work.
+	Auth *auth.Service
+	// AllowAnonymous lets websocket connections without a token sync,
+	// bound to server.AnonymousPrincipal. It does not open the REST API,
+	// where the token decides who acts. Default: false, and then a
+	// connection without a token is refused with 401 before the upgrade.
 	AllowAnonymous bool
+	// OpenRegistration lets anyone create a council with POST
+	// /api/councils. Default: false, and then only the operator may.
+	OpenRegistration bool
+	// AuthFailuresPerMinute is how many failed authentications (bad
+	// tokens, bad invite codes) one remote address may make in a minute;
+	// past it, its requests are answered 429 for the rest of the minute.
+	// Default: DefaultAuthFailuresPerMinute (20).
+	AuthFailuresPerMinute int
 	// WebSocket tunes sync connections (keepalive, write timeout, frame
 	// size). Default: wsconn's defaults.
 	WebSocket wsconn.Options
@@ -45,8 +62,10 @@ type Options struct {
 // Server routes HTTP requests to the relay.
 type Server struct {
 	relay    *server.Relay
+	auth     *auth.Service
 	opts     Options
 	log      *slog.Logger
+	failures *failureLimiter
 	echo     *echo.Echo
 	upgrader websocket.Upgrader
 }
@@ -56,11 +75,16 @@ func New(relay *server.Relay, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.AuthFailuresPerMinute <= 0 {
+		opts.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
+	}
 	s := &Server{
-		relay: relay,
-		opts:  opts,
-		log:   opts.Logger,
-		echo:  echo.New(),
+		relay:    relay,
+		auth:     opts.Auth,
+		opts:     opts,
+		log:      opts.Logger,
+		failures: newFailureLimiter(opts.AuthFailuresPerMinute),
+		echo:     echo.New(),
 		upgrader: websocket.Upgrader{
 			// Clients authenticate with a token, not a cookie, so a page
 			// from another origin gains nothing by connecting.
@@ -82,36 +106,42 @@ func (s *Server) routes() {
 	s.echo.GET("/sync", s.sync)
 	s.echo.GET("/api/openapi.json", s.openAPI)
 
+	// Credentials: accepting an invite (the code is the credential) and
+	// revoking the token presented.
+	s.echo.POST("/api/invites/accept", s.acceptInvite)
+	s.echo.POST("/api/tokens/revoke", s.revokeToken, s.requireToken)
+
 	// The council REST API. Every write is one Automerge change the relay
 	// makes on the acting member's behalf, durable before the answer and
 	// synced to every connected peer. api/openapi.json documents each
 	// route; a test keeps the two in step.
-	// auth is per route: group middleware would register catch-all routes.
-	auth := s.requirePrincipal
+	// member is per route: group middleware would register catch-all routes.
+	member := s.requireMember
 	g := s.echo.Group("/api/councils")
-	g.POST("", s.createCouncil, auth)
-	g.GET("/:id", s.viewCouncil, auth)
-	g.GET("/:id/history", s.history, auth)
-	g.POST("/:id/members", s.join, auth)
-	g.POST("/:id/members/:member/leave", s.leave, auth)
-	g.POST("/:id/proposals", s.propose, auth)
-	g.PATCH("/:id/proposals/:proposal", s.editProposal, auth)
-	g.POST("/:id/proposals/:proposal/votes", s.vote, auth)
-	g.POST("/:id/proposals/:proposal/withdraw", s.withdrawProposal, auth)
-	g.POST("/:id/mandates/:mandate/reports", s.report, auth)
-	g.POST("/:id/mandates/:mandate/resign", s.resign, auth)
-	g.POST("/:id/mandates/:mandate/complete", s.complete, auth)
-	g.POST("/:id/offers", s.postOffer, auth)
-	g.POST("/:id/offers/:offer/withdraw", s.withdrawOffer, auth)
-	g.POST("/:id/needs", s.postNeed, auth)
-	g.POST("/:id/needs/:need/withdraw", s.withdrawNeed, auth)
-	g.POST("/:id/pledges", s.pledge, auth)
-	g.POST("/:id/federation/join", s.joinFederation, auth)
-	g.POST("/:id/federation/leave", s.leaveFederation, auth)
-	g.POST("/:id/federation/admit", s.admitCouncil, auth)
-	g.POST("/:id/federation/remove", s.removeCouncil, auth)
-	g.POST("/:id/minutes", s.startMinutes, auth)
-	g.PATCH("/:id/minutes/:minutes", s.editMinutes, auth)
+	g.POST("", s.createCouncil, s.requireCreator)
+	g.POST("/:id/invites", s.createInvite, member)
+	g.GET("/:id", s.viewCouncil, member)
+	g.GET("/:id/history", s.history, member)
+	g.POST("/:id/members", s.join, member)
+	g.POST("/:id/members/:member/leave", s.leave, member)
+	g.POST("/:id/proposals", s.propose, member)
+	g.PATCH("/:id/proposals/:proposal", s.editProposal, member)
+	g.POST("/:id/proposals/:proposal/votes", s.vote, member)
+	g.POST("/:id/proposals/:proposal/withdraw", s.withdrawProposal, member)
+	g.POST("/:id/mandates/:mandate/reports", s.report, member)
+	g.POST("/:id/mandates/:mandate/resign", s.resign, member)
+	g.POST("/:id/mandates/:mandate/complete", s.complete, member)
+	g.POST("/:id/offers", s.postOffer, member)
+	g.POST("/:id/offers/:offer/withdraw", s.withdrawOffer, member)
+	g.POST("/:id/needs", s.postNeed, member)
+	g.POST("/:id/needs/:need/withdraw", s.withdrawNeed, member)
+	g.POST("/:id/pledges", s.pledge, member)
+	g.POST("/:id/federation/join", s.joinFederation, member)
+	g.POST("/:id/federation/leave", s.leaveFederation, member)
+	g.POST("/:id/federation/admit", s.admitCouncil, member)
+	g.POST("/:id/federation/remove", s.removeCouncil, member)
+	g.POST("/:id/minutes", s.startMinutes, member)
+	g.PATCH("/:id/minutes/:minutes", s.editMinutes, member)
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -5,35 +5,85 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
-	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
 
 	"github.com/veche-sync/veche/api"
-	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/wire"
 )
 
-// A councilClient drives the REST API of one test relay.
+// A councilClient drives the REST API of one test relay. It keeps the
+// token of every member it made (the founders of the councils it created,
+// the members who joined by invite) and picks the token of a request the
+// way a person picks whose phone to use:
+//
+//   - a body's "by" names the acting member: call sends that member's
+//     token and drops "by" from the body (the relay takes the acting
+//     member from the token, and refuses "by" as an unknown field);
+//   - else, under /api/councils/<id>, the founder of <id> acts, or, for a
+//     council it did not create, the founder of the first one;
+//   - else (POST /api/councils) the operator.
 type councilClient struct {
-	t     *testing.T
-	ts    *httptest.Server
-	relay *server.Relay
+	t *testing.T
+	*testRelay
+	tokens   map[string]string // member id → token
+	founders map[string]string // council id → the founder's token
+	first    string            // the first founder's token
 }
 
 func newCouncilClient(t *testing.T) *councilClient {
 	t.Helper()
-	ts, relay := startServer(t, api.Options{AllowAnonymous: true})
-	return &councilClient{t: t, ts: ts, relay: relay}
+	return &councilClient{t: t, testRelay: newTestRelay(t, api.Options{}), tokens: map[string]string{}, founders: map[string]string{}}
 }
 
-// call sends body (a string is sent as is, anything else as JSON) and
-// returns the status and the raw answer.
+// tokenFor picks the token of a request, and drops "by" from its body.
+func (cc *councilClient) tokenFor(path string, body any) (string, any) {
+	cc.t.Helper()
+	if m, ok := body.(map[string]any); ok {
+		if by, ok := m["by"].(string); ok {
+			token, known := cc.tokens[by]
+			if !known {
+				cc.t.Fatalf("no token for member %q", by)
+			}
+			m = maps.Clone(m)
+			delete(m, "by")
+			return token, m
+		}
+	}
+	if rest, ok := strings.CutPrefix(path, "/api/councils/"); ok {
+		council, _, _ := strings.Cut(rest, "/")
+		if token, ok := cc.founders[strings.TrimPrefix(council, "automerge:")]; ok {
+			return token, body
+		}
+		return cc.first, body
+	}
+	return cc.operator, body
+}
+
+// call sends body (a string is sent as is, anything else as JSON) with
+// the token tokenFor picks, and returns the status and the raw answer.
 func (cc *councilClient) call(method, path string, body any) (int, []byte) {
 	cc.t.Helper()
+	token, body := cc.tokenFor(path, body)
+	return cc.callAs(token, method, path, body)
+}
+
+// callAs sends body with token ("": none).
+func (cc *councilClient) callAs(token, method, path string, body any) (int, []byte) {
+	cc.t.Helper()
+	status, _, raw := httpCall(cc.t, cc.ts.URL, token, method, path, body)
+	return status, raw
+}
+
+// httpCall sends body (a string as is, anything else as JSON) with token
+// ("": none) and returns the status, the header and the raw answer.
+func httpCall(t *testing.T, base, token, method, path string, body any) (int, http.Header, []byte) {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -42,27 +92,30 @@ func (cc *councilClient) call(method, path string, body any) (int, []byte) {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			cc.t.Fatal(err)
+			t.Fatal(err)
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, cc.ts.URL+path, r)
+	req, err := http.NewRequest(method, base+path, r)
 	if err != nil {
-		cc.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		cc.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		cc.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return resp.StatusCode, raw
+	return resp.StatusCode, resp.Header, raw
 }
 
 // must sends a request that must answer want, and decodes the answer into out.
@@ -87,27 +140,66 @@ func (cc *councilClient) write(want int, method, path string, body any) api.Writ
 	return ans
 }
 
+// found creates a council from body as the operator and keeps the
+// founder's token.
+func (cc *councilClient) found(body any) api.CreateCouncilAnswer {
+	cc.t.Helper()
+	var ans api.CreateCouncilAnswer
+	cc.must(http.StatusCreated, "POST", "/api/councils", body, &ans)
+	if ans.Token == "" {
+		cc.t.Fatalf("create: no founder token: %+v", ans)
+	}
+	cc.tokens[ans.Founder] = ans.Token
+	cc.founders[ans.ID] = ans.Token
+	if cc.first == "" {
+		cc.first = ans.Token
+	}
+	return ans
+}
+
 // create founds a council with the given founder name and returns its id
 // and the founder's member id.
 func (cc *councilClient) create(name, founder string) (id, founderID string) {
 	cc.t.Helper()
-	var ans api.CreateCouncilAnswer
-	cc.must(http.StatusCreated, "POST", "/api/councils", map[string]any{
+	ans := cc.found(map[string]any{
 		"name": name, "kind": "farmers", "region": "Upper valley",
 		"rule":    map[string]any{"quorum": 0.5, "majority": 0.5},
 		"founder": map[string]any{"name": founder, "role": "small-farmer"},
-	}, &ans)
+	})
 	return ans.ID, ans.Founder
 }
 
-// join adds a member and returns its id.
+// invite makes an invite to council as its founder and returns the code.
+func (cc *councilClient) invite(council string) string {
+	cc.t.Helper()
+	var inv api.InviteAnswer
+	cc.must(http.StatusCreated, "POST", "/api/councils/"+council+"/invites", nil, &inv)
+	if inv.Code == "" || inv.Expires.IsZero() {
+		cc.t.Fatalf("invite %+v", inv)
+	}
+	return inv.Code
+}
+
+// accept accepts an invite code as name and keeps the new member's token.
+func (cc *councilClient) accept(code, name string) api.AcceptInviteAnswer {
+	cc.t.Helper()
+	var ans api.AcceptInviteAnswer
+	status, raw := cc.callAs("", "POST", "/api/invites/accept", map[string]any{"code": code, "name": name})
+	if status != http.StatusCreated {
+		cc.t.Fatalf("accept: %d %s", status, raw)
+	}
+	if err := json.Unmarshal(raw, &ans); err != nil || ans.Token == "" || ans.Member == "" {
+		cc.t.Fatalf("accept: %s (%v)", raw, err)
+	}
+	cc.tokens[ans.Member] = ans.Token
+	return ans
+}
+
+// join adds a member by invite and returns its id; the member's token is
+// kept.
 func (cc *councilClient) join(council, name string) string {
 	cc.t.Helper()
-	ans := cc.write(http.StatusCreated, "POST", "/api/councils/"+council+"/members", map[string]any{"name": name, "role": "small-farmer"})
-	if ans.ID == "" {
-		cc.t.Fatalf("join %s: no member id", name)
-	}
-	return ans.ID
+	return cc.accept(cc.invite(council), name).Member
 }
 
 func (cc *councilClient) view(council string) api.CouncilView {

@@ -1,6 +1,9 @@
 package api
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -8,13 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/veche-sync/veche/crdt"
-	"github.com/veche-sync/veche/server/wire"
 )
-
-// PlaceholderToken is the token POST /api/councils answers until access
-// control lands. The relay ignores it: every request is anonymous, and
-// the acting member is the one a write names in "by".
-const PlaceholderToken = "placeholder-until-access-control"
 
 // MemberRequest is the body of POST /api/councils/:id/members, and the
 // founder of a new council.
@@ -58,14 +55,20 @@ type CreateCouncilAnswer struct {
 	URL string `json:"url"` // automerge:<id>, for automerge-repo clients
 	// Founder is the member id of the founding member.
 	Founder string `json:"founder"`
-	// Token is PlaceholderToken until access control lands.
+	// Token is the founding member's token: the only time the relay
+	// shows it. Whoever created the council (the operator, usually)
+	// hands it to the founder.
 	Token string      `json:"token"`
 	View  CouncilView `json:"view"`
 }
 
 // createCouncil serves POST /api/councils: a new document holding the
-// council and its founding member, durable before the answer.
+// council and its founding member, durable before the answer, and a token
+// for the founder.
 func (s *Server) createCouncil(c echo.Context) error {
+	if s.auth == nil {
+		return errors.New("api: no auth service: cannot issue the founder's token")
+	}
 	var req CreateCouncilRequest
 	if err := bind(c, &req, false); err != nil {
 		return err
@@ -91,11 +94,15 @@ func (s *Server) createCouncil(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		answer = CreateCouncilAnswer{Founder: founderID, Token: PlaceholderToken, View: readView("", doc, now)}
+		answer = CreateCouncilAnswer{Founder: founderID, View: readView("", doc, now)}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	answer.Token, err = s.auth.IssueMemberToken(c.Request().Context(), string(id), answer.Founder)
+	if err != nil {
+		return fmt.Errorf("council %s was created, but the founder's token could not be issued: %w", id, err)
 	}
 	answer.ID, answer.URL = string(id), id.URL()
 	answer.View.ID, answer.View.URL = answer.ID, answer.URL
@@ -106,8 +113,8 @@ func (s *Server) createCouncil(c echo.Context) error {
 // viewCouncil serves GET /api/councils/:id: the council read now.
 func (s *Server) viewCouncil(c echo.Context) error {
 	var view CouncilView
-	err := s.read(c, func(id wire.DocumentID, doc *automerge.Doc) error {
-		view = readView(id, doc, time.Now())
+	err := s.read(c, func(v CouncilView, _ *automerge.Doc) error {
+		view = v
 		return nil
 	})
 	if err != nil {
@@ -145,13 +152,12 @@ type HistoryAnswer struct {
 // document in causal order.
 func (s *Server) history(c echo.Context) error {
 	var answer HistoryAnswer
-	err := s.read(c, func(id wire.DocumentID, doc *automerge.Doc) error {
+	err := s.read(c, func(view CouncilView, doc *automerge.Doc) error {
 		changes, err := crdt.History(doc)
 		if err != nil {
 			return err
 		}
-		view, _ := crdt.Read(doc, time.Now())
-		answer = HistoryAnswer{ID: string(id), URL: id.URL(), Changes: make([]HistoryEntry, 0, len(changes))}
+		answer = HistoryAnswer{ID: view.ID, URL: view.URL, Changes: make([]HistoryEntry, 0, len(changes))}
 		for _, ch := range changes {
 			e := HistoryEntry{Hash: ch.Hash, Actor: ch.Actor, Seq: ch.Seq, Time: ch.Time, Message: ch.Message}
 			if ch.Veche {
@@ -170,7 +176,10 @@ func (s *Server) history(c echo.Context) error {
 	return c.JSON(http.StatusOK, answer)
 }
 
-// join serves POST /api/councils/:id/members: a member joins.
+// join serves POST /api/councils/:id/members: a member adds a member
+// (one without a token: someone who takes part through the others, or
+// who will get one later). To bring in someone with their own token, a
+// member creates an invite instead.
 func (s *Server) join(c echo.Context) error {
 	var req MemberRequest
 	if err := bind(c, &req, false); err != nil {
@@ -180,32 +189,34 @@ func (s *Server) join(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, _ string, now time.Time) (Created, error) {
 		id, err := crdt.Join(doc, spec, now)
 		return Created{ID: id}, err
 	})
 }
 
 // leave serves POST /api/councils/:id/members/:member/leave: the member
-// leaves. The body is empty or {}.
+// leaves, and every token of theirs is revoked. Only the member themself
+// may; the body is empty or {}.
 func (s *Server) leave(c echo.Context) error {
 	if err := bind(c, &struct{}{}, true); err != nil {
 		return err
 	}
 	member := c.Param("member")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		return Created{}, crdt.Leave(doc, member, now)
-	})
-}
-
-// requirePrincipal refuses council requests the relay would refuse on
-// /sync: until access control lands, that is every request when
-// anonymous access is off.
-func (s *Server) requirePrincipal(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if _, err := s.authenticate(c); err != nil {
-			return err
-		}
-		return next(c)
+	p := principalOf(c)
+	if member != p.Member {
+		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("only member %q may leave in their name; your token is member %q's", member, p.Member)}
 	}
+	answer, err := s.change(c, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		return Created{}, crdt.Leave(doc, by, now)
+	})
+	if err != nil {
+		return err
+	}
+	// The member has left: whatever happens next, the relay answers 404
+	// to their tokens (see read), and revoking them makes that final.
+	if _, err := s.auth.RevokeMember(context.WithoutCancel(c.Request().Context()), p.Council, p.Member); err != nil {
+		return fmt.Errorf("member %s left, but revoking their tokens failed: %w", p.ID, err)
+	}
+	return c.JSON(http.StatusOK, answer)
 }

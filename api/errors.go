@@ -9,6 +9,7 @@ import (
 
 	"github.com/veche-sync/veche/crdt"
 	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/auth"
 )
 
 // Error is the one error type of the HTTP API: a machine-readable code and
@@ -25,10 +26,25 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // Error codes, each mapped to one HTTP status in statusOf. A refused write
 // changes nothing, whatever its code.
 const (
-	// CodeUnauthenticated (401): the request proved no principal.
+	// CodeUnauthenticated (401): the request proved no principal: no
+	// token, a malformed Authorization header, or a token that is unknown
+	// or revoked. The answer carries WWW-Authenticate: Bearer.
 	CodeUnauthenticated = "unauthenticated"
+	// CodeInviteInvalid (401): the invite code is unknown, used or
+	// expired. An invite is good once.
+	CodeInviteInvalid = "invite_invalid"
+	// CodeForbidden (403): the principal is known and may not do this: a
+	// member creating a council on a relay without open registration, a
+	// member acting for another (leaving in their name, pledging for
+	// another council).
+	CodeForbidden = "forbidden"
+	// CodeTooManyRequests (429): the remote address failed to
+	// authenticate too often this minute (Options.AuthFailuresPerMinute);
+	// the answer's Retry-After says when to try again.
+	CodeTooManyRequests = "too_many_requests"
 	// CodeNotFound (404): no such council (including a malformed council
-	// id), no such proposal, mandate, offer, need or minutes in it, or no
+	// id, and a council the principal may not read: existence is not
+	// leaked), no such proposal, mandate, offer, need or minutes in it, or no
 	// such route.
 	CodeNotFound = "not_found"
 	// CodeBadRequest (400): HTTP refused the request before any handler
@@ -42,8 +58,8 @@ const (
 	CodeInvalidArgument = "invalid_argument"
 	// CodeTooLarge (413): the request body is over MaxBodySize.
 	CodeTooLarge = "too_large"
-	// CodeUnknownMember (422): the acting member ("by") is not a member
-	// of the council.
+	// CodeUnknownMember (422): a member a request names (a delegate) is
+	// not a member of the council.
 	CodeUnknownMember = "unknown_member"
 	// CodeMemberLeft (422): the acting member has left the council.
 	CodeMemberLeft = "member_left"
@@ -81,8 +97,12 @@ const (
 // statusOf maps an error code to its HTTP status: the one place that does.
 func statusOf(code string) int {
 	switch code {
-	case CodeUnauthenticated:
+	case CodeUnauthenticated, CodeInviteInvalid:
 		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	case CodeNotFound:
 		return http.StatusNotFound
 	case CodeBadRequest, CodeInvalidArgument:
@@ -129,9 +149,14 @@ func errorOf(err error) (apiErr *Error, ok bool) {
 	var crdtErr *crdt.Error
 	var httpErr *echo.HTTPError
 	var tooLarge *http.MaxBytesError
+	var tooMany *tooManyFailures
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr, true
+	case errors.As(err, &tooMany):
+		return tooMany.apiError(), true
+	case errors.Is(err, auth.ErrInviteInvalid):
+		return &Error{Code: CodeInviteInvalid, Message: "the invite code is unknown, used or expired"}, true
 	case errors.As(err, &crdtErr):
 		code, known := crdtCodes[crdtErr.Code]
 		if !known {
@@ -172,7 +197,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	apiErr, ok := errorOf(err)
 	if !ok {
+		// c.Path is the route's pattern: no query string, so no ?token=.
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+	}
+	h := c.Response().Header()
+	switch apiErr.Code {
+	case CodeUnauthenticated:
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="veche"`)
+	case CodeTooManyRequests:
+		var tooMany *tooManyFailures
+		if errors.As(err, &tooMany) {
+			tooMany.header(h)
+		}
 	}
 	_ = c.JSON(statusOf(apiErr.Code), map[string]any{"error": apiErr})
 }

@@ -13,7 +13,6 @@ import (
 // ProduceRequest is the body of POST /api/councils/:id/offers and
 // POST /api/councils/:id/needs.
 type ProduceRequest struct {
-	Acting
 	// ID is an optional explicit id; random if empty.
 	ID       string  `json:"id,omitempty"`
 	Item     string  `json:"item"`
@@ -38,7 +37,6 @@ func (r ProduceRequest) spec() crdt.ProduceSpec {
 
 // PledgeRequest is the body of POST /api/councils/:id/pledges.
 type PledgeRequest struct {
-	Acting
 	// ID is an optional explicit id; random if empty.
 	ID string `json:"id,omitempty"`
 	// Need is the need pledged against, in this council.
@@ -46,7 +44,10 @@ type PledgeRequest struct {
 	// Offer optionally names the offer the produce comes from.
 	Offer string `json:"offer,omitempty"`
 	// Council is the documentId of the pledging council when it is not
-	// this one; "by" is then a member of that council.
+	// this one; the pledge is then made by a member of that council. Over
+	// REST a member acts only in their own council, so Council must be
+	// empty or this council's id: a pledge from another council is
+	// written by a client of that council's member, syncing this document.
 	Council  string  `json:"council,omitempty"`
 	Quantity float64 `json:"quantity"` // > 0, in the need's unit
 	// Unit, if set, must be the need's unit.
@@ -64,8 +65,8 @@ func (s *Server) postProduce(c echo.Context, post func(*automerge.Doc, string, c
 	if err := bind(c, &req, false); err != nil {
 		return err
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		id, err := post(doc, req.By, req.spec(), now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		id, err := post(doc, by, req.spec(), now)
 		return Created{ID: id}, err
 	})
 }
@@ -81,12 +82,11 @@ func (s *Server) withdrawNeed(c echo.Context) error {
 }
 
 func (s *Server) withdrawProduce(c echo.Context, id string, withdraw func(*automerge.Doc, string, string, time.Time) error) error {
-	var req Acting
-	if err := bind(c, &req, false); err != nil {
+	if err := bind(c, &struct{}{}, true); err != nil {
 		return err
 	}
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		return Created{}, withdraw(doc, req.By, id, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		return Created{}, withdraw(doc, by, id, now)
 	})
 }
 
@@ -100,9 +100,15 @@ func (s *Server) pledge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if here, _ := councilID(c); council == string(here) {
+		council = ""
+	}
+	if council != "" {
+		return &Error{Code: CodeForbidden, Message: "council: your token acts in this council only; a pledge from another council is made by a member of that council"}
+	}
 	spec := crdt.PledgeSpec{ID: req.ID, Need: req.Need, Offer: req.Offer, Council: council, Quantity: req.Quantity, Unit: req.Unit}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		id, err := crdt.MakePledge(doc, req.By, spec, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		id, err := crdt.MakePledge(doc, by, spec, now)
 		return Created{ID: id}, err
 	})
 }

@@ -17,7 +17,6 @@ import (
 // FederationRequest is the body of POST /api/councils/:id/federation/join
 // and .../leave: the federation, in the council's own document.
 type FederationRequest struct {
-	Acting
 	// Federation is the documentId of the federation.
 	Federation string `json:"federation"`
 }
@@ -25,7 +24,6 @@ type FederationRequest struct {
 // MemberCouncilRequest is the body of POST /api/councils/:id/federation/admit
 // and .../remove, in a federation's document.
 type MemberCouncilRequest struct {
-	Acting
 	// Council is the documentId of the member council.
 	Council string `json:"council"`
 }
@@ -54,19 +52,19 @@ func (s *Server) removeCouncil(c echo.Context) error {
 // says whether the body names a federation (the council's side) or a
 // council (the federation's side).
 func (s *Server) federationLink(c echo.Context, op func(doc *automerge.Doc, by, councilID string, at time.Time) error, memberOf bool) error {
-	var by, other string
+	var other string
 	if memberOf {
 		var req FederationRequest
 		if err := bind(c, &req, false); err != nil {
 			return err
 		}
-		by, other = req.By, req.Federation
+		other = req.Federation
 	} else {
 		var req MemberCouncilRequest
 		if err := bind(c, &req, false); err != nil {
 			return err
 		}
-		by, other = req.By, req.Council
+		other = req.Council
 	}
 	field := "council"
 	if memberOf {
@@ -76,7 +74,7 @@ func (s *Server) federationLink(c echo.Context, op func(doc *automerge.Doc, by, 
 	if err != nil {
 		return err
 	}
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
 		return Created{}, op(doc, by, other, now)
 	})
 }

@@ -16,7 +16,6 @@ import (
 
 // ReportRequest is the body of POST /api/councils/:id/mandates/:mandate/reports.
 type ReportRequest struct {
-	Acting
 	Text string `json:"text"`
 }
 
@@ -28,8 +27,8 @@ func (s *Server) report(c echo.Context) error {
 		return err
 	}
 	mandate := c.Param("mandate")
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		return Created{}, crdt.SubmitReport(doc, req.By, mandate, req.Text, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		return Created{}, crdt.SubmitReport(doc, by, mandate, req.Text, now)
 	})
 }
 
@@ -46,12 +45,11 @@ func (s *Server) complete(c echo.Context) error {
 // delegateAct runs an operation of the mandate's delegate that takes no
 // more than who acts.
 func (s *Server) delegateAct(c echo.Context, op func(doc *automerge.Doc, by, mandateID string, at time.Time) error) error {
-	var req Acting
-	if err := bind(c, &req, false); err != nil {
+	if err := bind(c, &struct{}{}, true); err != nil {
 		return err
 	}
 	mandate := c.Param("mandate")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		return Created{}, op(doc, req.By, mandate, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		return Created{}, op(doc, by, mandate, now)
 	})
 }

@@ -12,7 +12,6 @@ import (
 
 // MinutesRequest is the body of POST /api/councils/:id/minutes.
 type MinutesRequest struct {
-	Acting
 	// ID is an optional explicit id; random if empty.
 	ID    string `json:"id,omitempty"`
 	Title string `json:"title"`
@@ -21,7 +20,6 @@ type MinutesRequest struct {
 
 // EditMinutesRequest is the body of PATCH /api/councils/:id/minutes/:minutes.
 type EditMinutesRequest struct {
-	Acting
 	// Notes is the whole new text; the relay writes the one splice that
 	// turns the current notes into it.
 	Notes string `json:"notes"`
@@ -34,8 +32,8 @@ func (s *Server) startMinutes(c echo.Context) error {
 	if err := bind(c, &req, false); err != nil {
 		return err
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		id, err := crdt.StartMinutes(doc, req.By, crdt.MinutesSpec{ID: req.ID, Title: req.Title, Notes: req.Notes}, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		id, err := crdt.StartMinutes(doc, by, crdt.MinutesSpec{ID: req.ID, Title: req.Title, Notes: req.Notes}, now)
 		return Created{ID: id}, err
 	})
 }
@@ -47,7 +45,7 @@ func (s *Server) editMinutes(c echo.Context) error {
 		return err
 	}
 	minutes := c.Param("minutes")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
 		view, _ := crdt.Read(doc, now)
 		current := ""
 		for _, m := range view.Minutes {
@@ -55,6 +53,6 @@ func (s *Server) editMinutes(c echo.Context) error {
 				current = m.Notes
 			}
 		}
-		return Created{}, crdt.EditMinutes(doc, req.By, minutes, crdt.TextEditBetween(current, req.Notes), now)
+		return Created{}, crdt.EditMinutes(doc, by, minutes, crdt.TextEditBetween(current, req.Notes), now)
 	})
 }

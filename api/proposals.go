@@ -12,7 +12,6 @@ import (
 
 // ProposalRequest is the body of POST /api/councils/:id/proposals.
 type ProposalRequest struct {
-	Acting
 	// ID is an optional explicit proposal id; random if empty.
 	ID string `json:"id,omitempty"`
 	// Kind is general (the default), mandate, recall or exchange.
@@ -44,13 +43,11 @@ type MandateRequest struct {
 
 // VoteRequest is the body of POST /api/councils/:id/proposals/:proposal/votes.
 type VoteRequest struct {
-	Acting
 	Choice crdt.Choice `json:"choice"` // yes, no or abstain
 }
 
 // EditProposalRequest is the body of PATCH /api/councils/:id/proposals/:proposal.
 type EditProposalRequest struct {
-	Acting
 	// Body is the whole new body text. The relay writes the one splice
 	// that turns the current text into it, so concurrent edits elsewhere
 	// in the text merge.
@@ -86,13 +83,13 @@ func (s *Server) propose(c echo.Context) error {
 	if req.ClosesAt != nil {
 		spec.ClosesAt = *req.ClosesAt
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
 		if req.Kind != crdt.ProposalMandate {
-			id, err := crdt.Propose(doc, req.By, spec, now)
+			id, err := crdt.Propose(doc, by, spec, now)
 			return Created{ID: id}, err
 		}
 		m := crdt.MandateSpec{ID: req.Mandate.ID, Task: req.Mandate.Task, Body: req.Mandate.Body, Delegate: req.Mandate.Delegate}
-		pid, mid, err := crdt.ProposeMandate(doc, req.By, spec, m, now)
+		pid, mid, err := crdt.ProposeMandate(doc, by, spec, m, now)
 		return Created{ID: pid, Mandate: mid}, err
 	})
 }
@@ -105,20 +102,19 @@ func (s *Server) vote(c echo.Context) error {
 		return err
 	}
 	proposal := c.Param("proposal")
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		return Created{}, crdt.CastVote(doc, req.By, proposal, req.Choice, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		return Created{}, crdt.CastVote(doc, by, proposal, req.Choice, now)
 	})
 }
 
 // withdrawProposal serves POST /api/councils/:id/proposals/:proposal/withdraw.
 func (s *Server) withdrawProposal(c echo.Context) error {
-	var req Acting
-	if err := bind(c, &req, false); err != nil {
+	if err := bind(c, &struct{}{}, true); err != nil {
 		return err
 	}
 	proposal := c.Param("proposal")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
-		return Created{}, crdt.WithdrawProposal(doc, req.By, proposal, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+		return Created{}, crdt.WithdrawProposal(doc, by, proposal, now)
 	})
 }
 
@@ -130,9 +126,9 @@ func (s *Server) editProposal(c echo.Context) error {
 		return err
 	}
 	proposal := c.Param("proposal")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, now time.Time) (Created, error) {
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
 		view, _ := crdt.Read(doc, now)
 		current, _ := view.Proposal(proposal) // a missing proposal is refused by EditProposal
-		return Created{}, crdt.EditProposal(doc, req.By, proposal, crdt.TextEditBetween(current.Body, req.Body), now)
+		return Created{}, crdt.EditProposal(doc, by, proposal, crdt.TextEditBetween(current.Body, req.Body), now)
 	})
 }

@@ -46,9 +46,6 @@ func bind(c echo.Context, v any, optional bool) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("malformed JSON: more data after the JSON object")
 	}
-	if a, ok := v.(interface{ acting() *Acting }); ok && a.acting().By == "" {
-		return invalid(`by: required: the member id of the acting member`)
-	}
 	return nil
 }
 
@@ -152,62 +149,80 @@ type Created struct {
 // the council as it is right after the write.
 type WriteAnswer struct {
 	Created
+	// By is the acting member: the one the request's token names.
+	By   string      `json:"by"`
 	View CouncilView `json:"view"`
 }
 
 // write runs op on the council named by the request, at the relay's
-// clock, as one Automerge change the relay makes on the acting member's
-// behalf: durable and on its way to every connected peer when write
-// answers status and the view after the change. If op fails, nothing
-// changes and its error is answered.
-func (s *Server) write(c echo.Context, status int, op func(doc *automerge.Doc, now time.Time) (Created, error)) error {
-	id, err := councilID(c)
-	if err != nil {
-		return err
-	}
-	var answer WriteAnswer
-	err = s.relay.Change(c.Request().Context(), id, func(doc *automerge.Doc) error {
-		now := time.Now()
-		made, err := op(doc, now)
-		if err != nil {
-			return err
-		}
-		answer = WriteAnswer{Created: made, View: readView(id, doc, now)}
-		return nil
-	})
-	if errors.Is(err, server.ErrDocumentNotFound) {
-		return noCouncil(string(id))
-	}
+// clock, as one Automerge change the relay makes on behalf of the acting
+// member, by: the member the request's token names. It is durable and on
+// its way to every connected peer when write answers status and the view
+// after the change. If op fails, nothing changes and its error is
+// answered. A member who is no longer active in the council is answered
+// like anyone who may not read it: 404.
+func (s *Server) write(c echo.Context, status int, op func(doc *automerge.Doc, by string, now time.Time) (Created, error)) error {
+	answer, err := s.change(c, op)
 	if err != nil {
 		return err
 	}
 	return c.JSON(status, answer)
 }
 
-// read runs fn on the council named by the request, read-only.
-func (s *Server) read(c echo.Context, fn func(id wire.DocumentID, doc *automerge.Doc) error) error {
+// change is write without the answer: it makes the change and returns
+// what write would answer.
+func (s *Server) change(c echo.Context, op func(doc *automerge.Doc, by string, now time.Time) (Created, error)) (WriteAnswer, error) {
+	var answer WriteAnswer
+	id, err := councilID(c)
+	if err != nil {
+		return answer, err
+	}
+	by := principalOf(c).Member
+	err = s.relay.Change(c.Request().Context(), id, func(doc *automerge.Doc) error {
+		now := time.Now()
+		if view, _ := crdt.Read(doc, now); !activeMember(view, by) {
+			return noCouncil(string(id))
+		}
+		made, err := op(doc, by, now)
+		if err != nil {
+			return err
+		}
+		answer = WriteAnswer{Created: made, By: by, View: readView(id, doc, now)}
+		return nil
+	})
+	if errors.Is(err, server.ErrDocumentNotFound) {
+		return answer, noCouncil(string(id))
+	}
+	return answer, err
+}
+
+// read runs fn on the council named by the request, read-only, with the
+// council as read now. Like write, it answers 404 to a member who is no
+// longer active in the council.
+func (s *Server) read(c echo.Context, fn func(view CouncilView, doc *automerge.Doc) error) error {
 	id, err := councilID(c)
 	if err != nil {
 		return err
 	}
-	err = s.relay.View(c.Request().Context(), id, func(doc *automerge.Doc) error { return fn(id, doc) })
+	by := principalOf(c).Member
+	err = s.relay.View(c.Request().Context(), id, func(doc *automerge.Doc) error {
+		view := readView(id, doc, time.Now())
+		if !activeMember(view.View, by) {
+			return noCouncil(string(id))
+		}
+		return fn(view, doc)
+	})
 	if errors.Is(err, server.ErrDocumentNotFound) {
 		return noCouncil(string(id))
 	}
 	return err
 }
 
-// Acting is the part of every write body that names the acting member.
-//
-// Until access control lands, the acting member is whoever the request
-// says it is: the relay checks that "by" is an active member of the
-// council, not that the caller is that member. This is temporary.
-type Acting struct {
-	By string `json:"by"`
+// activeMember reports whether member is an active member of the council.
+func activeMember(view crdt.View, member string) bool {
+	m, ok := view.Member(member)
+	return ok && m.Active
 }
-
-// acting lets bind find the Acting part of a request and require it.
-func (a *Acting) acting() *Acting { return a }
 
 // documentIDArg checks a field of a request that names another council
 // (a federation, the body of a mandate, a pledging council): a

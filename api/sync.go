@@ -5,14 +5,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/wsconn"
 )
 
 // sync upgrades GET /sync to a websocket and hands it to the relay, bound
-// to the principal the request proved.
+// to the principal the request proved (Authorization: Bearer, or ?token=)
+// for the connection's life. Without a valid token it answers 401 before
+// the upgrade, unless anonymous access is on and no token was presented.
 func (s *Server) sync(c echo.Context) error {
-	p, err := s.authenticate(c)
+	p, err := s.authenticate(c, s.opts.AllowAnonymous, true)
 	if err != nil {
 		return err
 	}
@@ -27,13 +28,4 @@ func (s *Server) sync(c echo.Context) error {
 		s.log.Debug("sync connection ended", "remote", conn.RemoteAddr(), "err", err)
 	}
 	return nil
-}
-
-// authenticate finds the principal of a request. Until tokens exist only
-// anonymous access can succeed, and only when it is enabled.
-func (s *Server) authenticate(c echo.Context) (server.Principal, error) {
-	if s.opts.AllowAnonymous {
-		return server.AnonymousPrincipal, nil
-	}
-	return server.Principal{}, &Error{Code: CodeUnauthenticated, Message: "this relay does not accept anonymous connections"}
 }

@@ -1,14 +1,15 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +17,74 @@ import (
 
 	"github.com/veche-sync/veche/api"
 	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/auth"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wire"
 	"github.com/veche-sync/veche/server/wsconn"
 )
 
-func startServer(t *testing.T, opts api.Options) (*httptest.Server, *server.Relay) {
+// A testRelay is a relay with its HTTP surface, its auth service, an
+// operator token, and the logs it wrote.
+type testRelay struct {
+	ts       *httptest.Server
+	relay    *server.Relay
+	auth     *auth.Service
+	operator string
+	logs     *syncBuffer
+}
+
+// newTestRelay starts a relay serving opts (with an auth service unless
+// opts has one), logging at debug level into a buffer.
+func newTestRelay(t *testing.T, opts api.Options) *testRelay {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), &store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	relay := server.New(st, server.Options{Logger: log})
+	tr := &testRelay{logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(tr.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tr.relay = server.New(st, server.Options{Logger: log})
+	if opts.Auth == nil {
+		opts.Auth = auth.New(st)
+	}
+	tr.auth = opts.Auth
+	if tr.operator, err = tr.auth.IssueOperatorToken(t.Context(), "test"); err != nil {
+		t.Fatal(err)
+	}
 	opts.Logger = log
-	ts := httptest.NewServer(api.New(relay, opts).Handler())
+	tr.ts = httptest.NewServer(api.New(tr.relay, opts).Handler())
 	t.Cleanup(func() {
-		ts.Close()
+		tr.ts.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		relay.Close(ctx)
+		tr.relay.Close(ctx)
 		st.Close()
 	})
-	return ts, relay
+	return tr
+}
+
+func startServer(t *testing.T, opts api.Options) (*httptest.Server, *server.Relay) {
+	t.Helper()
+	tr := newTestRelay(t, opts)
+	return tr.ts, tr.relay
+}
+
+// syncBuffer is a bytes.Buffer safe for the relay's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func wsURL(ts *httptest.Server) string { return "ws" + strings.TrimPrefix(ts.URL, "http") + "/sync" }

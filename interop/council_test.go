@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +15,9 @@ import (
 	"github.com/veche-sync/veche/crdt"
 )
 
-// rest calls the relay's council REST API and decodes a 2xx answer into out.
-func rest(t *testing.T, r *relay, method, path string, body, out any) {
+// rest calls the relay's council REST API with token and decodes a 2xx
+// answer into out.
+func rest(t *testing.T, r *relay, token, method, path string, body, out any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -28,6 +32,9 @@ func rest(t *testing.T, r *relay, method, path string, body, out any) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -76,25 +83,36 @@ func clientDoc(t *testing.T, c *client, url string, heads []string) councilJSON 
 }
 
 // TestCouncilRESTAndStockClient proves that the REST API and stock
-// automerge-repo clients work on the same council document: a client edits
-// it directly, in the schema, and the REST view shows the edit (and the
+// automerge-repo clients work on the same council document, with the
+// relay's default flags (tokens required): a client connecting with a
+// member's token (?token=, as a browser does) edits the document
+// directly, in the schema, and the REST view shows the edit (and the
 // relay's operations accept what the client wrote); a REST write reaches
 // the client through the normal sync path.
 func TestCouncilRESTAndStockClient(t *testing.T) {
 	// The REST API is veche's own, so this runs against veche whatever
 	// VECHE_INTEROP_TARGET says.
 	r := startRelay(t, vecheRelay(t), t.TempDir())
+	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
+	if err != nil {
+		t.Fatalf("the relay wrote no operator token: %v", err)
+	}
+	operator := strings.TrimSpace(string(raw))
+	if strings.Contains(r.logs.String(), operator) {
+		t.Fatal("the relay logged its operator token")
+	}
 
 	var created api.CreateCouncilAnswer
-	rest(t, r, "POST", "/api/councils", obj{
+	rest(t, r, operator, "POST", "/api/councils", obj{
 		"name": "Riverside growers", "kind": "farmers", "region": "Upper valley",
 		"founder": obj{"name": "Ana", "role": "small-farmer"},
 	}, &created)
-	ana := created.Founder
+	ana, anaToken := created.Founder, created.Token
 	base := "/api/councils/" + created.ID
 
-	// A stock client finds the council by its URL and sees it as written.
-	a := newClient(t, "A", r.URL())
+	// A stock client with Ana's token finds the council by its URL and
+	// sees it as written.
+	a := newClient(t, "A", r.URL()+"?token="+anaToken)
 	found := a.do(obj{"cmd": "find", "url": created.URL, "timeoutMs": 10000})
 	if found.Event != "doc" {
 		t.Fatalf("find %s: %s", created.URL, found)
@@ -115,42 +133,48 @@ func TestCouncilRESTAndStockClient(t *testing.T) {
 	}})
 	a.do(obj{"cmd": "wait-ack", "url": created.URL})
 	var view api.CouncilView
-	rest(t, r, "GET", base, nil, &view)
+	rest(t, r, anaToken, "GET", base, nil, &view)
 	if m, ok := view.Member("dora"); !ok || m.Name != "Dora" || !m.Active || len(view.Problems) != 0 {
 		t.Fatalf("REST view after the client's edit: member %+v, problems %v", m, view.Problems)
 	}
 
-	// The member the client wrote acts through REST; the proposal reaches
-	// the client.
+	// Ana proposes through REST; the proposal reaches the client.
 	var proposed api.WriteAnswer
-	rest(t, r, "POST", base+"/proposals", obj{"by": "dora", "title": "Share the seed store", "closesAt": time.Now().Add(time.Hour)}, &proposed)
+	rest(t, r, anaToken, "POST", base+"/proposals", obj{"title": "Share the seed store", "closesAt": time.Now().Add(time.Hour)}, &proposed)
 	seen := clientDoc(t, a, created.URL, proposed.View.Heads)
-	if p := seen.Proposals[proposed.ID]; p.Title != "Share the seed store" || p.By != "dora" {
+	if p := seen.Proposals[proposed.ID]; p.Title != "Share the seed store" || p.By != ana {
 		t.Fatalf("the client sees proposal %+v", p)
 	}
 
-	// The client votes directly; REST counts the vote.
+	// The client records Dora's vote directly; REST counts it.
 	a.do(obj{"cmd": "change", "url": created.URL, "ops": []any{
-		obj{"op": "set", "path": []any{"proposals", proposed.ID, "votes", ana}, "value": obj{"choice": "yes", "at": time.Now().UnixMilli()}},
+		obj{"op": "set", "path": []any{"proposals", proposed.ID, "votes", "dora"}, "value": obj{"choice": "yes", "at": time.Now().UnixMilli()}},
 	}})
 	a.do(obj{"cmd": "wait-ack", "url": created.URL})
-	rest(t, r, "GET", base, nil, &view)
+	rest(t, r, anaToken, "GET", base, nil, &view)
 	p, _ := view.Proposal(proposed.ID)
-	if len(p.Votes) != 1 || p.Votes[0].Member != ana || !p.Votes[0].Counted || p.Tally.Yes != 1 || p.Tally.Electorate != 2 {
+	if len(p.Votes) != 1 || p.Votes[0].Member != "dora" || !p.Votes[0].Counted || p.Tally.Yes != 1 || p.Tally.Electorate != 2 {
 		t.Fatalf("REST view of the client's vote: %+v", p)
 	}
 
-	// A REST write reaches a connected client, and one that connects later.
-	var joinedCai, voted api.WriteAnswer
-	rest(t, r, "POST", base+"/members", obj{"name": "Cai", "role": "small-farmer"}, &joinedCai)
-	if m := clientDoc(t, a, created.URL, joinedCai.View.Heads).Members[joinedCai.ID]; m.Name != "Cai" {
+	// Cai joins by invite and votes through REST: both writes reach the
+	// connected client.
+	var invite api.InviteAnswer
+	var cai api.AcceptInviteAnswer
+	var voted api.WriteAnswer
+	rest(t, r, anaToken, "POST", base+"/invites", nil, &invite)
+	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Cai"}, &cai)
+	rest(t, r, cai.Token, "POST", base+"/proposals/"+proposed.ID+"/votes", obj{"choice": "no"}, &voted)
+	seen = clientDoc(t, a, created.URL, voted.View.Heads)
+	if m := seen.Members[cai.Member]; m.Name != "Cai" {
 		t.Fatalf("the client sees member %+v", m)
 	}
-	rest(t, r, "POST", base+"/proposals/"+proposed.ID+"/votes", obj{"by": "dora", "choice": "no"}, &voted)
-	if v := clientDoc(t, a, created.URL, voted.View.Heads).Proposals[proposed.ID].Votes["dora"]; v.Choice != "no" {
-		t.Fatalf("the client sees Dora's vote %+v", v)
+	if v := seen.Proposals[proposed.ID].Votes[cai.Member]; v.Choice != "no" {
+		t.Fatalf("the client sees Cai's vote %+v", v)
 	}
-	b := newClient(t, "B", r.URL())
+
+	// A client connecting later, with Cai's token, gets it all.
+	b := newClient(t, "B", r.URL()+"?token="+cai.Token)
 	late := b.do(obj{"cmd": "find", "url": created.URL, "timeoutMs": 10000})
 	want := a.do(obj{"cmd": "get", "url": created.URL})
 	if late.Event != "doc" || !sameHeads(late.Heads, want.Heads) {
@@ -159,12 +183,17 @@ func TestCouncilRESTAndStockClient(t *testing.T) {
 
 	// The history names who made each change, the client's included.
 	var history api.HistoryAnswer
-	rest(t, r, "GET", base+"/history", nil, &history)
+	rest(t, r, cai.Token, "GET", base+"/history", nil, &history)
 	ops := map[crdt.Op]string{}
 	for _, c := range history.Changes {
 		ops[c.Op] = c.ByName
 	}
-	if ops[crdt.OpPropose] != "Dora" || ops[crdt.OpJoin] == "" || len(history.Changes) < 7 {
+	if ops[crdt.OpPropose] != "Ana" || ops[crdt.OpJoin] == "" || len(history.Changes) < 6 {
 		t.Fatalf("history %+v", history.Changes)
+	}
+	for _, secret := range []string{operator, anaToken, cai.Token, invite.Code} {
+		if strings.Contains(r.logs.String(), secret) {
+			t.Fatal("the relay logged a secret")
+		}
 	}
 }

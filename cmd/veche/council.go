@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ const (
 	exitUsage    = 2 // the command line is wrong
 	exitNotFound = 3 // no such council, proposal, mandate, offer, need, minutes
 	exitRefused  = 4 // the relay refused the input: invalid, not a member, proposal closed, …
+	exitDenied   = 5 // not allowed: no token or a bad one (401), or not yours to do (403)
 )
 
 const councilUsage = `veche council — run a council from a terminal, against a veche relay
@@ -34,43 +36,51 @@ Usage:
 
 Everything a council decides lives in one Automerge document on the relay;
 phones and laptops running automerge-repo clients sync the same document.
-These verbs ask the relay to make each change on a member's behalf.
+These verbs ask the relay to make each change on a member's behalf: the
+member whose token you pass (--token, or VECHE_TOKEN).
 
-Start here (with a relay running: veche serve):
+Start here (with a relay running: veche serve; it keeps its operator token
+in <data>/operator.token, ./veche-data/operator.token by default):
 
-  # 1. Found a council. You are its first member; the command prints the
-  #    council's id and yours: export them so the next commands use them.
-  veche council create --name "Riverside growers" --kind farmers --founder Ana
-  export VECHE_COUNCIL=<council id> VECHE_MEMBER=<Ana's member id>
+  # 1. Found a council, with the operator token. You are its first member;
+  #    the command prints the council's id and your member token: export
+  #    them so the next commands use them.
+  veche council create --name "Riverside growers" --kind farmers --founder Ana \
+      --operator-token-file ./veche-data/operator.token
+  export VECHE_COUNCIL=<council id> VECHE_TOKEN=<Ana's token>
 
-  # 2. Add members. --as and --delegate take a member's id or name.
-  veche council join --name Ben
-  veche council join --name Cai --role farm-labourer
+  # 2. Invite members. Each invite code is good once; whoever accepts it
+  #    joins with their own token (keep each token with its member).
+  veche council invite                                 # prints a code
+  veche council accept <code> --name Ben               # prints Ben's token
+  veche council accept <another code> --name Cai --role farm-labourer
 
   # 3. Propose, and vote. Without --closes, a proposal is decided as soon
   #    as every member has voted; the council's rule decides the outcome.
   veche council propose --title "Share the seed store" --body "One barn for all seed."
-  veche council vote <proposal id> yes                 # as VECHE_MEMBER
-  veche council vote <proposal id> yes --as Ben
-  veche council vote <proposal id> no  --as Cai
+  veche council vote <proposal id> yes                 # as Ana (VECHE_TOKEN)
+  veche council vote <proposal id> yes --token <Ben's token>
+  veche council vote <proposal id> no  --token <Cai's token>
   veche council show                                   # the proposal has passed
 
   # 4. Send a delegate: a mandate proposal names the delegate, the task and
   #    the council they act in, by id: a federation, e.g. one founded with
-  #    veche council create --name "District federation" --kind federation --founder Dora
+  #    veche council create --name "District federation" --kind federation --founder Dora ...
   #    Once it passes, the mandate is active; a recall proposal that passes
-  #    recalls the delegate.
+  #    recalls the delegate. --delegate takes a member's id or name.
   veche council mandate send --delegate Ben --task "Negotiate the grain price" --to <federation id>
-  veche council vote <proposal id> yes --as Ana        # ... and Ben, and Cai
+  veche council vote <proposal id> yes                 # ... and Ben, and Cai
   veche council show                                   # the mandate is active
   veche council recall <mandate id>
 
 Verbs:
-  create      found a council, with its first member
+  create      found a council, with its first member (needs the operator token)
+  invite      make an invite code, good once, for someone to join
+  accept      accept an invite: join, and get your token (needs no token)
   show        the council: members, proposals, mandates, exchange, minutes
   history     every change: when, what, by whom
-  join        a member joins
-  leave       a member leaves
+  join        add a member who has no token of their own
+  leave       leave the council (your tokens stop working)
   propose     make a proposal (general or exchange)
   vote        vote yes, no or abstain on a proposal
   withdraw    withdraw your open proposal
@@ -85,12 +95,11 @@ Verbs:
 Flags of every verb:
   --relay URL      the relay (env VECHE_RELAY; default http://localhost:8080)
   --council ID     the council (env VECHE_COUNCIL)
-  --as MEMBER      the member you act as, by id or name (env VECHE_MEMBER)
+  --token TOKEN    your member token: it decides who acts (env VECHE_TOKEN)
   --json           print the relay's JSON answer instead of tables
 
-Who acts: until access control lands, the relay trusts --as: it checks that
-the member belongs to the council, not that you are that member. The token
-'create' prints is a placeholder the relay ignores.
+Tokens are secrets: anyone holding one acts as its member. The relay shows
+each token once, when it is made; it keeps only a hash.
 
 Times (--closes, --from, --until) are a duration from now (90m, 2h, 72h) or
 an RFC 3339 time (2025-06-01T18:00:00Z).
@@ -99,8 +108,11 @@ Exit codes:
   0  done
   1  the relay failed, or could not be reached
   2  usage: the command line is wrong
-  3  not found: no such council, proposal, mandate, offer, need or minutes
-  4  refused: bad input, not a member, proposal closed, not the delegate, …
+  3  not found: no such council (or not one your token may read), proposal,
+     mandate, offer, need or minutes
+  4  refused: bad input, not a member, proposal closed, …
+  5  not allowed: no token or a bad or revoked one, an invalid invite, or not
+     yours to do (not the proposer, not the delegate, not the operator)
 `
 
 // usageError is a wrong command line: exit code 2.
@@ -122,7 +134,7 @@ type councilCmd struct {
 	// Common flags.
 	relay   string
 	council string
-	as      string
+	token   string
 	json    bool
 
 	client   *councilClient
@@ -139,6 +151,8 @@ func runCouncil(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 // verbs maps each verb to its function.
 var verbs = map[string]func(c *councilCmd, ctx context.Context, args []string) error{
 	"create":     (*councilCmd).create,
+	"invite":     (*councilCmd).invite,
+	"accept":     (*councilCmd).accept,
 	"show":       (*councilCmd).show,
 	"history":    (*councilCmd).history,
 	"join":       (*councilCmd).join,
@@ -187,6 +201,8 @@ func (c *councilCmd) run(ctx context.Context, args []string) int {
 		switch {
 		case refused.Status == http.StatusNotFound:
 			return exitNotFound
+		case refused.Status == http.StatusUnauthorized || refused.Status == http.StatusForbidden:
+			return exitDenied
 		case refused.Status >= 400 && refused.Status < 500:
 			return exitRefused
 		}
@@ -217,7 +233,7 @@ func (c *councilCmd) flags(verb, synopsis, help string) *flag.FlagSet {
 	}
 	fs.StringVar(&c.relay, "relay", relay, "the relay's URL (env VECHE_RELAY)")
 	fs.StringVar(&c.council, "council", c.getenv("VECHE_COUNCIL"), "the council's id or automerge: URL (env VECHE_COUNCIL)")
-	fs.StringVar(&c.as, "as", c.getenv("VECHE_MEMBER"), "the member you act as, by id or name (env VECHE_MEMBER)")
+	fs.StringVar(&c.token, "token", c.getenv("VECHE_TOKEN"), "your token: the member it names acts (env VECHE_TOKEN)")
 	fs.BoolVar(&c.json, "json", false, "print the relay's JSON answer instead of tables")
 	return fs
 }
@@ -252,7 +268,7 @@ func (c *councilCmd) parse(fs *flag.FlagSet, args []string, min, max int) ([]str
 		return nil, usagef("unexpected arguments %q: want %s", pos[max:], synopsis)
 	}
 	var err error
-	c.client, err = newCouncilClient(c.relay, c.httpClient)
+	c.client, err = newCouncilClient(c.relay, c.token, c.httpClient)
 	return pos, err
 }
 
@@ -286,7 +302,7 @@ func (c *councilCmd) view(ctx context.Context) (*api.CouncilView, []byte, error)
 // value that names no member is returned as is, for the relay to refuse.
 func (c *councilCmd) member(ctx context.Context, what, value string) (string, error) {
 	if value == "" {
-		return "", usagef("%s: who? Pass --as MEMBER or export VECHE_MEMBER=<member id>", what)
+		return "", usagef("%s: who? Name a member by id or name", what)
 	}
 	v := c.cached
 	if v == nil {
@@ -311,11 +327,6 @@ func (c *councilCmd) member(ctx context.Context, what, value string) (string, er
 		return value, nil
 	}
 	return "", usagef("%s: %d active members are named %q (%s); use a member id", what, len(found), value, strings.Join(found, ", "))
-}
-
-// actor resolves --as.
-func (c *councilCmd) actor(ctx context.Context) (string, error) {
-	return c.member(ctx, "--as", c.as)
 }
 
 // write sends a write, prints its JSON answer with --json, and returns it.
@@ -375,24 +386,12 @@ func quantity(s string) (float64, error) {
 	return q, nil
 }
 
-// defaultRole is the usual role of a member of a council of kind.
-func defaultRole(kind crdt.CouncilKind) string {
-	switch kind {
-	case crdt.KindWorkers:
-		return crdt.RoleWorker
-	case crdt.KindConsumers:
-		return crdt.RoleConsumer
-	case crdt.KindFederation:
-		return crdt.RoleDelegate
-	}
-	return crdt.RoleSmallFarmer
-}
-
 // --- verbs -----------------------------------------------------------------
 
 func (c *councilCmd) create(ctx context.Context, args []string) error {
-	fs := c.flags("create", "create --name NAME --kind KIND --founder NAME [--role ROLE] [--region REGION] [--quorum Q] [--majority M]",
-		"Founds a council on the relay, with its founding member, and prints the council's\nid and URL and the founder's member id.\n")
+	fs := c.flags("create", "create --name NAME --kind KIND --founder NAME [--role ROLE] [--region REGION] [--quorum Q] [--majority M]\n  [--operator-token-file PATH | --token OPERATOR-TOKEN]",
+		"Founds a council on the relay, with its founding member, and prints the council's\nid and URL, the founder's member id and the founder's token (shown this once).\nNeeds the relay's operator token (in <data>/operator.token), unless the relay\nruns with --open-registration.\n")
+	tokenFile := fs.String("operator-token-file", "", "read the operator token from this file, e.g. ./veche-data/operator.token (instead of --token)")
 	name := fs.String("name", "", "the council's name (required)")
 	kind := fs.String("kind", "", "farmers, workers, consumers or federation (required)")
 	region := fs.String("region", "", "where the council is")
@@ -408,8 +407,15 @@ func (c *councilCmd) create(ctx context.Context, args []string) error {
 	if *name == "" || *kind == "" || *founder == "" {
 		return usagef("--name, --kind and --founder are required")
 	}
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return usagef("--operator-token-file: %v", err)
+		}
+		c.client.token = strings.TrimSpace(string(b))
+	}
 	if *role == "" {
-		*role = defaultRole(crdt.CouncilKind(*kind))
+		*role = api.DefaultRole(crdt.CouncilKind(*kind))
 	}
 	f := map[string]any{"name": *founder, "role": *role}
 	if *sentBy != "" {
@@ -439,9 +445,66 @@ func (c *councilCmd) create(ctx context.Context, args []string) error {
 	tw.row("  url", ans.URL)
 	tw.row("  founder", fmt.Sprintf("%s, member id %s", *founder, ans.Founder))
 	tw.row("  rule", ruleText(v.Rule))
-	tw.row("  token", ans.Token+" (a placeholder: the relay ignores it until access control lands)")
+	tw.row("  token", ans.Token+" (the founder's; shown this once: keep it secret)")
 	tw.flush()
-	c.say("\nAct in this council as %s from now on:\n  export VECHE_COUNCIL=%s VECHE_MEMBER=%s", *founder, ans.ID, ans.Founder)
+	c.say("\nAct in this council as %s from now on:\n  export VECHE_COUNCIL=%s VECHE_TOKEN=%s", *founder, ans.ID, ans.Token)
+	return nil
+}
+
+func (c *councilCmd) invite(ctx context.Context, args []string) error {
+	fs := c.flags("invite", "invite [--role ROLE] [--ttl DURATION]",
+		"Makes an invite code to the council. It is good once, until it expires;\nwhoever accepts it ('veche council accept CODE --name NAME') joins with their\nown token. Hand it over as you would a key.\n")
+	role := fs.String("role", "", "the role the new member joins with (default: theirs to say, else the usual one of the council's kind)")
+	ttl := fs.String("ttl", "", "how long the code is good for, e.g. 72h (default a week, at most 720h)")
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	council, err := c.needCouncil()
+	if err != nil {
+		return err
+	}
+	raw, err := c.client.call(ctx, "POST", councilPath(council, "invites"), map[string]any{"role": *role, "ttl": *ttl})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		c.printJSON(raw)
+		return nil
+	}
+	var ans api.InviteAnswer
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return fmt.Errorf("the relay's answer is not an invite: %w", err)
+	}
+	c.say("Invite code (good once, until %s):\n  %s\nTo join: veche council accept %s --name <your name>", ans.Expires.Local().Format(time.DateTime), ans.Code, ans.Code)
+	return nil
+}
+
+func (c *councilCmd) accept(ctx context.Context, args []string) error {
+	fs := c.flags("accept", "accept CODE --name NAME [--role ROLE]",
+		"Accepts an invite: joins its council under your name and prints your member\ntoken (shown this once). Needs no token: the code is the credential.\n")
+	name := fs.String("name", "", "your name, as the council will see it (required)")
+	role := fs.String("role", "", "your role, if the invite names none")
+	pos, err := c.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		return usagef("--name is required")
+	}
+	raw, err := c.client.call(ctx, "POST", "/api/invites/accept", map[string]any{"code": pos[0], "name": *name, "role": *role})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		c.printJSON(raw)
+		return nil
+	}
+	var ans api.AcceptInviteAnswer
+	if err := json.Unmarshal(raw, &ans); err != nil {
+		return fmt.Errorf("the relay's answer is not an accepted invite: %w", err)
+	}
+	c.say("%s joined council %s: member id %s\n  token %s (shown this once: keep it secret)\n\nAct in this council as %s from now on:\n  export VECHE_COUNCIL=%s VECHE_TOKEN=%s",
+		*name, ans.Council, ans.Member, ans.Token, *name, ans.Council, ans.Token)
 	return nil
 }
 
@@ -488,7 +551,7 @@ func (c *councilCmd) history(ctx context.Context, args []string) error {
 }
 
 func (c *councilCmd) join(ctx context.Context, args []string) error {
-	fs := c.flags("join", "join --name NAME [--role ROLE] [--id ID]", "Adds a member to the council and prints their member id.\n")
+	fs := c.flags("join", "join --name NAME [--role ROLE] [--id ID]", "Adds a member who has no token of their own (someone who takes part through\nothers) and prints their member id. To bring in someone with their own token,\nuse 'veche council invite'.\n")
 	name := fs.String("name", "", "the member's name (required)")
 	role := fs.String("role", "", "the member's role (default by the council's kind: small-farmer, worker, consumer, delegate)")
 	id := fs.String("id", "", "an explicit member id (default: random)")
@@ -509,7 +572,7 @@ func (c *councilCmd) join(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		*role = defaultRole(v.Council.Kind)
+		*role = api.DefaultRole(v.Council.Kind)
 	}
 	body := map[string]any{"name": *name, "role": *role, "id": *id}
 	if *sentBy != "" {
@@ -519,25 +582,21 @@ func (c *councilCmd) join(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c.say("%s joined %s as %s: member id %s\nTo act as %s: --as %s (or export VECHE_MEMBER=%s)", *name, ans.View.Council.Name, *role, ans.ID, *name, ans.ID, ans.ID)
+	c.say("%s joined %s as %s: member id %s", *name, ans.View.Council.Name, *role, ans.ID)
 	return nil
 }
 
 func (c *councilCmd) leave(ctx context.Context, args []string) error {
-	fs := c.flags("leave", "leave [MEMBER]", "The member (default: --as) leaves the council.\n")
-	pos, err := c.parse(fs, args, 0, 1)
+	fs := c.flags("leave", "leave MEMBER", "You leave the council: MEMBER is you (your id or name; only you may leave in\nyour name). Every token of yours stops working.\n")
+	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	who := c.as
-	if len(pos) == 1 {
-		who = pos[0]
 	}
 	council, err := c.needCouncil()
 	if err != nil {
 		return err
 	}
-	member, err := c.member(ctx, "leave", who)
+	member, err := c.member(ctx, "leave", pos[0])
 	if err != nil {
 		return err
 	}
@@ -585,26 +644,26 @@ func (c *councilCmd) makeProposal(ctx context.Context, body map[string]any, clos
 	if closesAt != nil {
 		body["closesAt"] = closesAt
 	}
-	return c.act(ctx, "POST", councilPath(c.council, "proposals"), body, func(ans *api.WriteAnswer, _ string) {
+	return c.act(ctx, "POST", councilPath(c.council, "proposals"), body, func(ans *api.WriteAnswer) {
 		p, _ := ans.View.Proposal(ans.ID)
 		c.say("Proposal %s made: %q (%s), %s.", p.ID, p.Title, p.Kind, closingText(p))
 		if ans.Mandate != "" {
 			m, _ := ans.View.Mandate(ans.Mandate)
 			c.say("Mandate %s: %s to act in %s for %q, %s until the proposal passes.", m.ID, memberName(&ans.View, m.Delegate), m.Body, m.Task, m.Status)
 		}
-		c.say("Vote: veche council vote %s yes|no|abstain [--as MEMBER]", p.ID)
+		c.say("Vote: veche council vote %s yes|no|abstain", p.ID)
 	})
 }
 
 func (c *councilCmd) vote(ctx context.Context, args []string) error {
-	fs := c.flags("vote", "vote PROPOSAL yes|no|abstain [--as MEMBER]", "Casts (or changes) your vote on an open proposal.\n")
+	fs := c.flags("vote", "vote PROPOSAL yes|no|abstain", "Casts (or changes) your vote on an open proposal.\n")
 	pos, err := c.parse(fs, args, 2, 2)
 	if err != nil {
 		return err
 	}
-	return c.act(ctx, "POST", councilPath(c.council, "proposals", pos[0], "votes"), map[string]any{"choice": pos[1]}, func(ans *api.WriteAnswer, by string) {
+	return c.act(ctx, "POST", councilPath(c.council, "proposals", pos[0], "votes"), map[string]any{"choice": pos[1]}, func(ans *api.WriteAnswer) {
 		p, _ := ans.View.Proposal(pos[0])
-		c.say("%s votes %s on %q: %s.", memberName(&ans.View, by), pos[1], p.Title, outcomeText(p))
+		c.say("%s votes %s on %q: %s.", memberName(&ans.View, ans.By), pos[1], p.Title, outcomeText(p))
 		c.mandateNews(&ans.View, p)
 	})
 }
@@ -620,42 +679,34 @@ func (c *councilCmd) mandateNews(v *api.CouncilView, p crdt.Proposal) {
 }
 
 func (c *councilCmd) withdraw(ctx context.Context, args []string) error {
-	fs := c.flags("withdraw", "withdraw PROPOSAL [--as MEMBER]", "Withdraws an open proposal; only its proposer may.\n")
+	fs := c.flags("withdraw", "withdraw PROPOSAL", "Withdraws an open proposal; only its proposer may.\n")
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	return c.act(ctx, "POST", councilPath(c.council, "proposals", pos[0], "withdraw"), nil, func(ans *api.WriteAnswer, _ string) {
+	return c.act(ctx, "POST", councilPath(c.council, "proposals", pos[0], "withdraw"), nil, func(ans *api.WriteAnswer) {
 		p, _ := ans.View.Proposal(pos[0])
 		c.say("Proposal %q is %s.", p.Title, p.Outcome)
 	})
 }
 
-// act makes the one write of a verb as a member of the council, and prints
-// what it did with done: it checks that a council is set, resolves --as into
-// the body's "by" (unless the verb set "by"; a nil body is only {"by"}), sends
-// body with method to path (a councilPath of c.council), and calls done with
-// the answer and the member who acted. The verb states only what differs.
-func (c *councilCmd) act(ctx context.Context, method, path string, body map[string]any, done func(ans *api.WriteAnswer, by string)) error {
+// act makes the one write of a verb in the council, as the member the
+// token names, and prints what it did with done: it checks that a council
+// is set, sends body (nil: {}) with method to path (a councilPath of
+// c.council), and calls done with the answer. The verb states only what
+// differs.
+func (c *councilCmd) act(ctx context.Context, method, path string, body map[string]any, done func(ans *api.WriteAnswer)) error {
 	if _, err := c.needCouncil(); err != nil {
 		return err
 	}
 	if body == nil {
 		body = map[string]any{}
 	}
-	by, ok := body["by"].(string)
-	if !ok {
-		var err error
-		if by, err = c.actor(ctx); err != nil {
-			return err
-		}
-		body["by"] = by
-	}
 	ans, err := c.write(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	done(ans, by)
+	done(ans)
 	return nil
 }
 
@@ -711,22 +762,22 @@ while the proposal is open and active once it passes. To recall a delegate,
 			"mandate": map[string]any{"task": *task, "body": *to, "delegate": d},
 		}, *closes)
 	case "report":
-		fs := c.flags("mandate report", "mandate report MANDATE TEXT [--as DELEGATE]", "The delegate reports to the council on an active mandate.\n")
+		fs := c.flags("mandate report", "mandate report MANDATE TEXT", "The delegate (you) reports to the council on an active mandate.\n")
 		pos, err := c.parse(fs, args, 2, 2)
 		if err != nil {
 			return err
 		}
-		return c.act(ctx, "POST", councilPath(c.council, "mandates", pos[0], "reports"), map[string]any{"text": pos[1]}, func(ans *api.WriteAnswer, _ string) {
+		return c.act(ctx, "POST", councilPath(c.council, "mandates", pos[0], "reports"), map[string]any{"text": pos[1]}, func(ans *api.WriteAnswer) {
 			m, _ := ans.View.Mandate(pos[0])
 			c.say("Report %d on mandate %s (%q) recorded.", len(m.Reports), m.ID, m.Task)
 		})
 	case "resign", "complete":
-		fs := c.flags("mandate "+sub, "mandate "+sub+" MANDATE [--as DELEGATE]", "The delegate "+map[string]string{"resign": "resigns from", "complete": "reports the task of"}[sub]+" the mandate.\n")
+		fs := c.flags("mandate "+sub, "mandate "+sub+" MANDATE", "The delegate (you) "+map[string]string{"resign": "resigns from", "complete": "reports the task of"}[sub]+" the mandate.\n")
 		pos, err := c.parse(fs, args, 1, 1)
 		if err != nil {
 			return err
 		}
-		return c.act(ctx, "POST", councilPath(c.council, "mandates", pos[0], sub), nil, func(ans *api.WriteAnswer, _ string) {
+		return c.act(ctx, "POST", councilPath(c.council, "mandates", pos[0], sub), nil, func(ans *api.WriteAnswer) {
 			m, _ := ans.View.Mandate(pos[0])
 			c.say("Mandate %s (%s: %q) is %s.", m.ID, memberName(&ans.View, m.Delegate), m.Task, m.Status)
 		})
@@ -787,7 +838,7 @@ func (c *councilCmd) produce(ctx context.Context, args []string, verb, collectio
 		if len(pos) > 0 {
 			return usagef("--withdraw takes no other arguments")
 		}
-		return c.act(ctx, "POST", councilPath(c.council, collection, *withdraw, "withdraw"), nil, func(*api.WriteAnswer, string) {
+		return c.act(ctx, "POST", councilPath(c.council, collection, *withdraw, "withdraw"), nil, func(*api.WriteAnswer) {
 			c.say("%s %s withdrawn.", strings.ToUpper(verb[:1])+verb[1:], *withdraw)
 		})
 	}
@@ -811,17 +862,16 @@ func (c *councilCmd) produce(ctx context.Context, args []string, verb, collectio
 			body[name] = t
 		}
 	}
-	return c.act(ctx, "POST", councilPath(c.council, collection), body, func(ans *api.WriteAnswer, _ string) {
+	return c.act(ctx, "POST", councilPath(c.council, collection), body, func(ans *api.WriteAnswer) {
 		c.say("%s %s posted: %s %s of %s.", strings.ToUpper(verb[:1])+verb[1:], ans.ID, pos[1], pos[2], pos[0])
 	})
 }
 
 func (c *councilCmd) pledge(ctx context.Context, args []string) error {
-	fs := c.flags("pledge", "pledge NEED QUANTITY [--offer OFFER] [--unit UNIT] [--from-council COUNCIL]",
-		"Pledges a quantity against a need of the council, in the need's unit. With\n--from-council, the pledge comes from another council and --as is a member\nof that council.\n")
+	fs := c.flags("pledge", "pledge NEED QUANTITY [--offer OFFER] [--unit UNIT]",
+		"Pledges a quantity against a need of the council, in the need's unit.\n")
 	offer := fs.String("offer", "", "the offer the produce comes from")
 	unit := fs.String("unit", "", "the unit (must be the need's)")
-	from := fs.String("from-council", "", "the id of the pledging council, when not this one")
 	id := fs.String("id", "", "an explicit id (default: random)")
 	pos, err := c.parse(fs, args, 2, 2)
 	if err != nil {
@@ -834,14 +884,8 @@ func (c *councilCmd) pledge(ctx context.Context, args []string) error {
 	if _, err := c.needCouncil(); err != nil {
 		return err
 	}
-	body := map[string]any{"need": pos[0], "quantity": q, "offer": *offer, "unit": *unit, "council": *from, "id": *id}
-	if *from != "" { // --as is a member of the pledging council: sent as is
-		if c.as == "" {
-			return usagef("--as: who, in council %s, pledges?", *from)
-		}
-		body["by"] = c.as
-	}
-	return c.act(ctx, "POST", councilPath(c.council, "pledges"), body, func(ans *api.WriteAnswer, _ string) {
+	body := map[string]any{"need": pos[0], "quantity": q, "offer": *offer, "unit": *unit, "id": *id}
+	return c.act(ctx, "POST", councilPath(c.council, "pledges"), body, func(ans *api.WriteAnswer) {
 		n, _ := ans.View.Need(pos[0])
 		c.say("Pledge %s made: %s %s of %s; %s of %s %s pledged, %s remaining%s.", ans.ID, pos[1], n.Unit, n.Item,
 			num(n.Pledged), num(n.Quantity), n.Unit, num(n.Remaining), map[bool]string{true: " (met)"}[n.Met])
@@ -862,14 +906,14 @@ func (c *councilCmd) minutes(ctx context.Context, args []string) error {
 		if len(pos) > 0 {
 			return usagef("--edit takes no title")
 		}
-		return c.act(ctx, "PATCH", councilPath(c.council, "minutes", *edit), map[string]any{"notes": *notes}, func(*api.WriteAnswer, string) {
+		return c.act(ctx, "PATCH", councilPath(c.council, "minutes", *edit), map[string]any{"notes": *notes}, func(*api.WriteAnswer) {
 			c.say("Minutes %s edited.", *edit)
 		})
 	}
 	if len(pos) != 1 {
 		return usagef("want the meeting's TITLE")
 	}
-	return c.act(ctx, "POST", councilPath(c.council, "minutes"), map[string]any{"title": pos[0], "notes": *notes, "id": *id}, func(ans *api.WriteAnswer, _ string) {
+	return c.act(ctx, "POST", councilPath(c.council, "minutes"), map[string]any{"title": pos[0], "notes": *notes, "id": *id}, func(ans *api.WriteAnswer) {
 		c.say("Minutes %s started: %q.", ans.ID, pos[0])
 	})
 }
@@ -886,7 +930,7 @@ func (c *councilCmd) federation(ctx context.Context, args []string) error {
 	if field == "" {
 		return usagef("unknown 'federation %s': want join, leave, admit or remove", op)
 	}
-	return c.act(ctx, "POST", councilPath(c.council, "federation", op), map[string]any{field: other}, func(ans *api.WriteAnswer, _ string) {
+	return c.act(ctx, "POST", councilPath(c.council, "federation", op), map[string]any{field: other}, func(ans *api.WriteAnswer) {
 		f := ans.View.Federation
 		c.say("Done. %s is a member of %d federation(s) and has %d member council(s).", ans.View.Council.Name, len(f.MemberOf), len(f.Members))
 	})

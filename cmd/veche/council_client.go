@@ -17,8 +17,9 @@ import (
 // councilClient is the small HTTP client of `veche council`: it calls the
 // council REST API of one relay.
 type councilClient struct {
-	base string // e.g. http://localhost:8080, without a trailing slash
-	http *http.Client
+	base  string // e.g. http://localhost:8080, without a trailing slash
+	token string // sent as Authorization: Bearer; "" for none
+	http  *http.Client
 }
 
 // apiError is an error answer of the relay: its HTTP status and the API's
@@ -43,7 +44,7 @@ func (e *relayError) Error() string {
 
 func (e *relayError) Unwrap() error { return e.err }
 
-func newCouncilClient(relay string, hc *http.Client) (*councilClient, error) {
+func newCouncilClient(relay, token string, hc *http.Client) (*councilClient, error) {
 	u, err := url.Parse(relay)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--relay %q: want a URL like http://localhost:8080", relay)
@@ -51,12 +52,15 @@ func newCouncilClient(relay string, hc *http.Client) (*councilClient, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 60 * time.Second}
 	}
-	return &councilClient{base: strings.TrimRight(relay, "/"), http: hc}, nil
+	return &councilClient{base: strings.TrimRight(relay, "/"), token: token, http: hc}, nil
 }
 
-// call sends body as JSON (nil: no body) and returns the raw answer of a
-// 2xx status, or an *apiError or *relayError.
+// call sends body as JSON (nil: no body) with the client's token and
+// returns the raw answer of a 2xx status, or an *apiError or *relayError.
 func (c *councilClient) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	if c.token == "" && strings.HasPrefix(path, "/api/councils/") {
+		return nil, usagef("who are you? Pass --token TOKEN or export VECHE_TOKEN=<token> (printed by 'veche council create' and 'veche council accept')")
+	}
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -73,6 +77,9 @@ func (c *councilClient) call(ctx context.Context, method, path string, body any)
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, &relayError{base: c.base, err: err}

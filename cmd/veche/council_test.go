@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,8 +15,9 @@ import (
 
 // cli runs `veche council` in-process against one relay.
 type cli struct {
-	t   *testing.T
-	env map[string]string
+	t        *testing.T
+	env      map[string]string
+	operator string // the file holding the relay's operator token
 }
 
 // newCLI starts a relay (the Main type, on 127.0.0.1:0) and returns a cli
@@ -31,7 +33,7 @@ func newCLI(t *testing.T) *cli {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return &cli{t: t, env: map[string]string{"VECHE_RELAY": "http://" + m.ListenAddr()}}
+	return &cli{t: t, env: map[string]string{"VECHE_RELAY": "http://" + m.ListenAddr()}, operator: m.OperatorTokenPath}
 }
 
 // run runs one command line and returns what it printed and its exit code.
@@ -79,7 +81,29 @@ func contains(t *testing.T, out string, wants ...string) {
 	}
 }
 
-var memberIDLine = regexp.MustCompile(`member id ([0-9a-f]{16})`)
+var (
+	memberIDLine = regexp.MustCompile(`member id ([0-9a-f]{16})`)
+	tokenLine    = regexp.MustCompile(`VECHE_TOKEN=(\S+)`)
+	inviteLine   = regexp.MustCompile(`veche council accept (\S+) --name`)
+)
+
+// create founds a council as the operator; args are create's flags.
+func (c *cli) create(args ...string) string {
+	c.t.Helper()
+	return c.ok(append([]string{"create", "--operator-token-file", c.operator}, args...)...)
+}
+
+// join invites name (as VECHE_TOKEN) and accepts as them; it returns
+// their member id and token.
+func (c *cli) join(name string, args ...string) (member, token string) {
+	c.t.Helper()
+	out := c.ok("invite")
+	contains(c.t, out, "Invite code (good once")
+	code := inviteLine.FindStringSubmatch(out)[1]
+	out = c.ok(append([]string{"accept", code, "--name", name}, args...)...)
+	contains(c.t, out, name+" joined council "+c.env["VECHE_COUNCIL"], "export VECHE_COUNCIL=")
+	return memberIDLine.FindStringSubmatch(out)[1], tokenLine.FindStringSubmatch(out)[1]
+}
 
 // TestCouncilFlow is the README's walk: found a council, add members, pass
 // a proposal, send a delegate, recall them; tables, --json and exit codes.
@@ -87,33 +111,42 @@ func TestCouncilFlow(t *testing.T) {
 	c := newCLI(t)
 
 	// A federation to send a delegate to, founded in table mode.
-	out := c.ok("create", "--name", "District federation", "--kind", "federation", "--founder", "Dora")
-	contains(t, out, "Council founded: District federation (federation)", "token", "placeholder", "export VECHE_COUNCIL=")
+	out := c.create("--name", "District federation", "--kind", "federation", "--founder", "Dora")
+	contains(t, out, "Council founded: District federation (federation)", "token", "vt_", "export VECHE_COUNCIL=", "VECHE_TOKEN=")
 	fed := regexp.MustCompile(`export VECHE_COUNCIL=(\S+)`).FindStringSubmatch(out)[1]
 
-	// The council, founded with --json.
+	// The council, founded with --json, the operator token in VECHE_TOKEN.
+	operator, err := os.ReadFile(c.operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.env["VECHE_TOKEN"] = strings.TrimSpace(string(operator))
 	var created api.CreateCouncilAnswer
 	c.okJSON(&created, "create", "--name", "Riverside growers", "--kind", "farmers", "--region", "Upper valley", "--founder", "Ana")
-	if created.ID == "" || created.Founder == "" || created.URL != "automerge:"+created.ID {
+	if created.ID == "" || created.Founder == "" || created.URL != "automerge:"+created.ID || created.Token == "" {
 		t.Fatalf("create --json: %+v", created)
 	}
+	// The operator reads no council.
+	c.fails(exitNotFound, "not_found", "show", "--council", created.ID)
 	c.env["VECHE_COUNCIL"] = created.ID
-	c.env["VECHE_MEMBER"] = created.Founder
+	c.env["VECHE_TOKEN"] = created.Token
+	// A member creates no council.
+	c.fails(exitDenied, "forbidden", "create", "--name", "x", "--kind", "farmers", "--founder", "X")
 
-	// Members join; the table names their ids.
-	out = c.ok("join", "--name", "Ben")
-	contains(t, out, "Ben joined Riverside growers as small-farmer")
-	ben := memberIDLine.FindStringSubmatch(out)[1]
-	out = c.ok("join", "--name", "Cai", "--role", "farm-labourer")
-	cai := memberIDLine.FindStringSubmatch(out)[1]
+	// Members join by invite, each with a token.
+	ben, benToken := c.join("Ben")
+	_, caiToken := c.join("Cai", "--role", "farm-labourer")
 
-	// A proposal passes: two yes, one no. Members act by id or by name.
+	// A proposal passes: two yes, one no, one abstains. The token decides who acts.
 	var proposal api.WriteAnswer
 	c.okJSON(&proposal, "propose", "--title", "Share the seed store", "--body", "One barn for all seed.")
+	if proposal.By != created.Founder {
+		t.Fatalf("proposed by %q", proposal.By)
+	}
 	contains(t, c.ok("vote", proposal.ID, "yes"), "Ana votes yes", "open (1 yes, 0 no, 0 abstain of 3)")
-	c.ok("vote", proposal.ID, "yes", "--as", "Ben")
-	contains(t, c.ok("vote", proposal.ID, "no", "--as", cai), `Cai votes no on "Share the seed store": passed (2 yes, 1 no, 0 abstain of 3)`)
-	c.fails(exitRefused, "proposal_closed", "vote", proposal.ID, "yes", "--as", cai)
+	c.ok("vote", proposal.ID, "yes", "--token", benToken)
+	contains(t, c.ok("vote", proposal.ID, "no", "--token", caiToken), `Cai votes no on "Share the seed store": passed (2 yes, 1 no, 0 abstain of 3)`)
+	c.fails(exitRefused, "proposal_closed", "vote", proposal.ID, "yes", "--token", caiToken)
 
 	// A delegate is sent: the mandate is active once its proposal passes.
 	var send api.WriteAnswer
@@ -125,8 +158,8 @@ func TestCouncilFlow(t *testing.T) {
 		t.Fatalf("new mandate %+v", m)
 	}
 	c.ok("vote", send.ID, "yes")
-	c.ok("vote", send.ID, "yes", "--as", ben)
-	contains(t, c.ok("vote", send.ID, "yes", "--as", "cai"), "passed", "Mandate "+send.Mandate+` (Ben: "Negotiate the grain price") is active.`)
+	c.ok("vote", send.ID, "yes", "--token", benToken)
+	contains(t, c.ok("vote", send.ID, "yes", "--token", caiToken), "passed", "Mandate "+send.Mandate+` (Ben: "Negotiate the grain price") is active.`)
 
 	out = c.ok("show")
 	contains(t, out, "Riverside growers — farmers council, Upper valley", "MEMBERS", "Ana", "Ben", "Cai", "farm-labourer",
@@ -138,20 +171,20 @@ func TestCouncilFlow(t *testing.T) {
 	}
 
 	// The delegate reports; the council recalls them.
-	contains(t, c.ok("mandate", "report", send.Mandate, "Price agreed at 210 per tonne.", "--as", "Ben"), "Report 1 on mandate")
-	c.fails(exitRefused, "not_delegate", "mandate", "report", send.Mandate, "Not mine")
-	out = c.ok("recall", send.Mandate, "--as", "Cai")
+	contains(t, c.ok("mandate", "report", send.Mandate, "Price agreed at 210 per tonne.", "--token", benToken), "Report 1 on mandate")
+	c.fails(exitDenied, "not_delegate", "mandate", "report", send.Mandate, "Not mine")
+	out = c.ok("recall", send.Mandate, "--token", caiToken)
 	contains(t, out, `"Recall Ben: Negotiate the grain price" (recall)`)
 	recall := regexp.MustCompile(`Proposal (\S+) made`).FindStringSubmatch(out)[1]
 	c.ok("vote", recall, "yes")
-	c.ok("vote", recall, "yes", "--as", "Cai")
-	contains(t, c.ok("vote", recall, "abstain", "--as", "Ben"), "is recalled.")
+	c.ok("vote", recall, "yes", "--token", caiToken)
+	contains(t, c.ok("vote", recall, "abstain", "--token", benToken), "is recalled.")
 
 	// Exchange, minutes, federation, history.
 	var offer, need api.WriteAnswer
-	c.okJSON(&offer, "offer", "potatoes", "40", "kg", "--note", "washed", "--as", "Ben")
+	c.okJSON(&offer, "offer", "potatoes", "40", "kg", "--note", "washed", "--token", benToken)
 	c.okJSON(&need, "need", "salt", "10", "kg", "--until", "48h")
-	contains(t, c.ok("pledge", need.ID, "4", "--as", "Cai"), "4 of 10 kg pledged, 6 remaining")
+	contains(t, c.ok("pledge", need.ID, "4", "--token", caiToken), "4 of 10 kg pledged, 6 remaining")
 	c.fails(exitRefused, "invalid_argument", "offer", "rye", "-3", "kg")
 	contains(t, c.ok("offer", "--withdraw", offer.ID), "withdrawn")
 	contains(t, c.ok("minutes", "Spring meeting", "--notes", "Present: all"), "Minutes")
@@ -165,14 +198,17 @@ func TestCouncilFlow(t *testing.T) {
 	if len(history.Changes) < 20 {
 		t.Fatalf("history: %d changes", len(history.Changes))
 	}
-	contains(t, c.ok("leave", "--as", "Cai"), "Cai left Riverside growers.")
+	contains(t, c.ok("join", "--name", "Dan"), "Dan joined Riverside growers as small-farmer")
+	c.fails(exitDenied, "forbidden", "leave", "Cai")
+	contains(t, c.ok("leave", "Cai", "--token", caiToken), "Cai left Riverside growers.")
+	c.fails(exitDenied, "unauthenticated", "show", "--token", caiToken)
 }
 
 func TestCouncilExitCodes(t *testing.T) {
 	c := newCLI(t)
 	var created api.CreateCouncilAnswer
-	c.okJSON(&created, "create", "--name", "Mill workers", "--kind", "workers", "--founder", "Ana")
-	c.env["VECHE_MEMBER"] = created.Founder
+	c.okJSON(&created, "create", "--name", "Mill workers", "--kind", "workers", "--founder", "Ana", "--operator-token-file", c.operator)
+	c.env["VECHE_TOKEN"] = created.Token
 
 	// Usage: exit 2.
 	c.fails(exitUsage, "which council?", "show")
@@ -191,8 +227,14 @@ func TestCouncilExitCodes(t *testing.T) {
 	c.fails(exitNotFound, "no proposal", "vote", "nope", "yes", "--council", created.ID)
 
 	// Refused: exit 4.
-	c.fails(exitRefused, "unknown_member", "propose", "--title", "x", "--as", "Nobody", "--council", created.ID)
+	c.fails(exitRefused, "unknown_member", "mandate", "send", "--delegate", "Nobody", "--task", "t", "--to", created.ID, "--council", created.ID)
 	c.fails(exitRefused, "invalid_argument", "vote", "x", "maybe", "--council", created.ID)
+
+	// Not allowed: exit 5.
+	c.fails(exitDenied, "unauthenticated", "show", "--council", created.ID, "--token", "vt_stolen")
+	c.fails(exitDenied, "unauthenticated", "create", "--name", "x", "--kind", "workers", "--founder", "X", "--token", "")
+	c.fails(exitDenied, "invite_invalid", "accept", "vi_nope", "--name", "Eve")
+	c.fails(exitUsage, "who are you?", "show", "--council", created.ID, "--token", "")
 
 	// The relay is not there: exit 1.
 	c.env["VECHE_RELAY"] = "http://127.0.0.1:1"
@@ -206,6 +248,7 @@ func TestCouncilExitCodes(t *testing.T) {
 		}
 	}
 	out, _, _ := c.run("--help")
-	contains(t, out, "veche council create", "veche council join", "veche council propose", "veche council vote",
-		"veche council mandate send", "veche council show", "Exit codes:", "VECHE_RELAY", "VECHE_MEMBER", "placeholder")
+	contains(t, out, "veche council create", "join        add a member", "veche council propose", "veche council vote",
+		"veche council mandate send", "veche council show", "veche council invite", "veche council accept",
+		"Exit codes:", "VECHE_RELAY", "VECHE_TOKEN", "operator.token", "5  not allowed")
 }

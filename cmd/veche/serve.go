@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/veche-sync/veche/api"
 	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/auth"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wsconn"
 )
@@ -25,10 +28,24 @@ type Main struct {
 	Addr string
 	// DataDir holds the bbolt store. Flag --data, env VECHE_DATA; default "./veche-data".
 	DataDir string
-	// Anonymous lets connections without a token read and write every
-	// document. Flag --anonymous, env VECHE_ANONYMOUS; default true until
-	// access control lands.
+	// Anonymous lets websocket connections without a token sync, as
+	// server.AnonymousPrincipal (the REST API always wants a token). Flag
+	// --anonymous, env VECHE_ANONYMOUS; default false.
 	Anonymous bool
+	// OpenRegistration lets anyone create a council; else only the
+	// operator may. Flag --open-registration, env
+	// VECHE_OPEN_REGISTRATION; default false.
+	OpenRegistration bool
+	// AuthFailuresPerMinute is how many failed authentications one remote
+	// address may make in a minute before it is answered 429 for the rest
+	// of it. Flag --auth-failures-per-minute, env
+	// VECHE_AUTH_FAILURES_PER_MINUTE; default 20.
+	AuthFailuresPerMinute int
+	// TLSCert and TLSKey are PEM files of a certificate (chain) and its
+	// key; with both, the relay serves HTTPS and wss:// itself. Flags
+	// --tls-cert and --tls-key, env VECHE_TLS_CERT and VECHE_TLS_KEY;
+	// default none (plain HTTP, e.g. behind a proxy that terminates TLS).
+	TLSCert, TLSKey string
 	// LogLevel is debug, info, warn or error. Flag --log-level, env VECHE_LOG_LEVEL; default info.
 	LogLevel string
 	// SyncInterval is the shortest time between two sync messages for one
@@ -42,12 +59,17 @@ type Main struct {
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 
-	log      *slog.Logger
-	store    *store.Bolt
-	relay    *server.Relay
-	http     *http.Server
-	listener net.Listener
-	served   chan error
+	// OperatorTokenPath is where the operator token is kept, once Run
+	// returned: <DataDir>/operator.token.
+	OperatorTokenPath string
+
+	logOutput io.Writer // where logs go; nil: os.Stderr
+	log       *slog.Logger
+	store     *store.Bolt
+	relay     *server.Relay
+	http      *http.Server
+	listener  net.Listener
+	served    chan error
 }
 
 // NewMain returns a Main with the defaults.
@@ -55,11 +77,12 @@ func NewMain() *Main {
 	return &Main{
 		Addr:            ":8080",
 		DataDir:         "./veche-data",
-		Anonymous:       true,
 		LogLevel:        "info",
 		SyncInterval:    server.DefaultSyncInterval,
 		Keepalive:       30 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
+
+		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
 	}
 }
 
@@ -71,12 +94,27 @@ func (m *Main) ParseFlags(args []string) error {
 	if v := os.Getenv("VECHE_DATA"); v != "" {
 		m.DataDir = v
 	}
-	if v := os.Getenv("VECHE_ANONYMOUS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("VECHE_ANONYMOUS=%q: want true or false", v)
+	for name, dst := range map[string]*bool{"VECHE_ANONYMOUS": &m.Anonymous, "VECHE_OPEN_REGISTRATION": &m.OpenRegistration} {
+		if v := os.Getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want true or false", name, v)
+			}
+			*dst = b
 		}
-		m.Anonymous = b
+	}
+	if v := os.Getenv("VECHE_AUTH_FAILURES_PER_MINUTE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("VECHE_AUTH_FAILURES_PER_MINUTE=%q: want a number", v)
+		}
+		m.AuthFailuresPerMinute = n
+	}
+	if v := os.Getenv("VECHE_TLS_CERT"); v != "" {
+		m.TLSCert = v
+	}
+	if v := os.Getenv("VECHE_TLS_KEY"); v != "" {
+		m.TLSKey = v
 	}
 	if v := os.Getenv("VECHE_LOG_LEVEL"); v != "" {
 		m.LogLevel = v
@@ -98,7 +136,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("veche serve", flag.ContinueOnError)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen address (env VECHE_ADDR)")
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory holding the bbolt store (env VECHE_DATA)")
-	fs.BoolVar(&m.Anonymous, "anonymous", m.Anonymous, "let connections without a token read and write every document (env VECHE_ANONYMOUS)")
+	fs.BoolVar(&m.Anonymous, "anonymous", m.Anonymous, "let websocket connections without a token sync (env VECHE_ANONYMOUS)")
+	fs.BoolVar(&m.OpenRegistration, "open-registration", m.OpenRegistration, "let anyone create a council, not only the operator (env VECHE_OPEN_REGISTRATION)")
+	fs.IntVar(&m.AuthFailuresPerMinute, "auth-failures-per-minute", m.AuthFailuresPerMinute, "failed authentications one address may make in a minute before it gets 429 (env VECHE_AUTH_FAILURES_PER_MINUTE)")
+	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "PEM certificate file; with --tls-key, serve HTTPS and wss:// (env VECHE_TLS_CERT)")
+	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "PEM key file of --tls-cert (env VECHE_TLS_KEY)")
 	fs.DurationVar(&m.SyncInterval, "sync-interval", m.SyncInterval, "shortest time between two sync messages to one peer for one document (env VECHE_SYNC_INTERVAL)")
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env VECHE_LOG_LEVEL)")
@@ -114,6 +156,12 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.SyncInterval <= 0 {
 		return fmt.Errorf("--sync-interval %s: must be positive", m.SyncInterval)
 	}
+	if m.AuthFailuresPerMinute < 1 {
+		return fmt.Errorf("--auth-failures-per-minute %d: must be at least 1", m.AuthFailuresPerMinute)
+	}
+	if (m.TLSCert == "") != (m.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither")
+	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -127,7 +175,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := level.UnmarshalText([]byte(m.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", m.LogLevel)
 	}
-	m.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	out := m.logOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	m.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 
 	tuneMalloc()
 	st, err := store.Open(m.DataDir, nil)
@@ -140,14 +192,47 @@ func (m *Main) Run(ctx context.Context) error {
 		_ = st.Close()
 		return err
 	}
+	credentials := auth.New(st)
+	path, created, err := auth.EnsureOperatorToken(ctx, credentials, m.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
+	m.OperatorTokenPath = path
+	if created {
+		m.log.Info("created the operator token: it creates councils; keep it secret", "file", path)
+	} else {
+		m.log.Info("operator token", "file", path)
+	}
+	var tlsConfig *tls.Config
+	if m.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(m.TLSCert, m.TLSKey)
+		if err != nil {
+			_ = st.Close()
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
 	m.relay = server.New(st, server.Options{StorageID: storageID, Logger: m.log, SyncInterval: m.SyncInterval})
 	if m.Anonymous {
-		m.log.Warn("anonymous access is on: every connection may read and write every document")
+		// Anonymous relays are for trusted networks: every connection may
+		// read and write every document.
+		m.log.Warn("anonymous access is on: every websocket connection may read and write every document")
+	} else {
+		// Every grant derives from the council documents themselves.
+		m.relay.SetAccess(server.NewGrants(m.relay, st))
+	}
+	if m.OpenRegistration {
+		m.log.Warn("open registration is on: anyone may create a council")
 	}
 	srv := api.New(m.relay, api.Options{
-		AllowAnonymous: m.Anonymous,
-		Logger:         m.log,
-		WebSocket:      wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive},
+		Auth:                  credentials,
+		AllowAnonymous:        m.Anonymous,
+		OpenRegistration:      m.OpenRegistration,
+		AuthFailuresPerMinute: m.AuthFailuresPerMinute,
+		Logger:                m.log,
+		WebSocket:             wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive},
 	})
 
 	ln, err := net.Listen("tcp", m.Addr)
@@ -157,10 +242,21 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.listener = ln
-	m.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	m.http = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug), // TLS handshake failures and the like
+	}
 	m.served = make(chan error, 1)
-	go func() { m.served <- m.http.Serve(ln) }()
-	m.log.Info("relay listening", "addr", ln.Addr().String(), "data", m.DataDir, "peer", m.relay.PeerID())
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		go func() { m.served <- m.http.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { m.served <- m.http.Serve(ln) }()
+	}
+	m.log.Info("relay listening", "addr", ln.Addr().String(), "scheme", scheme, "data", m.DataDir, "peer", m.relay.PeerID())
 	return nil
 }
 
