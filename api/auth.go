@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -122,7 +123,11 @@ func (s *Server) requireMember(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if p.Kind != server.KindMember || p.Council != string(id) {
-			return noCouncil(string(id))
+			// Beyond their own council a member may read what the grants
+			// allow (the federations their council belongs to), no more.
+			if c.Request().Method != http.MethodGet || !s.relay.CanRead(p, string(id)) {
+				return noCouncil(string(id))
+			}
 		}
 		c.Set(principalKey, p)
 		return next(c)

@@ -391,3 +391,27 @@ func TestSyncUpgradeNeedsAToken(t *testing.T) {
 		}
 	}
 }
+
+// TestMembersReadTheirFederation: the REST API follows the same grants as
+// the websocket: a member reads the federation their council belongs to,
+// and may not write it.
+func TestMembersReadTheirFederation(t *testing.T) {
+	cc := newCouncilClient(t)
+	north, ana := cc.create("North growers", "Ana")
+	fed, _ := cc.create("District federation", "Dora")
+	_, zed := cc.create("Hill growers", "Zed")
+	fedPath := "/api/councils/" + fed
+	if status, _ := cc.callAs(cc.tokens[ana], "GET", fedPath, nil); status != http.StatusNotFound {
+		t.Fatalf("before joining, north reads the federation: %d", status)
+	}
+	cc.write(http.StatusOK, "POST", "/api/councils/"+north+"/federation/join", map[string]any{"by": ana, "federation": fed})
+	if status, raw := cc.callAs(cc.tokens[ana], "GET", fedPath, nil); status != http.StatusOK {
+		t.Fatalf("a member of a council in the federation cannot read it: %d %s", status, raw)
+	}
+	if status, _ := cc.callAs(cc.tokens[ana], "POST", fedPath+"/proposals", map[string]any{"title": "x"}); status != http.StatusNotFound {
+		t.Fatalf("a reader wrote the federation: %d", status)
+	}
+	if status, _ := cc.callAs(cc.tokens[zed], "GET", fedPath, nil); status != http.StatusNotFound {
+		t.Fatalf("a council outside the federation reads it: %d", status)
+	}
+}

@@ -44,6 +44,9 @@ func newTestRelay(t *testing.T, opts api.Options) *testRelay {
 	tr := &testRelay{logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(tr.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tr.relay = server.New(st, server.Options{Logger: log})
+	if !opts.AllowAnonymous { // as veche serve wires it
+		tr.relay.SetAccess(server.NewGrants(tr.relay, st))
+	}
 	if opts.Auth == nil {
 		opts.Auth = auth.New(st)
 	}

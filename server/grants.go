@@ -272,3 +272,10 @@ func isCouncil(doc *automerge.Doc) bool {
 func wireError(text string) wire.Message {
 	return wire.Message{Type: wire.TypeError, ErrorMessage: text}
 }
+
+// CanRead reports whether p may read documentID under the relay's access
+// policy; the HTTP API asks it for principals reading beyond their own
+// council (a member reading a federation their council belongs to).
+func (r *Relay) CanRead(p Principal, documentID string) bool {
+	return r.opts.Access.CanRead(p, documentID)
+}
