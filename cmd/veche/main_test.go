@@ -88,3 +88,17 @@ func TestKeepaliveAndSyncIntervalFlags(t *testing.T) {
 		t.Fatal("default keepalive tighter than 30s")
 	}
 }
+
+func TestLimitFlags(t *testing.T) {
+	t.Setenv("VECHE_MAX_MESSAGES_PER_SECOND", "50")
+	m := NewMain()
+	if err := m.ParseFlags([]string{"--max-document-bytes", "1048576", "--max-frame-bytes", "65536"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.Limits.MaxMessagesPerSecond != 50 || m.Limits.MaxDocumentBytes != 1<<20 || m.Limits.MaxFrameBytes != 64<<10 || m.Limits.MaxDocumentsPerConnection != 4096 {
+		t.Fatalf("limits %+v", m.Limits)
+	}
+	if err := NewMain().ParseFlags([]string{"--max-documents-per-connection", "0"}); err == nil {
+		t.Fatal("a zero limit was accepted")
+	}
+}

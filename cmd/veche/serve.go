@@ -36,6 +36,11 @@ type Main struct {
 	// operator may. Flag --open-registration, env
 	// VECHE_OPEN_REGISTRATION; default false.
 	OpenRegistration bool
+	// Limits bounds what one peer may ask of the relay. Flags --max-frame-bytes,
+	// --max-documents-per-connection, --max-messages-per-second,
+	// --max-document-bytes (env VECHE_MAX_…); defaults 8 MiB, 4096, 200,
+	// 256 MiB.
+	Limits Limits
 	// AuthFailuresPerMinute is how many failed authentications one remote
 	// address may make in a minute before it is answered 429 for the rest
 	// of it. Flag --auth-failures-per-minute, env
@@ -83,6 +88,12 @@ func NewMain() *Main {
 		ShutdownTimeout: 10 * time.Second,
 
 		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
+		Limits: Limits{
+			MaxFrameBytes:             8 << 20,
+			MaxDocumentsPerConnection: 4096,
+			MaxMessagesPerSecond:      200,
+			MaxDocumentBytes:          256 << 20,
+		},
 	}
 }
 
@@ -109,6 +120,20 @@ func (m *Main) ParseFlags(args []string) error {
 			return fmt.Errorf("VECHE_AUTH_FAILURES_PER_MINUTE=%q: want a number", v)
 		}
 		m.AuthFailuresPerMinute = n
+	}
+	for name, dst := range map[string]*int64{
+		"VECHE_MAX_FRAME_BYTES":              &m.Limits.MaxFrameBytes,
+		"VECHE_MAX_DOCUMENTS_PER_CONNECTION": &m.Limits.MaxDocumentsPerConnection,
+		"VECHE_MAX_MESSAGES_PER_SECOND":      &m.Limits.MaxMessagesPerSecond,
+		"VECHE_MAX_DOCUMENT_BYTES":           &m.Limits.MaxDocumentBytes,
+	} {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want a whole number", name, v)
+			}
+			*dst = n
+		}
 	}
 	if v := os.Getenv("VECHE_TLS_CERT"); v != "" {
 		m.TLSCert = v
@@ -138,6 +163,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "data directory holding the bbolt store (env VECHE_DATA)")
 	fs.BoolVar(&m.Anonymous, "anonymous", m.Anonymous, "let websocket connections without a token sync (env VECHE_ANONYMOUS)")
 	fs.BoolVar(&m.OpenRegistration, "open-registration", m.OpenRegistration, "let anyone create a council, not only the operator (env VECHE_OPEN_REGISTRATION)")
+	fs.Int64Var(&m.Limits.MaxFrameBytes, "max-frame-bytes", m.Limits.MaxFrameBytes, "largest websocket frame a peer may send (env VECHE_MAX_FRAME_BYTES)")
+	fs.Int64Var(&m.Limits.MaxDocumentsPerConnection, "max-documents-per-connection", m.Limits.MaxDocumentsPerConnection, "documents one connection may sync at once (env VECHE_MAX_DOCUMENTS_PER_CONNECTION)")
+	fs.Int64Var(&m.Limits.MaxMessagesPerSecond, "max-messages-per-second", m.Limits.MaxMessagesPerSecond, "messages one connection may send per second, sustained (env VECHE_MAX_MESSAGES_PER_SECOND)")
+	fs.Int64Var(&m.Limits.MaxDocumentBytes, "max-document-bytes", m.Limits.MaxDocumentBytes, "largest stored size of one document (env VECHE_MAX_DOCUMENT_BYTES)")
 	fs.IntVar(&m.AuthFailuresPerMinute, "auth-failures-per-minute", m.AuthFailuresPerMinute, "failed authentications one address may make in a minute before it gets 429 (env VECHE_AUTH_FAILURES_PER_MINUTE)")
 	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "PEM certificate file; with --tls-key, serve HTTPS and wss:// (env VECHE_TLS_CERT)")
 	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "PEM key file of --tls-cert (env VECHE_TLS_KEY)")
@@ -155,6 +184,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.SyncInterval <= 0 {
 		return fmt.Errorf("--sync-interval %s: must be positive", m.SyncInterval)
+	}
+	if err := m.Limits.check(); err != nil {
+		return err
 	}
 	if m.AuthFailuresPerMinute < 1 {
 		return fmt.Errorf("--auth-failures-per-minute %d: must be at least 1", m.AuthFailuresPerMinute)
@@ -214,7 +246,15 @@ func (m *Main) Run(ctx context.Context) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	m.relay = server.New(st, server.Options{StorageID: storageID, Logger: m.log, SyncInterval: m.SyncInterval})
+	m.relay = server.New(st, server.Options{
+		StorageID:            storageID,
+		Logger:               m.log,
+		SyncInterval:         m.SyncInterval,
+		MaxFrameSize:         int(m.Limits.MaxFrameBytes),
+		MaxDocumentsPerConn:  int(m.Limits.MaxDocumentsPerConnection),
+		MaxMessagesPerSecond: float64(m.Limits.MaxMessagesPerSecond),
+		MaxDocumentSize:      m.Limits.MaxDocumentBytes,
+	})
 	if m.Anonymous {
 		// Anonymous relays are for trusted networks: every connection may
 		// read and write every document.
@@ -232,7 +272,7 @@ func (m *Main) Run(ctx context.Context) error {
 		OpenRegistration:      m.OpenRegistration,
 		AuthFailuresPerMinute: m.AuthFailuresPerMinute,
 		Logger:                m.log,
-		WebSocket:             wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive},
+		WebSocket:             wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive, MaxFrameSize: m.Limits.MaxFrameBytes},
 	})
 
 	ln, err := net.Listen("tcp", m.Addr)
@@ -288,4 +328,27 @@ func (m *Main) Close() error {
 		m.log.Info("relay stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// Limits bounds what one peer may ask of the relay; every field must be
+// positive.
+type Limits struct {
+	MaxFrameBytes             int64
+	MaxDocumentsPerConnection int64
+	MaxMessagesPerSecond      int64
+	MaxDocumentBytes          int64
+}
+
+func (l Limits) check() error {
+	for name, v := range map[string]int64{
+		"--max-frame-bytes":              l.MaxFrameBytes,
+		"--max-documents-per-connection": l.MaxDocumentsPerConnection,
+		"--max-messages-per-second":      l.MaxMessagesPerSecond,
+		"--max-document-bytes":           l.MaxDocumentBytes,
+	} {
+		if v < 1 {
+			return fmt.Errorf("%s %d: must be at least 1", name, v)
+		}
+	}
+	return nil
 }
