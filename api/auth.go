@@ -122,12 +122,19 @@ func (s *Server) requireMember(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if p.Kind != server.KindMember || p.Council != string(id) {
-			// Beyond their own council a member may read what the grants
-			// allow (the federations their council belongs to), no more.
-			if c.Request().Method != http.MethodGet || !s.relay.CanRead(p, string(id)) {
+		get := c.Request().Method == http.MethodGet
+		switch {
+		case p.Kind == server.KindMember && p.Council == string(id):
+			// Their own council, while the grants hold (a delegate's seat
+			// lasts as long as the mandate that sent them).
+			if !s.relay.CanWrite(p, string(id)) {
 				return noCouncil(string(id))
 			}
+		case get && s.relay.CanRead(p, string(id)):
+			// Beyond their own council a member may read what the grants
+			// allow (the federations their council belongs to), no more.
+		default:
+			return noCouncil(string(id))
 		}
 		c.Set(principalKey, p)
 		return next(c)

@@ -34,6 +34,8 @@ type OwnerStore interface {
 //     them to, for as long as that mandate is active. When a recall
 //     passes, or the mandate ends otherwise, the grant ends and the
 //     delegate's connections are cut at once.
+//   - A member another council seated in a federation (sentBy) holds that
+//     seat until the mandate that sent them ends.
 //   - The operator and other principals hold no grant to council content.
 //
 // Facts are recomputed whenever a council document is committed and when
@@ -49,10 +51,13 @@ type Grants struct {
 
 // councilFacts is what grants need to know of one council document.
 type councilFacts struct {
-	members   map[string]bool     // active member ids
-	memberOf  map[string]bool     // federations the council belongs to
-	mandates  map[string][]string // active mandates: delegate → bodies
-	nextClose time.Time           // when the clock may change a status
+	members   map[string]bool        // active member ids
+	sentBy    map[string]crdt.SentBy // members sent by another council (delegates in a federation)
+	memberOf  map[string]bool        // federations the council belongs to
+	mandates  map[string][]string    // active mandates: delegate → bodies
+	active    map[string]bool        // active mandate ids
+	ended     map[string]bool        // mandate ids recalled, resigned, completed or rejected
+	nextClose time.Time              // when the clock may change a status
 	timer     *time.Timer
 }
 
@@ -69,23 +74,39 @@ func (r *Relay) SetAccess(a Access) {
 
 // CanRead reports whether p may receive documentID.
 func (g *Grants) CanRead(p Principal, documentID string) bool {
-	if p.Kind != KindMember {
-		return false
-	}
 	if g.CanWrite(p, documentID) {
 		return true
 	}
+	f := g.member(p)
+	return f != nil && f.memberOf[documentID]
+}
+
+// member returns the facts of p's council when p is an active member of
+// it. A member another council sent (a delegate in a federation) counts
+// only while the mandate that sent them is active.
+func (g *Grants) member(p Principal) *councilFacts {
+	if p.Kind != KindMember {
+		return nil
+	}
 	f := g.facts(p.Council)
-	return f != nil && f.members[p.Member] && f.memberOf[documentID]
+	if f == nil || !f.members[p.Member] {
+		return nil
+	}
+	if by, ok := f.sentBy[p.Member]; ok {
+		// The seat ends with the mandate. A mandate the home council does
+		// not (yet) show — a federation's founders are seated before any
+		// mandate can name it — does not end it.
+		if home := g.facts(by.Council); home != nil && home.ended[by.Mandate] {
+			return nil
+		}
+	}
+	return f
 }
 
 // CanWrite reports whether p may change (or create) documentID.
 func (g *Grants) CanWrite(p Principal, documentID string) bool {
-	if p.Kind != KindMember {
-		return false
-	}
-	f := g.facts(p.Council)
-	if f == nil || !f.members[p.Member] {
+	f := g.member(p)
+	if f == nil {
 		return false
 	}
 	if documentID == p.Council {
@@ -107,11 +128,7 @@ func (g *Grants) CanWrite(p Principal, documentID string) bool {
 // CanCreate reports whether p may create a new document over the
 // websocket: members only; the document then belongs to their council.
 func (g *Grants) CanCreate(p Principal) bool {
-	if p.Kind != KindMember {
-		return false
-	}
-	f := g.facts(p.Council)
-	return f != nil && f.members[p.Member]
+	return g.member(p) != nil
 }
 
 // created records that p's council owns a document p created.
@@ -157,20 +174,30 @@ func (g *Grants) update(council string, doc *automerge.Doc) {
 	view, _ := crdt.Read(doc, now)
 	f := &councilFacts{
 		members:  map[string]bool{},
+		sentBy:   map[string]crdt.SentBy{},
 		memberOf: map[string]bool{},
 		mandates: map[string][]string{},
+		active:   map[string]bool{},
+		ended:    map[string]bool{},
 	}
 	for _, m := range view.Members {
 		if m.Active {
 			f.members[m.ID] = true
+			if m.SentBy != nil {
+				f.sentBy[m.ID] = *m.SentBy
+			}
 		}
 	}
 	for _, l := range view.Federation.MemberOf {
 		f.memberOf[l.Council] = true
 	}
 	for _, m := range view.Mandates {
-		if m.Status == crdt.MandateActive {
+		switch m.Status {
+		case crdt.MandateActive:
 			f.mandates[m.Delegate] = append(f.mandates[m.Delegate], m.Body)
+			f.active[m.ID] = true
+		case crdt.MandateRecalled, crdt.MandateResigned, crdt.MandateCompleted, crdt.MandateRejected:
+			f.ended[m.ID] = true
 		}
 	}
 	for _, p := range view.Proposals {
@@ -225,19 +252,48 @@ func (g *Grants) cutLost(council string, old, now *councilFacts) {
 			}
 		}
 	}
-	if len(lost) == 0 {
+	// Delegates this council sent elsewhere, whose mandate ended, lose
+	// their membership of the body they were sent to.
+	ended := map[string]bool{}
+	for id := range now.ended {
+		if !old.ended[id] {
+			ended[id] = true
+		}
+	}
+	elsewhere := map[string]string{} // principal ID → why
+	if len(ended) > 0 {
+		g.mu.Lock()
+		for body, bf := range g.councils {
+			for m, by := range bf.sentBy {
+				if by.Council == council && ended[by.Mandate] {
+					elsewhere[MemberPrincipal(body, m).ID] = "the mandate that sent them ended"
+				}
+			}
+		}
+		g.mu.Unlock()
+	}
+	if len(lost) == 0 && len(elsewhere) == 0 {
 		return
+	}
+	why := func(p Principal) string {
+		if p.Kind != KindMember {
+			return ""
+		}
+		if p.Council == council && lost[p.Member] != "" {
+			return lost[p.Member]
+		}
+		return elsewhere[p.ID]
 	}
 	g.relay.mu.Lock()
 	var cut []*peer
 	for pe := range g.relay.peers {
-		if pe.principal.Kind == KindMember && pe.principal.Council == council && lost[pe.principal.Member] != "" {
+		if why(pe.principal) != "" {
 			cut = append(cut, pe)
 		}
 	}
 	g.relay.mu.Unlock()
 	for _, pe := range cut {
-		why := lost[pe.principal.Member]
+		why := why(pe.principal)
 		g.log.Info("access ended, cutting connection", "principal", pe.principal.ID, "why", why)
 		pe.sendNow(wireError("access ended: " + why))
 		pe.cut("access ended: " + why)
@@ -278,4 +334,10 @@ func wireError(text string) wire.Message {
 // council (a member reading a federation their council belongs to).
 func (r *Relay) CanRead(p Principal, documentID string) bool {
 	return r.opts.Access.CanRead(p, documentID)
+}
+
+// CanWrite reports whether p may change documentID under the relay's
+// access policy.
+func (r *Relay) CanWrite(p Principal, documentID string) bool {
+	return r.opts.Access.CanWrite(p, documentID)
 }

@@ -435,3 +435,46 @@ func TestSecurityTableWebsocket(t *testing.T) {
 		})
 	}
 }
+
+// TestDelegateSeatInTheFederationLastsAsLongAsTheMandate: a delegate
+// seated as a member of the federation (sentBy: their council and mandate)
+// holds that seat's grants only while the mandate is active; the recall
+// cuts the seat's connections too.
+func TestDelegateSeatInTheFederationLastsAsLongAsTheMandate(t *testing.T) {
+	w := newWorld(t)
+	var seat string
+	w.change(t, w.fed, func(d *automerge.Doc) error {
+		var err error
+		seat, err = crdt.Join(d, crdt.MemberSpec{Name: "Ben (north)", Role: "delegate",
+			SentBy: &crdt.SentBy{Council: string(w.north), Mandate: w.mandate}}, time.Now().Add(-time.Minute))
+		return err
+	})
+	p := MemberPrincipal(string(w.fed), seat)
+	g := w.r.opts.Access.(*Grants)
+	if !g.CanWrite(p, string(w.fed)) {
+		t.Fatal("a seated delegate with an active mandate cannot write the federation")
+	}
+	conn := connectAs(t, w.r, "seat", p)
+	conn.find(w.fed)
+	conn.waitFor("federation", func() bool { return len(conn.doc(w.fed).Heads()) > 0 })
+
+	now := time.Now()
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, now)
+		if err != nil {
+			return err
+		}
+		if err := crdt.CastVote(d, w.ana, pid, crdt.Yes, now); err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.ben, pid, crdt.Abstain, now)
+	})
+	conn.waitClosed()
+	if g.CanWrite(p, string(w.fed)) || g.CanRead(p, string(w.fed)) {
+		t.Fatal("the seat keeps its grants after the recall")
+	}
+	// Dora, a member the federation seated itself, is unaffected.
+	if !g.CanWrite(MemberPrincipal(string(w.fed), w.dora), string(w.fed)) {
+		t.Fatal("the recall touched another member")
+	}
+}

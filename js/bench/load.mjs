@@ -244,7 +244,7 @@ async function startServer(target, runDir, vecheBin) {
   const logFd = fs.openSync(logPath, "a")
   const [cmd, args] =
     target === "veche"
-      ? [vecheBin, ["serve", "--addr", `127.0.0.1:${port}`, "--data", dataDir]]
+      ? [vecheBin, ["serve", "--anonymous", "--addr", `127.0.0.1:${port}`, "--data", dataDir]]
       : [process.execPath, [...referenceNodeArgs, referencePath, "--port", String(port), "--data", dataDir]]
   const child = spawn(cmd, args, { cwd: repoRoot, stdio: ["ignore", logFd, logFd] })
   fs.closeSync(logFd)
