@@ -415,3 +415,40 @@ func TestMembersReadTheirFederation(t *testing.T) {
 		t.Fatalf("a council outside the federation reads it: %d", status)
 	}
 }
+
+// TestRecalledDelegateSeatOverREST: a delegate seated in a federation
+// (sentBy their council and mandate) loses the seat's REST access the
+// moment their council recalls them.
+func TestRecalledDelegateSeatOverREST(t *testing.T) {
+	cc := newCouncilClient(t)
+	north, ana := cc.create("North growers", "Ana")
+	ben := cc.join(north, "Ben")
+	fed := cc.found(map[string]any{"name": "District federation", "kind": "federation", "founder": map[string]any{"name": "Dora", "role": "delegate"}})
+	nb, fb := "/api/councils/"+north, "/api/councils/"+fed.ID
+	sent := cc.write(http.StatusCreated, "POST", nb+"/proposals", map[string]any{"by": ana, "kind": "mandate", "title": "Send Ben",
+		"mandate": map[string]any{"task": "grain price", "body": fed.ID, "delegate": ben}})
+	for _, by := range []string{ana, ben} {
+		cc.write(http.StatusCreated, "POST", nb+"/proposals/"+sent.ID+"/votes", map[string]any{"by": by, "choice": "yes"})
+	}
+	seat := cc.write(http.StatusCreated, "POST", fb+"/members", map[string]any{"by": fed.Founder, "name": "Ben (north)", "role": "delegate",
+		"sentBy": map[string]any{"council": north, "mandate": sent.Mandate}}).ID
+	token, err := cc.auth.IssueMemberToken(t.Context(), fed.ID, seat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, raw := cc.callAs(token, "POST", fb+"/proposals", map[string]any{"title": "Price 200"}); status != http.StatusCreated {
+		t.Fatalf("a seated delegate with an active mandate cannot propose: %d %s", status, raw)
+	}
+	recall := cc.write(http.StatusCreated, "POST", nb+"/proposals", map[string]any{"by": ana, "kind": "recall", "title": "Recall Ben", "subject": sent.Mandate})
+	cc.write(http.StatusCreated, "POST", nb+"/proposals/"+recall.ID+"/votes", map[string]any{"by": ana, "choice": "yes"})
+	cc.write(http.StatusCreated, "POST", nb+"/proposals/"+recall.ID+"/votes", map[string]any{"by": ben, "choice": "abstain"})
+	before := cc.heads(fed.ID)
+	for _, r := range []struct{ method, path string }{{"GET", fb}, {"POST", fb + "/proposals"}} {
+		if status, _ := cc.callAs(token, r.method, r.path, map[string]any{"title": "after recall"}); status != http.StatusNotFound {
+			t.Fatalf("%s %s by a recalled seat: %d, want 404", r.method, r.path, status)
+		}
+	}
+	if after := cc.heads(fed.ID); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatal("the federation changed")
+	}
+}
