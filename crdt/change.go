@@ -91,6 +91,18 @@ func begin(doc *automerge.Doc, op Op, at time.Time) (*tx, error) {
 	return &tx{op: op, doc: doc, at: at, view: view, info: ChangeInfo{Op: op}}, nil
 }
 
+// beginAs begins a transaction acted by member by, who must be active.
+func beginAs(doc *automerge.Doc, op Op, by string, at time.Time) (*tx, error) {
+	t, err := begin(doc, op, at)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.actor(by); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // errorf returns an *Error for the transaction's operation.
 func (t *tx) errorf(code Code, format string, args ...any) *Error {
 	return errorf(t.op, code, format, args...)

@@ -60,11 +60,8 @@ type MandateSpec struct {
 // rejected if it does not. p.Kind must be empty or mandate and p.Subject
 // empty or the mandate's id.
 func ProposeMandate(doc *automerge.Doc, by string, p ProposalSpec, m MandateSpec, at time.Time) (proposalID, mandateID string, err error) {
-	t, err := begin(doc, OpProposeMandate, at)
+	t, err := beginAs(doc, OpProposeMandate, by, at)
 	if err != nil {
-		return "", "", err
-	}
-	if _, err := t.actor(by); err != nil {
 		return "", "", err
 	}
 	if p.Kind != "" && p.Kind != ProposalMandate {

@@ -31,11 +31,8 @@ type MinutesSpec struct {
 // StartMinutes appends the minutes of a meeting held at at, with notes as
 // an Automerge Text, and returns their id.
 func StartMinutes(doc *automerge.Doc, by string, spec MinutesSpec, at time.Time) (string, error) {
-	t, err := begin(doc, OpStartMinutes, at)
+	t, err := beginAs(doc, OpStartMinutes, by, at)
 	if err != nil {
-		return "", err
-	}
-	if _, err := t.actor(by); err != nil {
 		return "", err
 	}
 	if err := t.requireText(spec.Title, "minutes title"); err != nil {
@@ -67,11 +64,8 @@ func StartMinutes(doc *automerge.Doc, by string, spec MinutesSpec, at time.Time)
 // EditMinutes splices the notes of the minutes with the given id. Any
 // active member may edit; concurrent edits merge character by character.
 func EditMinutes(doc *automerge.Doc, by, minutesID string, edit TextEdit, at time.Time) error {
-	t, err := begin(doc, OpEditMinutes, at)
+	t, err := beginAs(doc, OpEditMinutes, by, at)
 	if err != nil {
-		return err
-	}
-	if _, err := t.actor(by); err != nil {
 		return err
 	}
 	m, ok := t.view.minutes(minutesID)

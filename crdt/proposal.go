@@ -90,11 +90,8 @@ func (t *tx) checkEdit(edit TextEdit, text string) error {
 // names an active mandate in spec.Subject. The proposal is created with an
 // empty votes map and its body as an Automerge Text.
 func Propose(doc *automerge.Doc, by string, spec ProposalSpec, at time.Time) (string, error) {
-	t, err := begin(doc, OpPropose, at)
+	t, err := beginAs(doc, OpPropose, by, at)
 	if err != nil {
-		return "", err
-	}
-	if _, err := t.actor(by); err != nil {
 		return "", err
 	}
 	switch spec.Kind {
@@ -194,11 +191,8 @@ func (t *tx) openProposal(id string) (*Proposal, error) {
 // WithdrawProposal withdraws an open proposal; only its proposer may. A
 // withdrawn mandate proposal leaves its mandate rejected.
 func WithdrawProposal(doc *automerge.Doc, by, proposalID string, at time.Time) error {
-	t, err := begin(doc, OpWithdrawProposal, at)
+	t, err := beginAs(doc, OpWithdrawProposal, by, at)
 	if err != nil {
-		return err
-	}
-	if _, err := t.actor(by); err != nil {
 		return err
 	}
 	p, err := t.openProposal(proposalID)
@@ -217,11 +211,8 @@ func WithdrawProposal(doc *automerge.Doc, by, proposalID string, at time.Time) e
 // member may edit; concurrent edits merge character by character. A
 // decided proposal's body no longer changes (ErrProposalClosed).
 func EditProposal(doc *automerge.Doc, by, proposalID string, edit TextEdit, at time.Time) error {
-	t, err := begin(doc, OpEditProposal, at)
+	t, err := beginAs(doc, OpEditProposal, by, at)
 	if err != nil {
-		return err
-	}
-	if _, err := t.actor(by); err != nil {
 		return err
 	}
 	p, err := t.openProposal(proposalID)

@@ -29,11 +29,8 @@ type Vote struct {
 // and because it replaced the member's earlier vote, that member then
 // counts as not having voted.
 func CastVote(doc *automerge.Doc, by, proposalID string, choice Choice, at time.Time) error {
-	t, err := begin(doc, OpVote, at)
+	t, err := beginAs(doc, OpVote, by, at)
 	if err != nil {
-		return err
-	}
-	if _, err := t.actor(by); err != nil {
 		return err
 	}
 	if !choice.Valid() {
