@@ -107,6 +107,21 @@ func (w *world) change(t testing.TB, id wire.DocumentID, fn func(*automerge.Doc)
 	}
 }
 
+// recallBen passes a recall of Ben's mandate in north: Ana for, Ben abstaining.
+func (w *world) recallBen(t testing.TB, now time.Time) {
+	t.Helper()
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, now)
+		if err != nil {
+			return err
+		}
+		if err := crdt.CastVote(d, w.ana, pid, crdt.Yes, now); err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.ben, pid, crdt.Abstain, now)
+	})
+}
+
 func (w *world) heads(t testing.TB, id wire.DocumentID) []string {
 	t.Helper()
 	m, err := w.r.store.Meta(context.Background(), string(id))
@@ -197,16 +212,7 @@ func TestRecallCutsTheDelegateOthersUnaffected(t *testing.T) {
 
 	// North recalls Ben: a recall proposal naming the mandate passes.
 	now := time.Now()
-	w.change(t, w.north, func(d *automerge.Doc) error {
-		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, now)
-		if err != nil {
-			return err
-		}
-		if err := crdt.CastVote(d, w.ana, pid, crdt.Yes, now); err != nil {
-			return err
-		}
-		return crdt.CastVote(d, w.ben, pid, crdt.Abstain, now)
-	})
+	w.recallBen(t, now)
 	ben.waitClosed() // his open session is cut at once
 	// His next connection may no longer write the federation.
 	before := w.heads(t, w.fed)
@@ -459,16 +465,7 @@ func TestDelegateSeatInTheFederationLastsAsLongAsTheMandate(t *testing.T) {
 	conn.waitFor("federation", func() bool { return len(conn.doc(w.fed).Heads()) > 0 })
 
 	now := time.Now()
-	w.change(t, w.north, func(d *automerge.Doc) error {
-		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, now)
-		if err != nil {
-			return err
-		}
-		if err := crdt.CastVote(d, w.ana, pid, crdt.Yes, now); err != nil {
-			return err
-		}
-		return crdt.CastVote(d, w.ben, pid, crdt.Abstain, now)
-	})
+	w.recallBen(t, now)
 	conn.waitClosed()
 	if g.CanWrite(p, string(w.fed)) || g.CanRead(p, string(w.fed)) {
 		t.Fatal("the seat keeps its grants after the recall")
