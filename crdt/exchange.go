@@ -183,46 +183,38 @@ func post(doc *automerge.Doc, op Op, key, what, by string, spec ProduceSpec, at 
 // WithdrawOffer withdraws an offer. Any active member may (all members
 // have equal rights); the offer stays in the view, marked withdrawn.
 func WithdrawOffer(doc *automerge.Doc, by, offerID string, at time.Time) error {
-	t, err := begin(doc, OpWithdrawOffer, at)
-	if err != nil {
-		return err
-	}
-	if _, err := t.actor(by); err != nil {
-		return err
-	}
-	o, ok := t.view.Offer(offerID)
-	if !ok {
-		return t.errorf(CodeNotFound, "no offer %q", offerID)
-	}
-	if o.Withdrawn {
-		return t.errorf(CodeWithdrawn, "offer %q was withdrawn at %v", offerID, *o.WithdrawnAt)
-	}
-	t.arg("offer", offerID)
-	return t.commit(func(w *automerge.Doc) error {
-		return w.Path(keyExchange, keyOffers, offerID, "withdrawnAt").Set(t.at)
+	return withdraw(doc, OpWithdrawOffer, keyOffers, "offer", by, offerID, at, func(v View) (*time.Time, bool, bool) {
+		o, ok := v.Offer(offerID)
+		return o.WithdrawnAt, o.Withdrawn, ok
 	})
 }
 
 // WithdrawNeed withdraws a need. Any active member may; the need stays in
 // the view, marked withdrawn, and takes no more pledges.
 func WithdrawNeed(doc *automerge.Doc, by, needID string, at time.Time) error {
-	t, err := begin(doc, OpWithdrawNeed, at)
+	return withdraw(doc, OpWithdrawNeed, keyNeeds, "need", by, needID, at, func(v View) (*time.Time, bool, bool) {
+		n, ok := v.Need(needID)
+		return n.WithdrawnAt, n.Withdrawn, ok
+	})
+}
+
+// withdraw marks an offer or a need (key, what) withdrawn; find reports
+// its state in the view.
+func withdraw(doc *automerge.Doc, op Op, key, what, by, id string, at time.Time, find func(View) (withdrawnAt *time.Time, withdrawn, ok bool)) error {
+	t, err := beginAs(doc, op, by, at)
 	if err != nil {
 		return err
 	}
-	if _, err := t.actor(by); err != nil {
-		return err
-	}
-	n, ok := t.view.need(needID)
+	withdrawnAt, withdrawn, ok := find(t.view)
 	if !ok {
-		return t.errorf(CodeNotFound, "no need %q", needID)
+		return t.errorf(CodeNotFound, "no %s %q", what, id)
 	}
-	if n.Withdrawn {
-		return t.errorf(CodeWithdrawn, "need %q was withdrawn at %v", needID, *n.WithdrawnAt)
+	if withdrawn {
+		return t.errorf(CodeWithdrawn, "%s %q was withdrawn at %v", what, id, *withdrawnAt)
 	}
-	t.arg("need", needID)
+	t.arg(what, id)
 	return t.commit(func(w *automerge.Doc) error {
-		return w.Path(keyExchange, keyNeeds, needID, "withdrawnAt").Set(t.at)
+		return w.Path(keyExchange, key, id, "withdrawnAt").Set(t.at)
 	})
 }
 

@@ -49,15 +49,23 @@ func syncPair(b *testing.B, relay, peer *automerge.SyncState) {
 	}
 }
 
+// inSync returns a relay's document of n changes, a peer's copy, and their
+// sync states brought to a steady state.
+func inSync(b *testing.B, n int) (relayDoc, peerDoc *automerge.Doc, rs, ps *automerge.SyncState) {
+	b.Helper()
+	relayDoc = historyDoc(b, n)
+	peerDoc, _ = relayDoc.Fork()
+	rs, ps = automerge.NewSyncState(relayDoc), automerge.NewSyncState(peerDoc)
+	syncPair(b, rs, ps)
+	return relayDoc, peerDoc, rs, ps
+}
+
 // BenchmarkApply measures the relay applying a sync message that carries
 // one new change, against documents of growing history.
 func BenchmarkApply(b *testing.B) {
 	for _, n := range histories {
 		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
-			relayDoc := historyDoc(b, n)
-			peerDoc, _ := relayDoc.Fork()
-			rs, ps := automerge.NewSyncState(relayDoc), automerge.NewSyncState(peerDoc)
-			syncPair(b, rs, ps)
+			_, peerDoc, rs, ps := inSync(b, n)
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer()
@@ -82,10 +90,7 @@ func BenchmarkApply(b *testing.B) {
 func BenchmarkGenerate(b *testing.B) {
 	for _, n := range histories {
 		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
-			relayDoc := historyDoc(b, n)
-			peerDoc, _ := relayDoc.Fork()
-			rs, ps := automerge.NewSyncState(relayDoc), automerge.NewSyncState(peerDoc)
-			syncPair(b, rs, ps)
+			relayDoc, _, rs, ps := inSync(b, n)
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer()
