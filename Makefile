@@ -11,7 +11,7 @@ test: deps
 ## deps: Go modules and the npm packages the interop tests drive
 deps:
 	go mod download
-	npm ci --prefix js --no-audit --no-fund
+	npm ci --prefix interop/testdata --no-audit --no-fund
 
 ## build: the relay binary in ./bin/veche
 build:

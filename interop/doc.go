@@ -4,16 +4,16 @@
 // The package has no code of its own: its tests build cmd/veche, run it on a
 // loopback port with a temporary data directory, and drive real Node.js
 // processes that use the npm packages @automerge/automerge-repo and
-// @automerge/automerge-repo-network-websocket (the scripts are in
-// js/interop). Each client prints JSON lines that the tests assert on.
+// @automerge/automerge-repo-network-websocket (the npm project and its
+// scripts are in interop/testdata, where the go tool does not look). Each client prints JSON lines that the tests assert on.
 //
 // Run them with
 //
-//	npm ci --prefix js && go test ./interop/ -v
+//	make deps && go test ./interop/ -v
 //
 // Environment:
 //
-//	VECHE_INTEROP_TARGET=reference   run against js/interop/reference-server.mjs,
+//	VECHE_INTEROP_TARGET=reference   run against testdata/reference-server.mjs,
 //	                                 the upstream sync server wiring, instead of
 //	                                 the Go relay (the default target, "veche")
 //	VECHE_INTEROP_SEED=N             seed of the crash test's random kill moments

@@ -35,6 +35,11 @@ var (
 	buildErr  error
 )
 
+// jsDir is the npm project of the interop clients and the benchmark,
+// relative to the module root. It sits in a testdata folder so that the go
+// tool never descends into its node_modules.
+const jsDir = "interop/testdata"
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
@@ -63,9 +68,9 @@ func setup(t testing.TB) {
 			setupErr = errors.New("node is not on PATH: the interop tests need Node.js 20+")
 			return
 		}
-		pkg := filepath.Join(rootDir, "js", "node_modules", "@automerge", "automerge-repo", "package.json")
+		pkg := filepath.Join(rootDir, jsDir, "node_modules", "@automerge", "automerge-repo", "package.json")
 		if _, err := os.Stat(pkg); err != nil {
-			setupErr = fmt.Errorf("js/node_modules is missing (%v): run `npm ci --prefix js` in %s first", err, rootDir)
+			setupErr = fmt.Errorf("%s/node_modules is missing (%v): run `make deps` (npm ci --prefix %s) in %s first", jsDir, err, jsDir, rootDir)
 			return
 		}
 	})
@@ -137,11 +142,11 @@ func vecheRelay(t testing.TB, flags ...string) relayProgram {
 	}}
 }
 
-// referenceRelay runs js/interop/reference-server.mjs with extra flags.
+// referenceRelay runs interop/testdata/reference-server.mjs with extra flags.
 func referenceRelay(t testing.TB, flags ...string) relayProgram {
 	t.Helper()
 	setup(t)
-	script := filepath.Join(rootDir, "js", "interop", "reference-server.mjs")
+	script := filepath.Join(rootDir, jsDir, "reference-server.mjs")
 	return relayProgram{name: "reference" + strings.Join(flags, ""), argv: func(addr, dataDir string) []string {
 		return append([]string{nodeBin, script, "--addr", addr, "--data", dataDir}, flags...)
 	}}
@@ -322,7 +327,7 @@ type event struct {
 
 func (e event) String() string { return e.raw }
 
-// A client is one js/interop/client.mjs process: a stock automerge-repo
+// A client is one interop/testdata/client.mjs process: a stock automerge-repo
 // Repo connected to one relay, driven by JSON commands.
 type client struct {
 	t      testing.TB
@@ -345,10 +350,10 @@ type client struct {
 func newClient(t testing.TB, name, relayURL string, args ...string) *client {
 	t.Helper()
 	setup(t)
-	script := filepath.Join(rootDir, "js", "interop", "client.mjs")
+	script := filepath.Join(rootDir, jsDir, "client.mjs")
 	argv := append([]string{script, "--relay", relayURL, "--name", name, "--retry-ms", "200", "--lifetime-ms", "120000"}, args...)
 	cmd := exec.Command(nodeBin, argv...)
-	cmd.Dir = filepath.Join(rootDir, "js")
+	cmd.Dir = filepath.Join(rootDir, jsDir)
 	orphanProof(cmd)
 	c := &client{t: t, name: name, cmd: cmd, stderr: newTailBuffer(32 << 10), done: make(chan struct{}), replies: map[int]chan event{}}
 	cmd.Stderr = c.stderr

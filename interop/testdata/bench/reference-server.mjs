@@ -13,7 +13,7 @@
 // events. Upstream upgrades any path; here only /sync, the path veche serves,
 // so that the load clients use the same URL for both relays.
 //
-// Usage: node js/bench/reference-server.mjs --port 3030 --data DIR [--host 127.0.0.1]
+// Usage: node interop/testdata/bench/reference-server.mjs --port 3030 --data DIR [--host 127.0.0.1]
 
 import fs from "node:fs"
 import http from "node:http"

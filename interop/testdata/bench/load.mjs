@@ -5,7 +5,7 @@
 // RSS, for veche and for the reference automerge-repo-sync-server wiring
 // (reference-server.mjs) in the same run, and print the ratio.
 //
-//   node js/bench/load.mjs --k 10 --m 50 [--preload 5000] [--relay-bin PATH]
+//   node interop/testdata/bench/load.mjs --k 10 --m 50 [--preload 5000] [--relay-bin PATH]
 //        [--targets veche,reference] [--interval 100] [--procs N]
 //        [--repeat 1] [--ephemeral-clients] [--min-ratio X] [--timeout 300]
 //
@@ -20,11 +20,11 @@ import { parseArgs } from "node:util"
 import { fileURLToPath } from "node:url"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const repoRoot = path.resolve(here, "..", "..")
+const repoRoot = path.resolve(here, "..", "..", "..")
 const workerPath = path.join(here, "client-worker.mjs")
 const referencePath = path.join(here, "reference-server.mjs")
 
-const usage = `usage: node js/bench/load.mjs [options]
+const usage = `usage: node interop/testdata/bench/load.mjs [options]
   --k N               clients (default 10)
   --m N               changes per client (default 50)
   --preload N         changes already in the document before the measured phase (default 0)
