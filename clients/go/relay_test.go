@@ -1,0 +1,72 @@
+package client_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/auth"
+	"github.com/veche-sync/veche/server/store"
+)
+
+// testRelay is a relay wired as veche serve wires it (bbolt store, grants
+// from documents, tokens), served by httptest on loopback.
+type testRelay struct {
+	URL      string
+	Operator string // the operator's token
+	Relay    *server.Relay
+	close    func()
+}
+
+// startRelay starts a relay with its data in dir. Examples call it too,
+// so it reports failure by panicking rather than through a *testing.T.
+func startRelay(dir string) *testRelay {
+	st, err := store.Open(dir, &store.Options{NoSync: true})
+	if err != nil {
+		panic(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	storageID, err := st.StorageID(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	relay := server.New(st, server.Options{Logger: log, StorageID: storageID, SyncInterval: 20 * time.Millisecond})
+	relay.SetAccess(server.NewGrants(relay, st))
+	credentials := auth.New(st)
+	operator, err := credentials.IssueOperatorToken(context.Background(), "test")
+	if err != nil {
+		panic(err)
+	}
+	ts := httptest.NewServer(api.New(relay, api.Options{Auth: credentials, Logger: log}).Handler())
+	return &testRelay{URL: ts.URL, Operator: operator, Relay: relay, close: func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = relay.Close(ctx)
+		_ = st.Close()
+	}}
+}
+
+// Close stops the relay.
+func (r *testRelay) Close() { r.close() }
+
+// WSURL is the relay's websocket endpoint.
+func (r *testRelay) WSURL() string { return "ws" + strings.TrimPrefix(r.URL, "http") + "/sync" }
+
+// tempDir makes a temporary directory for examples; remove it when done.
+func tempDir() string {
+	dir, err := os.MkdirTemp("", "veche-client-")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}
+
+func sub(dir, name string) string { return filepath.Join(dir, name) }
