@@ -55,8 +55,17 @@ type Options struct {
 	// WebSocket tunes sync connections (keepalive, write timeout, frame
 	// size). Default: wsconn's defaults.
 	WebSocket wsconn.Options
-	// Logger receives request errors. Default: slog.Default().
+	// Logger receives request errors and the access log: one line per
+	// request, and per websocket session when it ends, at info. Default:
+	// slog.Default().
 	Logger *slog.Logger
+	// Metrics is told about requests and refused credentials. Default:
+	// NopMetrics.
+	Metrics Metrics
+	// MetricsHandler, if set, serves GET /metrics to the operator token
+	// (a scraper sends it as a bearer token). Default: nil, and the main
+	// listener serves no metrics.
+	MetricsHandler http.Handler
 }
 
 // Server routes HTTP requests to the relay.
@@ -65,6 +74,7 @@ type Server struct {
 	auth     *auth.Service
 	opts     Options
 	log      *slog.Logger
+	metrics  Metrics
 	failures *failureLimiter
 	echo     *echo.Echo
 	upgrader websocket.Upgrader
@@ -78,12 +88,16 @@ func New(relay *server.Relay, opts Options) *Server {
 	if opts.AuthFailuresPerMinute <= 0 {
 		opts.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = NopMetrics{}
+	}
 	s := &Server{
 		relay:    relay,
 		auth:     opts.Auth,
 		opts:     opts,
 		log:      opts.Logger,
-		failures: newFailureLimiter(opts.AuthFailuresPerMinute),
+		metrics:  opts.Metrics,
+		failures: newFailureLimiter(opts.AuthFailuresPerMinute, opts.Metrics),
 		echo:     echo.New(),
 		upgrader: websocket.Upgrader{
 			// Clients authenticate with a token, not a cookie, so a page
@@ -94,6 +108,7 @@ func New(relay *server.Relay, opts Options) *Server {
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.Use(s.accessLog)
 	s.routes()
 	return s
 }
@@ -105,6 +120,9 @@ func (s *Server) routes() {
 	s.echo.GET("/healthz", s.healthz)
 	s.echo.GET("/sync", s.sync)
 	s.echo.GET("/api/openapi.json", s.openAPI)
+	if s.opts.MetricsHandler != nil {
+		s.echo.GET("/metrics", echo.WrapHandler(s.opts.MetricsHandler), s.requireOperator)
+	}
 
 	// Credentials: accepting an invite (the code is the credential) and
 	// revoking the token presented.

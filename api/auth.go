@@ -72,6 +72,7 @@ func (s *Server) authenticate(c echo.Context, anonymous, query bool) (server.Pri
 		if anonymous {
 			return server.AnonymousPrincipal, nil
 		}
+		s.metrics.AuthRefused(AuthMissing)
 		how := "send \"Authorization: Bearer <token>\""
 		if query {
 			how += " or ?token=<token>"

@@ -20,8 +20,9 @@ const maxLimitedAddrs = 100_000
 // needs authentication is answered 429 until its minute is over, whether
 // its token is good or not, so guessing gains nothing.
 type failureLimiter struct {
-	limit int
-	now   func() time.Time
+	limit   int
+	now     func() time.Time
+	metrics Metrics
 
 	mu      sync.Mutex // guards the following
 	addrs   map[string]*failureWindow
@@ -33,8 +34,8 @@ type failureWindow struct {
 	failures int
 }
 
-func newFailureLimiter(limit int) *failureLimiter {
-	return &failureLimiter{limit: limit, now: time.Now, addrs: map[string]*failureWindow{}, pruneAt: maxLimitedAddrs}
+func newFailureLimiter(limit int, m Metrics) *failureLimiter {
+	return &failureLimiter{limit: limit, now: time.Now, metrics: m, addrs: map[string]*failureWindow{}, pruneAt: maxLimitedAddrs}
 }
 
 // window returns addr's current window, or nil. Called with mu held.
@@ -56,11 +57,13 @@ func (l *failureLimiter) check(addr string) error {
 	if w == nil || w.failures < l.limit {
 		return nil
 	}
+	l.metrics.AuthRefused(AuthRateLimited)
 	return &tooManyFailures{retryAfter: w.start.Add(time.Minute).Sub(now)}
 }
 
 // fail counts a failed authentication of addr.
 func (l *failureLimiter) fail(addr string) {
+	l.metrics.AuthRefused(AuthInvalid)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()

@@ -8,7 +8,7 @@ import (
 
 func TestFailureLimiterWindow(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newFailureLimiter(2)
+	l := newFailureLimiter(2, NopMetrics{})
 	l.now = func() time.Time { return now }
 	l.fail("a")
 	l.fail("a")

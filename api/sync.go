@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,15 +18,19 @@ func (s *Server) sync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Set(principalKey, p)
 	ws, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client already
 	}
+	c.Response().Status = http.StatusSwitchingProtocols // for the access log: the upgrader wrote it on the hijacked connection
 	conn := wsconn.New(ws, s.opts.WebSocket)
 	// The connection outlives the request; the relay's Close ends it.
 	ctx := context.WithoutCancel(c.Request().Context())
 	if err := s.relay.Accept(ctx, conn, p); err != nil {
 		s.log.Debug("sync connection ended", "remote", conn.RemoteAddr(), "err", err)
 	}
+	read, written := conn.Bytes()
+	c.Set(sessionKey, &sessionBytes{read: read, written: written})
 	return nil
 }

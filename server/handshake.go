@@ -24,16 +24,18 @@ func (pe *peer) readHandshake(ctx context.Context) (wire.Message, error) {
 	frame, err := pe.conn.ReadFrame(ctx)
 	if err != nil {
 		if errors.Is(err, ErrTextFrame) || errors.Is(err, ErrFrameTooLarge) {
-			pe.protocolError(err.Error())
+			pe.refuseFrame(err)
 		}
 		return wire.Message{}, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	msg, err := wire.Decode(frame, pe.relay.opts.MaxFrameSize)
 	if err != nil {
 		err = fmt.Errorf("%w: malformed message: %w", ErrHandshake, err)
+		pe.relay.metrics.Refused(RefusedMalformed)
 		pe.protocolError(err.Error())
 		return wire.Message{}, err
 	}
+	pe.relay.metrics.MessageReceived(MessageTypeLabel(msg.Type), len(frame))
 	return msg, nil
 }
 
@@ -105,6 +107,20 @@ func (pe *peer) dialHandshake(ctx context.Context) error {
 	pe.adopt(msg)
 	pe.log.Info("joined relay", "peer", pe.id, "storage", pe.meta.StorageID)
 	return nil
+}
+
+// handshakeFailure classifies why the handshake ended in err.
+func (pe *peer) handshakeFailure(err error) HandshakeFailure {
+	switch {
+	case errors.Is(err, ErrUnsupportedVersion):
+		return HandshakeVersion
+	case errors.Is(err, context.DeadlineExceeded):
+		return HandshakeTimeout
+	case pe.erred.Load():
+		return HandshakeProtocol
+	default:
+		return HandshakeClosed
+	}
 }
 
 // adopt records the peer's identity from its handshake message.

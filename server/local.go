@@ -67,7 +67,11 @@ func (r *Relay) local(ctx context.Context, id wire.DocumentID, c *call) error {
 
 // runCall runs a local call inside the synchronizer.
 func (s *synchronizer) runCall(c *call) {
-	c.done <- s.doCall(c)
+	err := s.doCall(c)
+	if err == nil && c.write {
+		s.relay.metrics.ChangesApplied(1)
+	}
+	c.done <- err
 }
 
 func (s *synchronizer) doCall(c *call) error {

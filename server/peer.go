@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/veche-sync/veche/server/wire"
@@ -26,6 +27,7 @@ type peer struct {
 	ephemeral bool // the peer keeps no storage: its sync state is not persisted
 
 	sendq  chan []byte
+	erred  atomic.Bool   // the relay told the peer it broke the protocol
 	done   chan struct{} // closed when the peer is cut
 	once   sync.Once
 	reason string // why it was cut; written once before done is closed
@@ -87,7 +89,10 @@ func (pe *peer) run(ctx context.Context, dialing bool) error {
 		err = pe.acceptHandshake(ctx)
 	}
 	if err == nil {
+		pe.relay.metrics.PeerJoined(pe.principal.Kind)
 		err = pe.readLoop(ctx)
+	} else {
+		pe.relay.metrics.HandshakeFailed(pe.handshakeFailure(err))
 	}
 	pe.cut(closeReason(err))
 	<-closed
@@ -119,21 +124,26 @@ func (pe *peer) readLoop(ctx context.Context) error {
 			default:
 			}
 			if errors.Is(err, ErrTextFrame) || errors.Is(err, ErrFrameTooLarge) {
-				pe.protocolError(err.Error())
+				pe.refuseFrame(err)
 			}
 			return err
 		}
 		if !limit.allow(time.Now()) {
 			err := fmt.Errorf("too many messages: over %g per second", limit.rate)
+			pe.relay.metrics.Refused(RefusedRateLimit)
+			pe.relay.metrics.PeerCut(CutRateLimit)
 			pe.protocolError(err.Error())
 			return err
 		}
 		msg, err := wire.Decode(frame, pe.relay.opts.MaxFrameSize)
 		if err != nil {
 			err = fmt.Errorf("malformed message: %w", err)
+			pe.relay.metrics.Refused(RefusedMalformed)
+			pe.relay.metrics.PeerCut(CutProtocol)
 			pe.protocolError(err.Error())
 			return err
 		}
+		pe.relay.metrics.MessageReceived(MessageTypeLabel(msg.Type), len(frame))
 		if err := pe.handle(msg); err != nil {
 			return err
 		}
@@ -145,6 +155,7 @@ func (pe *peer) handle(msg wire.Message) error {
 	switch msg.Type {
 	case wire.TypeJoin:
 		err := errors.New("duplicate join: the handshake is already done")
+		pe.relay.metrics.PeerCut(CutProtocol)
 		pe.protocolError(err.Error())
 		return err
 	case wire.TypeLeave:
@@ -166,6 +177,7 @@ func (pe *peer) handle(msg wire.Message) error {
 
 func (pe *peer) handleSync(msg wire.Message) error {
 	if err := msg.Validate(); err != nil {
+		pe.relay.metrics.Refused(RefusedMalformed)
 		pe.docError(msg.DocumentID, err.Error())
 		return nil
 	}
@@ -173,6 +185,7 @@ func (pe *peer) handleSync(msg wire.Message) error {
 	s := pe.docs[id]
 	if s == nil {
 		if len(pe.docs) >= pe.relay.opts.MaxDocumentsPerConn {
+			pe.relay.metrics.Refused(RefusedTooManyDocuments)
 			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents on one connection (limit %d)", pe.relay.opts.MaxDocumentsPerConn))
 			return nil
 		}
@@ -219,6 +232,7 @@ func (pe *peer) mayCreate(msg wire.Message) bool {
 
 func (pe *peer) handleEphemeral(msg wire.Message) {
 	if err := msg.Validate(); err != nil {
+		pe.relay.metrics.Refused(RefusedMalformed)
 		pe.docError(msg.DocumentID, err.Error())
 		return
 	}
@@ -268,9 +282,11 @@ func (pe *peer) send(msg wire.Message) bool {
 	}
 	select {
 	case pe.sendq <- frame:
+		pe.relay.metrics.MessageSent(MessageTypeLabel(msg.Type), len(frame))
 		return true
 	default:
 		pe.log.Warn("slow peer cut off: send queue full", "peer", pe.id, "queue", cap(pe.sendq))
+		pe.relay.metrics.PeerCut(CutSlow)
 		pe.cut("too slow: send queue full")
 		return false
 	}
@@ -310,6 +326,7 @@ func (pe *peer) flushQueue(ctx context.Context) {
 // protocolError tells the peer what it did wrong; the caller then ends the
 // connection.
 func (pe *peer) protocolError(text string) {
+	pe.erred.Store(true)
 	pe.log.Info("protocol error, closing connection", "peer", pe.id, "err", text)
 	pe.sendNow(wire.Message{Type: wire.TypeError, ErrorMessage: text})
 }
@@ -334,8 +351,21 @@ func (pe *peer) sendNow(msg wire.Message) {
 	}
 	select {
 	case pe.sendq <- frame:
+		pe.relay.metrics.MessageSent(MessageTypeLabel(msg.Type), len(frame))
 	default:
 	}
+}
+
+// refuseFrame answers a frame the transport refused (text, or over the
+// size limit); the caller then ends the connection.
+func (pe *peer) refuseFrame(err error) {
+	if errors.Is(err, ErrFrameTooLarge) {
+		pe.relay.metrics.Refused(RefusedFrameTooLarge)
+	} else {
+		pe.relay.metrics.Refused(RefusedMalformed)
+	}
+	pe.relay.metrics.PeerCut(CutProtocol)
+	pe.protocolError(err.Error())
 }
 
 // cut ends the connection once, for reason; later calls do nothing. The

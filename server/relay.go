@@ -68,6 +68,9 @@ type Options struct {
 	// storageId is persisted while they stay connected; it is always
 	// persisted when they leave. Default: 30s.
 	SyncStateInterval time.Duration
+	// Metrics is told what the relay does (connections, messages,
+	// commits, refusals, …). Default: NopMetrics.
+	Metrics Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -112,6 +115,9 @@ func (o Options) withDefaults() Options {
 	if o.SyncStateInterval <= 0 {
 		o.SyncStateInterval = 30 * time.Second
 	}
+	if o.Metrics == nil {
+		o.Metrics = NopMetrics{}
+	}
 	return o
 }
 
@@ -128,9 +134,10 @@ var ErrRelayClosed = errors.New("relay is shutting down")
 // any number of peer connections. It knows nothing of HTTP; a transport
 // hands it established connections through Accept and Dial.
 type Relay struct {
-	store store.Store
-	opts  Options
-	log   *slog.Logger
+	store   store.Store
+	opts    Options
+	log     *slog.Logger
+	metrics Metrics
 
 	ephemeral *ephemeralFilter
 
@@ -150,6 +157,7 @@ func New(st store.Store, opts Options) *Relay {
 		store:     st,
 		opts:      opts,
 		log:       opts.Logger,
+		metrics:   opts.Metrics,
 		ephemeral: newEphemeralFilter(),
 		peers:     make(map[*peer]struct{}),
 		docs:      make(map[string]*synchronizer),
@@ -193,6 +201,7 @@ func (r *Relay) addPeer(pe *peer) bool {
 	}
 	r.peers[pe] = struct{}{}
 	r.wg.Add(1)
+	r.metrics.PeerConnected(pe.principal.Kind)
 	return true
 }
 
@@ -203,6 +212,7 @@ func (r *Relay) removePeer(pe *peer) {
 		delete(r.byID, pe.id)
 	}
 	r.mu.Unlock()
+	r.metrics.PeerDisconnected(pe.principal.Kind)
 }
 
 // bindPeerID records that pe now speaks as senderId id. A connection

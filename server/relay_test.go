@@ -221,7 +221,8 @@ func TestDocumentSurvivesRestart(t *testing.T) {
 }
 
 func TestSlowConsumerIsCutOthersServed(t *testing.T) {
-	r := newTestRelay(t, openStore(t), Options{SendQueue: 16})
+	rec := newRecordingMetrics()
+	r := newTestRelay(t, openStore(t), Options{SendQueue: 16, Metrics: rec})
 	a := connect(t, r, "a", nil)
 	var ids []wire.DocumentID
 	for i := range 60 {
@@ -248,6 +249,9 @@ func TestSlowConsumerIsCutOthersServed(t *testing.T) {
 	case <-served:
 	case <-time.After(5 * time.Second):
 		t.Fatal("slow peer was not cut off")
+	}
+	if n := rec.get("cut slow"); n != 1 {
+		t.Errorf("slow peers cut counted %d times, want 1", n)
 	}
 	// Everyone else is still served.
 	for i, id := range ids[1:] {

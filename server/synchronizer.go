@@ -84,6 +84,7 @@ func (s *synchronizer) deliver(ev event) bool {
 	if !s.loaded {
 		s.load()
 		s.loaded = true
+		s.relay.metrics.DocumentLoaded()
 	}
 	s.handle(ev)
 	s.settle()
@@ -231,12 +232,14 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	if !canWrite {
 		if n, err := syncMessageChanges(msg.Data); err != nil || n > 0 {
 			// Read-only: nothing it sent is applied or stored.
+			s.relay.metrics.Refused(RefusedReadOnly)
 			pe.docError(wire.DocumentID(s.id), "no write access to this document: changes refused")
 			return
 		}
 	}
 	if size := s.meta.SnapshotBytes + s.meta.ChunkBytes + int64(len(msg.Data)); size > s.relay.opts.MaxDocumentSize {
 		if n, err := syncMessageChanges(msg.Data); err != nil || n > 0 {
+			s.relay.metrics.Refused(RefusedDocumentTooLarge)
 			pe.docError(wire.DocumentID(s.id), fmt.Sprintf("document too large: over the relay's limit of %d bytes; changes refused", s.relay.opts.MaxDocumentSize))
 			return
 		}
@@ -266,6 +269,9 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	if _, err := ps.sync.ReceiveMessage(msg.Data); err != nil {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return
+	}
+	if n, err := syncMessageChanges(msg.Data); err == nil && n > 0 {
+		s.relay.metrics.ChangesApplied(n)
 	}
 	s.received = true // heads are compared once per flush, not per message
 	if msg.Type == wire.TypeRequest && len(s.lastHeads) == 0 && len(s.doc.Heads()) == 0 {
@@ -310,6 +316,8 @@ func (s *synchronizer) startSync(pe *peer, ps *peerState) {
 // reject answers a message Automerge refused and cuts the peer: its view
 // of the document can no longer be trusted. Nothing it sent was stored.
 func (s *synchronizer) reject(pe *peer, err error) {
+	s.relay.metrics.Refused(RefusedSyncMessage)
+	s.relay.metrics.PeerCut(CutProtocol)
 	pe.protocolError(err.Error())
 	pe.cut(err.Error())
 	delete(s.peers, pe)
@@ -354,7 +362,9 @@ func (s *synchronizer) commit() bool {
 	}
 	chunk := s.doc.SaveIncremental()
 	heads := hexHeads(s.lastHeads)
+	start := time.Now()
 	meta, err := s.relay.store.Append(s.ctx(), s.id, chunk, heads)
+	s.relay.metrics.Committed(time.Since(start), err)
 	if err != nil {
 		s.log.Error("commit failed; reloading the document from the store", "err", err)
 		s.load()
@@ -454,7 +464,9 @@ func (s *synchronizer) flush() time.Duration {
 }
 
 func (s *synchronizer) generate(ps *peerState) ([]byte, bool) {
+	start := time.Now()
 	m, ok := ps.sync.GenerateMessage()
+	s.relay.metrics.Generated(time.Since(start))
 	if !ok {
 		return nil, false
 	}
@@ -476,6 +488,9 @@ func (s *synchronizer) saveSyncState(pe *peer, ps *peerState) {
 // shutdown commits what was applied and persists every peer's sync state.
 func (s *synchronizer) shutdown() {
 	s.stopped = true
+	if s.loaded {
+		defer s.relay.metrics.DocumentUnloaded()
+	}
 	if s.flushTimer != nil {
 		s.flushTimer.Stop()
 	}

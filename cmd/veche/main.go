@@ -47,6 +47,8 @@ Usage:
                                  join, propose, vote, mandate, recall, offer,
                                  need, pledge, minutes, …
 
+  veche --version                version, commit and Automerge core
+
 Run 'veche serve --help' for the relay's flags, and 'veche council --help'
 for a walk through founding a council, passing a proposal and sending a
 delegate.
@@ -72,6 +74,9 @@ func run(ctx context.Context, args []string) error {
 		if code := runCouncil(ctx, args[1:], os.Stdout, os.Stderr, os.Getenv); code != exitOK {
 			return exitCode(code)
 		}
+		return nil
+	case "version", "--version", "-version":
+		printVersion(os.Stdout)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Print(usage)

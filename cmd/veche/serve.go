@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/metrics"
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
 	"github.com/veche-sync/veche/server/store"
@@ -63,6 +64,15 @@ type Main struct {
 	Keepalive time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
+	// MetricsAddr, if set, is a second listen address serving GET
+	// /metrics (Prometheus) to anyone who can reach it: keep it on
+	// loopback or a private network. Flag --metrics-addr, env
+	// VECHE_METRICS_ADDR; default none.
+	MetricsAddr string
+	// PublicMetrics serves GET /metrics on the main listener too, to the
+	// operator token only. Flag --public-metrics, env
+	// VECHE_PUBLIC_METRICS; default false.
+	PublicMetrics bool
 
 	// OperatorTokenPath is where the operator token is kept, once Run
 	// returned: <DataDir>/operator.token.
@@ -75,6 +85,10 @@ type Main struct {
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
+	metrics   *metrics.Prometheus
+
+	metricsHTTP     *http.Server
+	metricsListener net.Listener
 }
 
 // NewMain returns a Main with the defaults.
@@ -105,7 +119,10 @@ func (m *Main) ParseFlags(args []string) error {
 	if v := os.Getenv("VECHE_DATA"); v != "" {
 		m.DataDir = v
 	}
-	for name, dst := range map[string]*bool{"VECHE_ANONYMOUS": &m.Anonymous, "VECHE_OPEN_REGISTRATION": &m.OpenRegistration} {
+	if v := os.Getenv("VECHE_METRICS_ADDR"); v != "" {
+		m.MetricsAddr = v
+	}
+	for name, dst := range map[string]*bool{"VECHE_ANONYMOUS": &m.Anonymous, "VECHE_OPEN_REGISTRATION": &m.OpenRegistration, "VECHE_PUBLIC_METRICS": &m.PublicMetrics} {
 		if v := os.Getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -172,6 +189,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "PEM key file of --tls-cert (env VECHE_TLS_KEY)")
 	fs.DurationVar(&m.SyncInterval, "sync-interval", m.SyncInterval, "shortest time between two sync messages to one peer for one document (env VECHE_SYNC_INTERVAL)")
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
+	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve GET /metrics (Prometheus) on this second address, without a token: keep it private (env VECHE_METRICS_ADDR)")
+	fs.BoolVar(&m.PublicMetrics, "public-metrics", m.PublicMetrics, "serve GET /metrics on the main listener too, to the operator token only (env VECHE_PUBLIC_METRICS)")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env VECHE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -246,7 +265,10 @@ func (m *Main) Run(ctx context.Context) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	m.metrics = metrics.New(build())
+	m.metrics.WatchStore(st.Stats)
 	m.relay = server.New(st, server.Options{
+		Metrics:              m.metrics,
 		StorageID:            storageID,
 		Logger:               m.log,
 		SyncInterval:         m.SyncInterval,
@@ -266,7 +288,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.OpenRegistration {
 		m.log.Warn("open registration is on: anyone may create a council")
 	}
+	var metricsHandler http.Handler
+	if m.PublicMetrics {
+		metricsHandler = m.metrics.Handler()
+	}
 	srv := api.New(m.relay, api.Options{
+		Metrics:               m.metrics,
+		MetricsHandler:        metricsHandler,
 		Auth:                  credentials,
 		AllowAnonymous:        m.Anonymous,
 		OpenRegistration:      m.OpenRegistration,
@@ -297,8 +325,33 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() { m.served <- m.http.Serve(ln) }()
 	}
 	m.log.Info("relay listening", "addr", ln.Addr().String(), "scheme", scheme, "data", m.DataDir, "peer", m.relay.PeerID())
+	if m.MetricsAddr != "" {
+		if err := m.serveMetrics(); err != nil {
+			_ = m.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+	}
 	return nil
 }
+
+// serveMetrics serves GET /metrics on MetricsAddr.
+func (m *Main) serveMetrics() error {
+	ln, err := net.Listen("tcp", m.MetricsAddr)
+	if err != nil {
+		return err
+	}
+	m.metricsListener = ln
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.metrics.Handler())
+	m.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = m.metricsHTTP.Serve(ln) }()
+	m.log.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	return nil
+}
+
+// MetricsListenAddr is the address of the metrics listener, once Run
+// returned with MetricsAddr set.
+func (m *Main) MetricsListenAddr() string { return m.metricsListener.Addr().String() }
 
 // ListenAddr is the address the relay listens on, once Run returned.
 func (m *Main) ListenAddr() string { return m.listener.Addr().String() }
@@ -309,6 +362,11 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	if m.metricsHTTP != nil {
+		if err := m.metricsHTTP.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if m.http != nil {
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

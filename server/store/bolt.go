@@ -88,6 +88,10 @@ type Stats struct {
 	Commits int64
 	// Appends is the number of chunks durably appended.
 	Appends int64
+	// Documents is the number of documents stored.
+	Documents int64
+	// FileBytes is the size of the bbolt file (0 if it cannot be read).
+	FileBytes int64
 }
 
 // Bolt is a Store kept in one bbolt file, dir/veche.db.
@@ -95,8 +99,9 @@ type Bolt struct {
 	db   *bolt.DB
 	path string
 
-	commits atomic.Int64
-	appends atomic.Int64
+	commits   atomic.Int64
+	appends   atomic.Int64
+	documents atomic.Int64
 
 	// lastTx is the last write transaction countCommit saw. It is only used
 	// inside write transactions, so bbolt's writer lock guards it.
@@ -147,6 +152,14 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		var n int64
+		c := tx.Bucket(bucketDocs).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v == nil {
+				n++
+			}
+		}
+		s.documents.Store(n)
 		return nil
 	})
 	if err != nil {
@@ -161,7 +174,11 @@ func (s *Bolt) Path() string { return s.path }
 
 // Stats returns the counters since Open.
 func (s *Bolt) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Appends: s.appends.Load()}
+	st := Stats{Commits: s.commits.Load(), Appends: s.appends.Load(), Documents: s.documents.Load()}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st
 }
 
 // Load implements Store.
@@ -280,6 +297,7 @@ func (s *Bolt) Append(ctx context.Context, id string, chunk []byte, heads []stri
 				return err
 			}
 			cur.Created = now
+			tx.OnCommit(func() { s.documents.Add(1) })
 		} else {
 			var err error
 			if cur, err = readMeta(b); err != nil {

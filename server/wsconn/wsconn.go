@@ -65,6 +65,8 @@ type Conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+
+	bytesRead, bytesWritten atomic.Int64 // data frames' payloads
 }
 
 var _ server.Conn = (*Conn)(nil)
@@ -120,6 +122,7 @@ func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	c.heard()
+	c.bytesRead.Add(int64(len(data)))
 	if typ != websocket.BinaryMessage {
 		return nil, server.ErrTextFrame
 	}
@@ -131,7 +134,17 @@ func (c *Conn) WriteFrame(ctx context.Context, frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
-	return c.ws.WriteMessage(websocket.BinaryMessage, frame)
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		return err
+	}
+	c.bytesWritten.Add(int64(len(frame)))
+	return nil
+}
+
+// Bytes reports the payload bytes of the data frames read and written so
+// far.
+func (c *Conn) Bytes() (read, written int64) {
+	return c.bytesRead.Load(), c.bytesWritten.Load()
 }
 
 // Close sends a close frame carrying reason (normal closure when reason is

@@ -1,0 +1,99 @@
+package api
+
+import (
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/veche-sync/veche/server"
+)
+
+// The access log: one line at info per HTTP request, and per websocket
+// session when it ends, with the method, the path without its query
+// string (?token= never reaches a log), the route, the status, the
+// duration, the principal's kind and the bytes read and written. Tokens
+// travel in headers or the query string and so never appear in it.
+
+// Keys under which the sync handler leaves what the access log needs.
+const (
+	sessionKey = "veche.session" // *sessionBytes of a websocket session
+)
+
+// sessionBytes are a websocket session's frame bytes.
+type sessionBytes struct{ read, written int64 }
+
+// accessLog is the middleware that writes the access log and tells
+// Metrics about the request.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		req := c.Request()
+		body := &countingReader{r: req.Body}
+		if req.Body != nil && req.Body != http.NoBody {
+			req.Body = body
+		}
+		if err := next(c); err != nil {
+			c.Error(err) // writes the answer, so its status is known
+		}
+		d := time.Since(start)
+		route := c.Path()
+		if route == "" || route == "/*" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		kind := "none"
+		if p := principalOf(c); p.Kind != "" {
+			kind = string(p.Kind)
+		}
+		read, written := body.n, c.Response().Size
+		msg := "request"
+		if sb, ok := c.Get(sessionKey).(*sessionBytes); ok {
+			msg = "sync session ended"
+			read, written = sb.read, sb.written
+		}
+		s.log.Info(msg,
+			"method", req.Method,
+			"path", req.URL.Path,
+			"route", route,
+			"status", status,
+			"duration", d.Round(time.Microsecond),
+			"principal", kind,
+			"bytes_in", read,
+			"bytes_out", written,
+		)
+		s.metrics.Request(req.Method, route, status, d)
+		return nil
+	}
+}
+
+// countingReader counts the bytes of a request body read by a handler.
+type countingReader struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
+
+// requireOperator is the middleware of routes only the relay's operator
+// may call (GET /metrics on the main listener).
+func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := s.authenticate(c, false, false)
+		if err != nil {
+			return err
+		}
+		if p.Kind != server.KindOperator {
+			return &Error{Code: CodeForbidden, Message: "only the relay's operator reads its metrics"}
+		}
+		c.Set(principalKey, p)
+		return next(c)
+	}
+}
