@@ -29,6 +29,7 @@ import (
 
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
+	"github.com/veche-sync/veche/server/bundle"
 	"github.com/veche-sync/veche/server/wsconn"
 )
 
@@ -66,6 +67,9 @@ type Options struct {
 	// (a scraper sends it as a bearer token). Default: nil, and the main
 	// listener serves no metrics.
 	MetricsHandler http.Handler
+	// MaxBundleSize bounds the changes of one bundle taken in by POST
+	// /api/bundles. Default: bundle.DefaultMaxSize (64 MiB).
+	MaxBundleSize int64
 }
 
 // Server routes HTTP requests to the relay.
@@ -84,6 +88,9 @@ type Server struct {
 func New(relay *server.Relay, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.MaxBundleSize <= 0 {
+		opts.MaxBundleSize = bundle.DefaultMaxSize
 	}
 	if opts.AuthFailuresPerMinute <= 0 {
 		opts.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
@@ -129,6 +136,10 @@ func (s *Server) routes() {
 	s.echo.POST("/api/invites/accept", s.acceptInvite)
 	s.echo.POST("/api/tokens/revoke", s.revokeToken, s.requireToken)
 
+	// Changes carried by hand: a bundle names its council, and is taken
+	// in with the same grants as sync.
+	s.echo.POST("/api/bundles", s.importBundle, s.requireToken)
+
 	// The council REST API. Every write is one Automerge change the relay
 	// makes on the acting member's behalf, durable before the answer and
 	// synced to every connected peer. api/openapi.json documents each
@@ -140,6 +151,7 @@ func (s *Server) routes() {
 	g.POST("/:id/invites", s.createInvite, member)
 	g.GET("/:id", s.viewCouncil, member)
 	g.GET("/:id/history", s.history, member)
+	g.GET("/:id/bundle", s.exportBundle, member)
 	g.POST("/:id/members", s.join, member)
 	g.POST("/:id/members/:member/leave", s.leave, member)
 	g.POST("/:id/proposals", s.propose, member)

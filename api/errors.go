@@ -10,6 +10,7 @@ import (
 	"github.com/veche-sync/veche/crdt"
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
+	"github.com/veche-sync/veche/server/bundle"
 )
 
 // Error is the one error type of the HTTP API: a machine-readable code and
@@ -23,7 +24,7 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Error codes, each mapped to one HTTP status in statusOf. A refused write
+// Error codes, each mapped to one HTTP status by StatusOf. A refused write
 // changes nothing, whatever its code.
 const (
 	// CodeUnauthenticated (401): the request proved no principal: no
@@ -87,6 +88,15 @@ const (
 	// CodeMalformedDocument (409): the part of the document the write
 	// touches has an unexpected shape.
 	CodeMalformedDocument = "malformed_document"
+	// CodeBadBundle (400): the body of POST /api/bundles is not a
+	// bundle, or is truncated, damaged or altered (package bundle).
+	CodeBadBundle = "bad_bundle"
+	// CodeBundleOutOfOrder (409): the bundle continues from changes the
+	// relay does not hold: an earlier bundle must be imported first.
+	CodeBundleOutOfOrder = "bundle_out_of_order"
+	// CodeBundleForeign (409): the bundle holds another document's
+	// history than the council it names.
+	CodeBundleForeign = "bundle_foreign"
 	// CodeUnavailable (503): the relay is shutting down, or the request
 	// was cancelled.
 	CodeUnavailable = "unavailable"
@@ -94,8 +104,10 @@ const (
 	CodeInternal = "internal"
 )
 
-// statusOf maps an error code to its HTTP status: the one place that does.
-func statusOf(code string) int {
+// StatusOf maps an error code to its HTTP status: the one place that does.
+// Clients that meet the same errors without HTTP (a local replica) use it
+// too.
+func StatusOf(code string) int {
 	switch code {
 	case CodeUnauthenticated, CodeInviteInvalid:
 		return http.StatusUnauthorized
@@ -105,7 +117,7 @@ func statusOf(code string) int {
 		return http.StatusTooManyRequests
 	case CodeNotFound:
 		return http.StatusNotFound
-	case CodeBadRequest, CodeInvalidArgument:
+	case CodeBadRequest, CodeInvalidArgument, CodeBadBundle:
 		return http.StatusBadRequest
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
@@ -116,7 +128,8 @@ func statusOf(code string) int {
 	case CodeNotProposer, CodeNotDelegate:
 		return http.StatusForbidden
 	case CodeProposalClosed, CodeMandateNotActive, CodeWithdrawn, CodeExists,
-		CodeNotACouncil, CodeUnsupportedSchema, CodeMalformedDocument:
+		CodeNotACouncil, CodeUnsupportedSchema, CodeMalformedDocument,
+		CodeBundleOutOfOrder, CodeBundleForeign:
 		return http.StatusConflict
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable
@@ -167,6 +180,14 @@ func errorOf(err error) (apiErr *Error, ok bool) {
 			msg = string(crdtErr.Code)
 		}
 		return &Error{Code: code, Message: msg}, true
+	case errors.Is(err, bundle.ErrTooLarge):
+		return &Error{Code: CodeTooLarge, Message: err.Error()}, true
+	case errors.Is(err, bundle.ErrOutOfOrder):
+		return &Error{Code: CodeBundleOutOfOrder, Message: err.Error()}, true
+	case errors.Is(err, bundle.ErrForeign):
+		return &Error{Code: CodeBundleForeign, Message: err.Error()}, true
+	case errors.Is(err, bundle.ErrMalformed), errors.Is(err, bundle.ErrTruncated), errors.Is(err, bundle.ErrDamaged):
+		return &Error{Code: CodeBadBundle, Message: err.Error()}, true
 	case errors.Is(err, server.ErrDocumentNotFound):
 		// Callers wrap it in an *Error naming the council; this is the
 		// fallback for those that do not.
@@ -210,5 +231,5 @@ func (s *Server) handleError(err error, c echo.Context) {
 			tooMany.header(h)
 		}
 	}
-	_ = c.JSON(statusOf(apiErr.Code), map[string]any{"error": apiErr})
+	_ = c.JSON(StatusOf(apiErr.Code), map[string]any{"error": apiErr})
 }

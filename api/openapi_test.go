@@ -145,6 +145,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"MemberCouncilRequest": reflect.TypeFor[MemberCouncilRequest](),
 		"MinutesRequest":       reflect.TypeFor[MinutesRequest](),
 		"EditMinutesRequest":   reflect.TypeFor[EditMinutesRequest](),
+		"BundleAnswer":         reflect.TypeFor[BundleAnswer](),
 	}
 	notTypes := map[string]bool{"Error": true, "ExplicitID": true}
 	for name, schema := range spec.Components.Schemas {

@@ -38,8 +38,6 @@ const (
 	// CodeUsage: the call is wrong whatever the relay holds (no token, a
 	// malformed relay URL).
 	CodeUsage = "usage"
-	// CodeBadBundle: a bundle file is truncated, altered or not a bundle.
-	CodeBadBundle = "bad_bundle"
 	// CodeOffline: the replica holds nothing to act on (a council it has
 	// never synced, an identity it does not know).
 	CodeOffline = "offline"

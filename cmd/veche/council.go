@@ -125,6 +125,7 @@ func usagef(format string, args ...any) error {
 
 // councilCmd runs one `veche council` command line.
 type councilCmd struct {
+	group          string // the command the verbs belong to: council, bundle
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	httpClient     *http.Client // nil: a default client
@@ -143,12 +144,15 @@ type councilCmd struct {
 
 // runCouncil runs `veche council args...` and returns its exit code.
 func runCouncil(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &councilCmd{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}
-	return c.run(ctx, args)
+	c := &councilCmd{group: "council", stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}
+	return c.run(ctx, args, councilVerbs, councilUsage)
 }
 
-// verbs maps each verb to its function.
-var verbs = map[string]func(c *councilCmd, ctx context.Context, args []string) error{
+// A verb runs one verb of a command group with its arguments.
+type verb = func(c *councilCmd, ctx context.Context, args []string) error
+
+// councilVerbs maps each verb of veche council to its function.
+var councilVerbs = map[string]verb{
 	"create":     (*councilCmd).create,
 	"invite":     (*councilCmd).invite,
 	"accept":     (*councilCmd).accept,
@@ -168,26 +172,27 @@ var verbs = map[string]func(c *councilCmd, ctx context.Context, args []string) e
 	"federation": (*councilCmd).federation,
 }
 
-func (c *councilCmd) run(ctx context.Context, args []string) int {
+// run runs the verb args[0] of verbs, and returns the exit code.
+func (c *councilCmd) run(ctx context.Context, args []string, verbs map[string]verb, usage string) int {
 	if len(args) == 0 {
-		fmt.Fprint(c.stderr, councilUsage)
+		fmt.Fprint(c.stderr, usage)
 		return exitUsage
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.stdout, councilUsage)
+		fmt.Fprint(c.stdout, usage)
 		return exitOK
 	}
 	fn, ok := verbs[args[0]]
 	if !ok {
-		fmt.Fprintf(c.stderr, "veche council: unknown verb %q; run 'veche council --help'\n", args[0])
+		fmt.Fprintf(c.stderr, "veche %s: unknown verb %q; run 'veche %s --help'\n", c.group, args[0], c.group)
 		return exitUsage
 	}
 	err := fn(c, ctx, args[1:])
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK // with ErrHelp, the flag set printed the verb's help
 	}
-	return c.fail("veche council "+args[0], err)
+	return c.fail("veche "+c.group+" "+args[0], err)
 }
 
 // fail prints err for the command named cmd and returns its exit code.
@@ -217,7 +222,7 @@ func exitCodeOf(e *client.Error) int {
 		return exitNotFound
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
 		return exitDenied
-	case e.Status >= 400 && e.Status < 500, e.Code == client.CodeBadBundle:
+	case e.Status >= 400 && e.Status < 500:
 		return exitRefused
 	case e.Code == client.CodeUsage:
 		return exitUsage
@@ -228,10 +233,10 @@ func exitCodeOf(e *client.Error) int {
 // flags returns the flag set of a verb, with the common flags.
 func (c *councilCmd) flags(verb, synopsis, help string) *flag.FlagSet {
 	c.synopsis = synopsis
-	fs := flag.NewFlagSet("veche council "+verb, flag.ContinueOnError)
+	fs := flag.NewFlagSet("veche "+c.group+" "+verb, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(c.stdout, "Usage:\n  veche council %s\n\n%s\nFlags:\n", synopsis, help)
+		fmt.Fprintf(c.stdout, "Usage:\n  veche %s %s\n\n%s\nFlags:\n", c.group, synopsis, help)
 		fs.SetOutput(c.stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(c.stderr)

@@ -4,6 +4,7 @@
 //
 //	veche serve [--addr :8080] [--data ./veche-data]
 //	veche council <verb> [arguments] [flags]     (veche council --help)
+//	veche bundle export|import|show|heads        (veche bundle --help)
 package main
 
 import (
@@ -46,6 +47,8 @@ Usage:
   veche council <verb> [flags]   run a council against a relay: create, show,
                                  join, propose, vote, mandate, recall, offer,
                                  need, pledge, minutes, …
+  veche bundle <verb> [flags]    carry a council's changes by hand: export,
+                                 import, show, heads
 
   veche --version                version, commit and Automerge core
 
@@ -77,6 +80,11 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	case "version", "--version", "-version":
 		printVersion(os.Stdout)
+		return nil
+	case "bundle":
+		if code := runBundle(ctx, args[1:], os.Stdout, os.Stderr, os.Getenv); code != exitOK {
+			return exitCode(code)
+		}
 		return nil
 	case "help", "-h", "--help":
 		fmt.Print(usage)
