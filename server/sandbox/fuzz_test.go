@@ -1,0 +1,361 @@
+package sandbox
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// The mutation fuzzer: real changes (made by automerge-go here, and the
+// ones stock automerge-repo clients sent in the captured frames of
+// server/wire/testdata) with a few bytes changed and the checksum made
+// valid again, each in a sync message, run through a Pool so that a crash
+// of the core is a finding, not a dead fuzzer. The normal test run makes a
+// few hundred tries; a long run:
+//
+//	go test ./server/sandbox -run TestMutationFuzz -fuzz.tries 20000 -fuzz.out ../testdata/crashers
+//
+// prints every distinct crash site and writes one input per site.
+var (
+	fuzzTries = flag.Int("fuzz.tries", 300, "mutations TestMutationFuzz tries")
+	fuzzSeed  = flag.Uint64("fuzz.seed", 0, "seed of TestMutationFuzz (0: from the clock)")
+	fuzzOut   = flag.String("fuzz.out", "", "directory TestMutationFuzz writes one crashing input per new site to")
+)
+
+func TestMain(m *testing.M) {
+	RunIfWorker()
+	os.Exit(m.Run())
+}
+
+// Crasher is one input of the corpus: a document state the relay holds and
+// a sync message that kills the core when applied to it.
+type Crasher struct {
+	// Site is where the core crashed when the input was found.
+	Site string `json:"site"`
+	// State is the document before the message (automerge.SaveChanges of
+	// its changes), empty for a new document.
+	State []byte `json:"state"`
+	// Message is the sync message.
+	Message []byte `json:"message"`
+}
+
+func TestMutationFuzz(t *testing.T) {
+	seeds := seedHistories(t)
+	seed := *fuzzSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d, %d seed histories", seed, len(seeds))
+	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	pool, err := Start(Options{Workers: 1, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	sites := map[string]int{}
+	known := knownSites(t)
+	crashes, rejected := 0, 0
+	start := time.Now()
+	for i := 0; i < *fuzzTries; i++ {
+		h := seeds[rng.IntN(len(seeds))]
+		at := rng.IntN(len(h))
+		state := []byte(nil)
+		if at > 0 {
+			state = concat(h[:at])
+		}
+		var msg []byte
+		if rng.IntN(5) == 0 && len(seedMessages) > 0 {
+			// The envelope too: heads, needs, haves and bloom filters.
+			state = nil
+			msg = mutateMessage(rng, seedMessages[rng.IntN(len(seedMessages))])
+		} else if rng.IntN(3) == 0 {
+			// The history and the bad change in one message, to a new
+			// document: what a first sync of a new document id carries.
+			state = nil
+			msg = syncMessage(append(append([][]byte(nil), h[:at]...), mutate(rng, h[at]))...)
+		} else {
+			msg = syncMessage(mutate(rng, h[at]))
+		}
+		doc := fmt.Sprintf("fuzz-%d", i)
+		err := pool.Check(doc, msg, func() [][]byte { return [][]byte{nil, state} })
+		pool.Forget(doc)
+		switch e := err.(type) {
+		case nil:
+		case *Rejected:
+			rejected++
+		case *Crash:
+			crashes++
+			if e.Op != "check" {
+				t.Fatalf("crash while loading an honest state: %v\n%s", e, e.Detail)
+			}
+			sites[e.Site]++
+			// One input per site, and one more per site that crashes a
+			// new document (the cheapest attack: no state needed).
+			key := e.Site
+			if len(state) == 0 {
+				key += " (new document)"
+			}
+			if *fuzzOut != "" && !known[key] {
+				known[key] = true
+				writeCrasher(t, Crasher{Site: e.Site, State: state, Message: msg})
+			}
+		default:
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	// Whatever happened, the pool still serves an honest message.
+	h := seeds[0]
+	if err := pool.Check("after", syncMessage(h[0]), func() [][]byte { return nil }); err != nil {
+		t.Fatalf("pool after fuzzing: %v", err)
+	}
+	names := make([]string, 0, len(sites))
+	for s := range sites {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	t.Logf("%d tries in %s: %d crashes at %d distinct sites, %d rejected, %d restarts",
+		*fuzzTries, time.Since(start).Round(time.Millisecond), crashes, len(sites), rejected, pool.Restarts())
+	for _, s := range names {
+		t.Logf("  %5d × %s", sites[s], s)
+	}
+	if int64(crashes) != pool.Restarts() {
+		t.Fatalf("%d crashes but %d restarts", crashes, pool.Restarts())
+	}
+}
+
+// mutate changes 1 to 4 bytes of a change's body and makes its checksum
+// valid again, so the core decodes it instead of refusing it at once.
+func mutate(rng *rand.Rand, change []byte) []byte {
+	c := append([]byte(nil), change...)
+	body := bodyStart(c)
+	if body >= len(c) {
+		return c
+	}
+	for n := 1 + rng.IntN(4); n > 0; n-- {
+		i := body + rng.IntN(len(c)-body)
+		switch rng.IntN(3) {
+		case 0:
+			c[i] ^= 1 << rng.IntN(8)
+		case 1:
+			c[i] = byte(rng.IntN(256))
+		default:
+			c[i] = []byte{0, 1, 0x7f, 0x80, 0xff}[rng.IntN(5)]
+		}
+	}
+	fixChecksum(c)
+	return c
+}
+
+// mutateMessage changes 1 to 4 bytes anywhere in a sync message.
+func mutateMessage(rng *rand.Rand, msg []byte) []byte {
+	m := append([]byte(nil), msg...)
+	for n := 1 + rng.IntN(4); n > 0; n-- {
+		i := 1 + rng.IntN(len(m)-1)
+		m[i] ^= 1 << rng.IntN(8)
+	}
+	return m
+}
+
+// seedMessages are the sync messages stock clients sent, whole.
+var seedMessages [][]byte
+
+// bodyStart is the offset of a change chunk's body: magic (4), checksum
+// (4), type (1), then the body's length as a uvarint.
+func bodyStart(c []byte) int {
+	if len(c) < 10 {
+		return len(c)
+	}
+	_, n := binary.Uvarint(c[9:])
+	if n <= 0 {
+		return len(c)
+	}
+	return 9 + n
+}
+
+// fixChecksum sets a chunk's checksum: the first 4 bytes of the SHA-256 of
+// everything after it.
+func fixChecksum(c []byte) {
+	if len(c) < 9 {
+		return
+	}
+	sum := sha256.Sum256(c[8:])
+	copy(c[4:8], sum[:4])
+}
+
+// syncMessage wraps changes in a sync message with no heads, needs or
+// haves: what a peer sends to push changes.
+func syncMessage(changes ...[]byte) []byte {
+	m := []byte{0x42, 0, 0, 0}
+	m = binary.AppendUvarint(m, uint64(len(changes)))
+	for _, c := range changes {
+		m = binary.AppendUvarint(m, uint64(len(c)))
+		m = append(m, c...)
+	}
+	return m
+}
+
+func concat(changes [][]byte) []byte {
+	var out []byte
+	for _, c := range changes {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// seedHistories returns histories of real changes, each in causal order:
+// documents made here with every kind of object, and the changes stock
+// clients sent in the captured frames.
+func seedHistories(t *testing.T) [][][]byte {
+	var out [][][]byte
+	doc := automerge.New()
+	list, text, count := automerge.NewList(), automerge.NewText("hello"), automerge.NewCounter(3)
+	steps := []func() error{
+		func() error { return doc.Path("name").Set("Riverside farmers") },
+		func() error { return doc.Path("members", "m1", "name").Set("Ana") },
+		func() error { return doc.Path("list").Set(list) },
+		func() error { return list.Append("a", 1, 2.5, true) },
+		func() error { return list.Insert(1, "b") },
+		func() error { return list.Delete(0) },
+		func() error { return doc.Path("text").Set(text) },
+		func() error { return text.Insert(5, " world") },
+		func() error { return text.Delete(0, 1) },
+		func() error { return doc.Path("count").Set(count) },
+		func() error { return count.Inc(4) },
+		func() error { return doc.Path("members", "m1").Delete() },
+	}
+	var history [][]byte
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if _, err := doc.Commit(fmt.Sprintf("step %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changes, err := doc.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		history = append(history, c.Save())
+	}
+	out = append(out, history)
+
+	// Changes from stock clients, in the captured sync messages.
+	files, _ := filepath.Glob("../wire/testdata/frames/*-c2s-sync.cbor")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := wire.Decode(raw, 1<<20)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		seedMessages = append(seedMessages, msg.Data)
+		cs, err := changesOf(msg.Data)
+		if err == nil && len(cs) > 0 {
+			out = append(out, cs)
+		}
+	}
+	if len(out) < 2 {
+		t.Fatalf("only %d seed histories: captured frames missing?", len(out))
+	}
+	return out
+}
+
+// changesOf returns the changes a sync message carries.
+func changesOf(msg []byte) ([][]byte, error) {
+	bad := fmt.Errorf("not a sync message")
+	if len(msg) == 0 || (msg[0] != 0x42 && msg[0] != 0x43) {
+		return nil, bad
+	}
+	b := msg[1:]
+	next := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	skip := func(n uint64) {
+		if n > uint64(len(b)) {
+			b = nil
+			return
+		}
+		b = b[n:]
+	}
+	skip(32 * next()) // heads
+	skip(32 * next()) // need
+	for haves := next(); haves > 0 && b != nil; haves-- {
+		skip(32 * next())
+		skip(next())
+	}
+	var out [][]byte
+	for n := next(); n > 0 && b != nil; n-- {
+		l := next()
+		if l > uint64(len(b)) {
+			return nil, bad
+		}
+		out = append(out, b[:l])
+		b = b[l:]
+	}
+	if b == nil {
+		return nil, bad
+	}
+	return out, nil // a v2 message (0x43) may go on with capabilities
+}
+
+var siteName = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+func crashersDir() string { return filepath.Join("..", "testdata", "crashers") }
+
+// knownSites are the sites the committed corpus has already.
+func knownSites(t *testing.T) map[string]bool {
+	known := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(crashersDir(), "*.json"))
+	for _, f := range files {
+		var c Crasher
+		raw, err := os.ReadFile(f)
+		if err != nil || json.Unmarshal(raw, &c) != nil {
+			t.Fatalf("corpus file %s unreadable", f)
+		}
+		known[c.Site] = true
+		if len(c.State) == 0 {
+			known[c.Site+" (new document)"] = true
+		}
+	}
+	return known
+}
+
+func writeCrasher(t *testing.T, c Crasher) {
+	name := strings.Trim(siteName.ReplaceAllString(c.Site, "-"), "-")
+	sum := sha256.Sum256(c.Message)
+	path := filepath.Join(*fuzzOut, fmt.Sprintf("%s-%s.json", name, base64.RawURLEncoding.EncodeToString(sum[:4])))
+	raw, _ := json.MarshalIndent(c, "", " ")
+	if err := os.MkdirAll(*fuzzOut, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", path)
+}
