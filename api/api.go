@@ -140,6 +140,11 @@ func (s *Server) routes() {
 	// in with the same grants as sync.
 	s.echo.POST("/api/bundles", s.importBundle, s.requireToken)
 
+	// The quarantine: input that crashed the Automerge core, and the
+	// principals suspended for sending it (operator only).
+	s.echo.GET("/api/quarantine", s.listQuarantine, s.requireOperator)
+	s.echo.POST("/api/quarantine/:incident/release", s.releaseQuarantine, s.requireOperator)
+
 	// The council REST API. Every write is one Automerge change the relay
 	// makes on the acting member's behalf, durable before the answer and
 	// synced to every connected peer. api/openapi.json documents each

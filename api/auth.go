@@ -91,8 +91,13 @@ func (s *Server) authenticate(c echo.Context, anonymous, query bool) (server.Pri
 	case err != nil:
 		return server.Principal{}, err // auth's errors never hold the token
 	}
+	if s.relay.Suspended(p) {
+		return server.Principal{}, errQuarantined
+	}
 	return p, nil
 }
+
+var errQuarantined = &Error{Code: CodeQuarantined, Message: "quarantined: this token's principal sent a change that crashes the relay's engine; the relay's operator can release it"}
 
 var errBadToken = &Error{Code: CodeUnauthenticated, Message: "invalid or revoked token"}
 

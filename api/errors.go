@@ -39,6 +39,10 @@ const (
 	// member acting for another (leaving in their name, pledging for
 	// another council).
 	CodeForbidden = "forbidden"
+	// CodeQuarantined (403): the principal sent a change that crashes the
+	// relay's Automerge engine and is suspended until the operator
+	// releases it (veche quarantine release).
+	CodeQuarantined = "quarantined"
 	// CodeTooManyRequests (429): the remote address failed to
 	// authenticate too often this minute (Options.AuthFailuresPerMinute);
 	// the answer's Retry-After says when to try again.
@@ -111,7 +115,7 @@ func StatusOf(code string) int {
 	switch code {
 	case CodeUnauthenticated, CodeInviteInvalid:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case CodeForbidden, CodeQuarantined:
 		return http.StatusForbidden
 	case CodeTooManyRequests:
 		return http.StatusTooManyRequests
@@ -194,6 +198,8 @@ func errorOf(err error) (apiErr *Error, ok bool) {
 		return &Error{Code: CodeNotFound, Message: "no such council"}, true
 	case errors.As(err, &tooLarge):
 		return &Error{Code: CodeTooLarge, Message: "request body too large"}, true
+	case errors.Is(err, server.ErrNoIncident):
+		return &Error{Code: CodeNotFound, Message: "no such quarantine incident"}, true
 	case errors.Is(err, server.ErrRelayClosed):
 		return &Error{Code: CodeUnavailable, Message: "the relay is shutting down"}, true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -146,6 +146,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"MinutesRequest":       reflect.TypeFor[MinutesRequest](),
 		"EditMinutesRequest":   reflect.TypeFor[EditMinutesRequest](),
 		"BundleAnswer":         reflect.TypeFor[BundleAnswer](),
+		"Incident":             reflect.TypeFor[Incident](),
+		"QuarantineAnswer":     reflect.TypeFor[QuarantineAnswer](),
 	}
 	notTypes := map[string]bool{"Error": true, "ExplicitID": true}
 	for name, schema := range spec.Components.Schemas {

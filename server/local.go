@@ -85,6 +85,9 @@ func (s *synchronizer) doCall(c *call) error {
 		}
 		s.doc = doc
 		s.lastHeads = nil
+		if pool := s.relay.opts.Sandbox; pool != nil {
+			pool.Forget(s.id) // loaded from the relay's copy when next needed
+		}
 		for pe, ps := range s.peers {
 			s.startSync(pe, ps)
 		}
@@ -103,9 +106,11 @@ func (s *synchronizer) doCall(c *call) error {
 	if err := c.fn(fork); err != nil {
 		return err
 	}
+	heads := s.doc.Heads()
 	if _, err := s.doc.Merge(fork); err != nil {
 		return err
 	}
+	s.mirrorChanges(heads)
 	return s.commitLocal()
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wire"
 )
@@ -64,6 +65,16 @@ type Options struct {
 	// IdleTimeout is how long a document stays in memory after its last
 	// peer left. Default: 30s.
 	IdleTimeout time.Duration
+	// Sandbox, when set, runs every sync message (and every stored
+	// document before it is loaded) through worker processes before the
+	// relay's own Automerge core sees it: input that crashes a worker is
+	// quarantined instead of crashing the relay. Default: nil, and the
+	// relay trusts its peers' input (tests and embedded use only; veche
+	// serve always sets it). See doc.go.
+	Sandbox *sandbox.Pool
+	// Quarantine keeps incidents durably. Default: nil, and they are kept
+	// in memory only.
+	Quarantine QuarantineStore
 	// SyncStateInterval is how often the sync state of peers with a
 	// storageId is persisted while they stay connected; it is always
 	// persisted when they leave. Default: 30s.
@@ -139,7 +150,8 @@ type Relay struct {
 	log     *slog.Logger
 	metrics Metrics
 
-	ephemeral *ephemeralFilter
+	ephemeral  *ephemeralFilter
+	quarantine *quarantine
 
 	mu      sync.Mutex // guards the following
 	closing bool
@@ -153,16 +165,21 @@ type Relay struct {
 // New returns a relay serving the documents in st.
 func New(st store.Store, opts Options) *Relay {
 	opts = opts.withDefaults()
-	return &Relay{
-		store:     st,
-		opts:      opts,
-		log:       opts.Logger,
-		metrics:   opts.Metrics,
-		ephemeral: newEphemeralFilter(),
-		peers:     make(map[*peer]struct{}),
-		docs:      make(map[string]*synchronizer),
-		byID:      make(map[string]*peer),
+	r := &Relay{
+		store:      st,
+		opts:       opts,
+		log:        opts.Logger,
+		metrics:    opts.Metrics,
+		ephemeral:  newEphemeralFilter(),
+		quarantine: newQuarantine(opts.Quarantine),
+		peers:      make(map[*peer]struct{}),
+		docs:       make(map[string]*synchronizer),
+		byID:       make(map[string]*peer),
 	}
+	if err := r.quarantine.load(context.Background()); err != nil {
+		r.log.Error("reading the quarantine; starting with what was read", "err", err)
+	}
+	return r
 }
 
 // PeerID returns the senderId the relay announces.
@@ -182,6 +199,10 @@ func (r *Relay) Dial(ctx context.Context, conn Conn, p Principal) error {
 }
 
 func (r *Relay) serve(ctx context.Context, conn Conn, p Principal, dialing bool) error {
+	if r.quarantine.isSuspended(p.ID) {
+		_ = conn.Close(errQuarantined.Error())
+		return errQuarantined
+	}
 	pe := newPeer(r, conn, p)
 	if !r.addPeer(pe) {
 		_ = conn.Close("relay shutting down")

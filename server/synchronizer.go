@@ -10,6 +10,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wire"
 )
@@ -45,6 +46,7 @@ type synchronizer struct {
 	mu         sync.Mutex // guards the following
 	loaded     bool
 	stopped    bool
+	poisoned   bool           // the stored document crashes the core: never loaded
 	doc        *automerge.Doc // nil while the document does not exist
 	meta       store.Meta
 	received   bool // messages arrived since the heads were last compared
@@ -143,6 +145,11 @@ func (s *synchronizer) ctx() context.Context { return context.Background() }
 // hold stays nil until a peer creates it.
 func (s *synchronizer) load() {
 	s.doc = nil
+	if s.relay.quarantine.documentPoisoned(s.id) {
+		s.poisoned = true
+		s.log.Warn("document is quarantined: it crashed the Automerge engine when loaded; release it with veche quarantine release")
+		return
+	}
 	stored, err := s.relay.store.Load(s.ctx(), s.id)
 	if errors.Is(err, store.ErrNotFound) {
 		return
@@ -150,6 +157,21 @@ func (s *synchronizer) load() {
 	if err != nil {
 		s.log.Error("loading document", "err", err)
 		return
+	}
+	if pool := s.relay.opts.Sandbox; pool != nil {
+		// A worker loads it first: a document that kills the core (a
+		// poisoned change stored by an older version) must not kill the
+		// relay, at this start or any later one.
+		err := pool.Load(s.id, append([][]byte{stored.Snapshot}, stored.Chunks...))
+		var crash *sandbox.Crash
+		if errors.As(err, &crash) {
+			s.poison(crash)
+			return
+		}
+		if err != nil {
+			s.log.Error("document in store cannot be loaded", "err", err)
+			return
+		}
 	}
 	doc, err := rebuild(stored)
 	if err != nil {
@@ -249,14 +271,18 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		ps = &peerState{}
 		s.peers[pe] = ps
 	}
+	if s.poisoned || (s.doc == nil && (msg.Type == wire.TypeRequest || !canWrite)) {
+		// A request comes from a peer that lacks the document too.
+		s.unavailable(pe, ps)
+		return
+	}
+	if !s.screen(pe, msg) {
+		return
+	}
 	if s.doc == nil {
-		// A request comes from a peer that lacks the document too; a sync
-		// message says the sender has it, so the relay starts an empty copy
-		// to receive it (kept in memory only until it has changes).
-		if msg.Type == wire.TypeRequest || !canWrite {
-			s.unavailable(pe, ps)
-			return
-		}
+		// A sync message says the sender has the document, so the relay
+		// starts an empty copy to receive it (kept in memory only until it
+		// has changes).
 		s.doc = automerge.New()
 		s.lastHeads = nil
 		for other, ops := range s.peers {
@@ -318,6 +344,9 @@ func (s *synchronizer) startSync(pe *peer, ps *peerState) {
 func (s *synchronizer) reject(pe *peer, err error) {
 	s.relay.metrics.Refused(RefusedSyncMessage)
 	s.relay.metrics.PeerCut(CutProtocol)
+	if pool := s.relay.opts.Sandbox; pool != nil {
+		pool.Forget(s.id) // its copy may hold part of what was refused
+	}
 	pe.protocolError(err.Error())
 	pe.cut(err.Error())
 	delete(s.peers, pe)
@@ -367,6 +396,9 @@ func (s *synchronizer) commit() bool {
 	s.relay.metrics.Committed(time.Since(start), err)
 	if err != nil {
 		s.log.Error("commit failed; reloading the document from the store", "err", err)
+		if pool := s.relay.opts.Sandbox; pool != nil {
+			pool.Forget(s.id)
+		}
 		s.load()
 		s.dirty = false
 		for pe, ps := range s.peers {
@@ -504,6 +536,9 @@ func (s *synchronizer) shutdown() {
 	}
 	if s.doc != nil && s.meta.Chunks >= 16 {
 		s.compact()
+	}
+	if pool := s.relay.opts.Sandbox; pool != nil {
+		pool.Forget(s.id)
 	}
 	s.doc = nil
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 )
 
@@ -70,4 +72,59 @@ func (r *syncReader) hashes() {
 		return
 	}
 	r.skip(n * 32)
+}
+
+// syncMessageChunks returns the change chunks a sync message carries (a
+// v2 message, type 0x43, may carry a whole document as one chunk), without
+// handing it to Automerge.
+func syncMessageChunks(b []byte) ([][]byte, error) {
+	if len(b) == 0 || (b[0] != 0x42 && b[0] != 0x43) {
+		return nil, errSyncMessage
+	}
+	r := syncReader{b: b[1:]}
+	r.hashes() // heads
+	r.hashes() // need
+	haves := r.uvarint()
+	for i := uint64(0); i < haves && r.err == nil; i++ {
+		r.hashes()          // lastSync
+		r.skip(r.uvarint()) // bloom
+	}
+	n := r.uvarint()
+	var out [][]byte
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		l := r.uvarint()
+		if r.err == nil && l > uint64(len(r.b)) {
+			r.err = errSyncMessage
+			break
+		}
+		out = append(out, r.b[:l])
+		r.skip(l)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return out, nil
+}
+
+// chunkHash is the quarantine's key of a chunk: for a change (chunk type
+// 1) its Automerge change hash, the SHA-256 of everything after the magic
+// bytes and checksum; for other chunks the same digest of their bytes,
+// which names those exact bytes.
+func chunkHash(chunk []byte) string {
+	if len(chunk) < 8 {
+		sum := sha256.Sum256(chunk)
+		return hex.EncodeToString(sum[:])
+	}
+	sum := sha256.Sum256(chunk[8:])
+	return hex.EncodeToString(sum[:])
+}
+
+// messageKeys are the quarantine keys of a sync message: its chunks'
+// hashes and the whole message's.
+func messageKeys(msg []byte) (changes []string, whole string) {
+	chunks, _ := syncMessageChunks(msg)
+	for _, c := range chunks {
+		changes = append(changes, chunkHash(c))
+	}
+	return changes, messageHash(msg)
 }

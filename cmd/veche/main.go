@@ -5,6 +5,7 @@
 //	veche serve [--addr :8080] [--data ./veche-data]
 //	veche council <verb> [arguments] [flags]     (veche council --help)
 //	veche bundle export|import|show|heads        (veche bundle --help)
+//	veche quarantine list|release [incident]     (veche quarantine --help)
 package main
 
 import (
@@ -14,9 +15,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/veche-sync/veche/server/sandbox"
 )
 
 func main() {
+	sandbox.RunIfWorker() // veche serve runs itself again as its sandbox workers
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
@@ -49,6 +53,8 @@ Usage:
                                  need, pledge, minutes, …
   veche bundle <verb> [flags]    carry a council's changes by hand: export,
                                  import, show, heads
+  veche quarantine list|release  changes that crashed the relay's engine, and
+                                 the suspended senders (operator)
 
   veche --version                version, commit and Automerge core
 
@@ -83,6 +89,11 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	case "bundle":
 		if code := runBundle(ctx, args[1:], os.Stdout, os.Stderr, os.Getenv); code != exitOK {
+			return exitCode(code)
+		}
+		return nil
+	case "quarantine":
+		if code := runQuarantine(ctx, args[1:], os.Stdout, os.Stderr, os.Getenv); code != exitOK {
 			return exitCode(code)
 		}
 		return nil

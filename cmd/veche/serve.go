@@ -18,6 +18,7 @@ import (
 	"github.com/veche-sync/veche/metrics"
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
+	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wsconn"
 )
@@ -62,6 +63,11 @@ type Main struct {
 	// for twice as long again is dropped. Flag --keepalive, env
 	// VECHE_KEEPALIVE; default 30s.
 	Keepalive time.Duration
+	// SandboxWorkers is how many worker processes check untrusted
+	// Automerge input before the relay applies it (see server/doc.go).
+	// Flag --sandbox-workers, env VECHE_SANDBOX_WORKERS; default the
+	// number of CPUs, at most 4.
+	SandboxWorkers int
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 	// MetricsAddr, if set, is a second listen address serving GET
@@ -81,6 +87,7 @@ type Main struct {
 	logOutput io.Writer // where logs go; nil: os.Stderr
 	log       *slog.Logger
 	store     *store.Bolt
+	sandbox   *sandbox.Pool
 	relay     *server.Relay
 	http      *http.Server
 	listener  net.Listener
@@ -152,6 +159,13 @@ func (m *Main) ParseFlags(args []string) error {
 			*dst = n
 		}
 	}
+	if v := os.Getenv("VECHE_SANDBOX_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("VECHE_SANDBOX_WORKERS=%q: want a number", v)
+		}
+		m.SandboxWorkers = n
+	}
 	if v := os.Getenv("VECHE_TLS_CERT"); v != "" {
 		m.TLSCert = v
 	}
@@ -191,6 +205,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve GET /metrics (Prometheus) on this second address, without a token: keep it private (env VECHE_METRICS_ADDR)")
 	fs.BoolVar(&m.PublicMetrics, "public-metrics", m.PublicMetrics, "serve GET /metrics on the main listener too, to the operator token only (env VECHE_PUBLIC_METRICS)")
+	fs.IntVar(&m.SandboxWorkers, "sandbox-workers", m.SandboxWorkers, "worker processes that check untrusted Automerge input before the relay applies it; 0: one per CPU, at most 4 (env VECHE_SANDBOX_WORKERS)")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env VECHE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -206,6 +221,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if err := m.Limits.check(); err != nil {
 		return err
+	}
+	if m.SandboxWorkers < 0 {
+		return fmt.Errorf("--sandbox-workers %d: must not be negative", m.SandboxWorkers)
 	}
 	if m.AuthFailuresPerMinute < 1 {
 		return fmt.Errorf("--auth-failures-per-minute %d: must be at least 1", m.AuthFailuresPerMinute)
@@ -265,10 +283,21 @@ func (m *Main) Run(ctx context.Context) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	// The Automerge core aborts the process on a panic, and malformed
+	// changes are known to panic it: untrusted input meets it first in
+	// worker processes (server/doc.go).
+	pool, err := sandbox.Start(sandbox.Options{Workers: m.SandboxWorkers, Logger: m.log})
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
+	m.sandbox = pool
 	m.metrics = metrics.New(build())
 	m.metrics.WatchStore(st.Stats)
 	m.relay = server.New(st, server.Options{
 		Metrics:              m.metrics,
+		Sandbox:              pool,
+		Quarantine:           st,
 		StorageID:            storageID,
 		Logger:               m.log,
 		SyncInterval:         m.SyncInterval,
@@ -376,6 +405,9 @@ func (m *Main) Close() error {
 		if err := m.relay.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.sandbox != nil {
+		_ = m.sandbox.Close()
 	}
 	if m.store != nil {
 		if err := m.store.Close(); err != nil {

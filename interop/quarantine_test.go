@@ -1,0 +1,226 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// rawSync is a hostile member's connection: a websocket speaking the wire
+// protocol by hand, so it can send any bytes a stock client could be made
+// to send.
+type rawSync struct {
+	t    *testing.T
+	ws   *websocket.Conn
+	peer string
+}
+
+func dialRaw(t *testing.T, r *relay, token, name string) (*rawSync, *http.Response, error) {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(r.URL()+"?token="+token, nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	t.Cleanup(func() { ws.Close() })
+	c := &rawSync{t: t, ws: ws, peer: name}
+	c.send(wire.Message{Type: wire.TypeJoin, SenderID: name, SupportedProtocolVersions: []string{"1"}, PeerMetadata: &wire.PeerMetadata{IsEphemeral: true}})
+	if m := c.recv(); m.Type != wire.TypePeer {
+		t.Fatalf("%s: handshake answered %+v", name, m)
+	}
+	return c, resp, nil
+}
+
+func (c *rawSync) send(m wire.Message) {
+	b, err := wire.Encode(m)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		c.t.Fatalf("%s: write: %v", c.peer, err)
+	}
+}
+
+// recv returns the next message, or one of type "closed" when the relay
+// ended the connection.
+func (c *rawSync) recv() wire.Message {
+	_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err := c.ws.ReadMessage()
+	if err != nil {
+		return wire.Message{Type: "closed", ErrorMessage: err.Error()}
+	}
+	m, err := wire.Decode(b, 0)
+	if err != nil {
+		c.t.Fatalf("%s: undecodable frame: %v", c.peer, err)
+	}
+	return m
+}
+
+// expectError reads until an error holding want arrives.
+func (c *rawSync) expectError(want string) wire.Message {
+	for {
+		m := c.recv()
+		if m.Type == "closed" {
+			c.t.Fatalf("%s: closed before an error holding %q: %s", c.peer, want, m.ErrorMessage)
+		}
+		if m.Type == wire.TypeError && strings.Contains(m.ErrorMessage, want) {
+			return m
+		}
+	}
+}
+
+// status is the HTTP status of a REST call with token.
+func status(t *testing.T, r *relay, token, method, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+r.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestPoisonedChangeWithStockClients: three councils' members sync
+// through one relay with stock clients; a member of one of them sends a
+// change that crashes the Automerge core. The relay stays up, every
+// honest client's edits still converge, nothing acknowledged is lost, the
+// change is refused from anyone, the sender's tokens answer 403 until
+// `veche quarantine release`.
+func TestPoisonedChangeWithStockClients(t *testing.T) {
+	r := startRelay(t, vecheRelay(t), t.TempDir())
+	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := strings.TrimSpace(string(raw))
+	var councils [3]api.CreateCouncilAnswer
+	for i, name := range []string{"North growers", "South growers", "East workshop"} {
+		rest(t, r, operator, "POST", "/api/councils", obj{"name": name, "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &councils[i])
+	}
+	// The attacker is a member of the south council beside its founder.
+	var invite api.InviteAnswer
+	var mallory api.AcceptInviteAnswer
+	rest(t, r, councils[1].Token, "POST", "/api/councils/"+councils[1].ID+"/invites", nil, &invite)
+	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+
+	var clients [3]*client
+	for i, c := range councils {
+		clients[i] = newClient(t, []string{"ana", "cai", "eve"}[i], r.URL()+"?token="+c.Token)
+		if ev := clients[i].do(obj{"cmd": "find", "url": c.URL}); ev.Event != "doc" {
+			t.Fatalf("%s: %s", c.ID, ev)
+		}
+		clients[i].do(obj{"cmd": "change", "url": c.URL, "ops": []any{obj{"op": "set", "path": []any{"notes", "before"}, "value": "acked before"}}})
+		clients[i].do(obj{"cmd": "wait-ack", "url": c.URL})
+	}
+
+	// The poisoned change, from the corpus, to a new document id.
+	var crash struct {
+		State   []byte `json:"state"`
+		Message []byte `json:"message"`
+	}
+	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*.json"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if json.Unmarshal(b, &crash) == nil && len(crash.State) == 0 {
+			break
+		}
+	}
+	if len(crash.Message) == 0 || len(crash.State) != 0 {
+		t.Fatal("no corpus input that crashes a new document")
+	}
+	bad, _, err := dialRaw(t, r, mallory.Token, "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisoned := wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: crash.Message}
+	bad.send(poisoned)
+	bad.expectError("quarantined")
+	if m := bad.recv(); m.Type != "closed" {
+		// The relay may say more before closing; it must close.
+		for m.Type != "closed" {
+			m = bad.recv()
+		}
+	}
+	if !r.running() {
+		t.Fatal("the relay died")
+	}
+	if !strings.Contains(r.logs.String(), "quarantined a sync message") || strings.Contains(r.logs.String(), mallory.Token) {
+		t.Fatal("the incident was not logged, or the log holds a token")
+	}
+
+	// Honest clients go on and converge; what was acked is still there.
+	for i, c := range councils {
+		clients[i].do(obj{"cmd": "change", "url": c.URL, "ops": []any{obj{"op": "set", "path": []any{"notes", "after"}, "value": "acked after"}}})
+		clients[i].do(obj{"cmd": "wait-ack", "url": c.URL})
+		fresh := newClient(t, "fresh", r.URL()+"?token="+c.Token)
+		fresh.do(obj{"cmd": "find", "url": c.URL})
+		fresh.do(obj{"cmd": "wait-for", "url": c.URL, "path": []any{"notes"}, "equals": obj{"before": "acked before", "after": "acked after"}})
+	}
+
+	// Re-sent by anyone else: an error for it, and nothing else changes.
+	eve, _, err := dialRaw(t, r, councils[2].Token, "eve-raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eve.send(poisoned)
+	eve.expectError("quarantined change")
+	clients[2].do(obj{"cmd": "change", "url": councils[2].URL, "ops": []any{obj{"op": "set", "path": []any{"notes", "later"}, "value": "still served"}}})
+	clients[2].do(obj{"cmd": "wait-ack", "url": councils[2].URL})
+
+	// The sender's tokens are refused, over REST and the websocket.
+	south := "/api/councils/" + councils[1].ID
+	if s := status(t, r, mallory.Token, "GET", south); s != http.StatusForbidden {
+		t.Fatalf("suspended token: REST answered %d", s)
+	}
+	if _, resp, err := dialRaw(t, r, mallory.Token, "mallory-again"); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("suspended token: websocket upgrade %v", err)
+	}
+	if s := status(t, r, councils[1].Token, "GET", south); s != http.StatusOK {
+		t.Fatalf("the south founder is refused too: %d", s)
+	}
+
+	// The operator lists and releases the incident with the CLI.
+	veche := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, buildVeche(t), append(args, "--relay", "http://"+r.addr, "--data", r.dataDir)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("veche %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	list := veche("quarantine", "list")
+	t.Logf("veche quarantine list:\n%s", list)
+	var incident string
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, mallory.Member) && strings.Contains(line, "in force") {
+			incident = strings.Fields(line)[0]
+		}
+	}
+	if incident == "" {
+		t.Fatalf("no incident in force for %s", mallory.Member)
+	}
+	veche("quarantine", "release", incident)
+	if s := status(t, r, mallory.Token, "GET", south); s != http.StatusOK {
+		t.Fatalf("released token: REST answered %d", s)
+	}
+	again, _, err := dialRaw(t, r, mallory.Token, "mallory-released")
+	if err != nil {
+		t.Fatalf("released token: %v", err)
+	}
+	again.send(poisoned)
+	again.expectError("quarantined change")
+}

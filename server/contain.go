@@ -1,0 +1,241 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/sandbox"
+	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// errQuarantined closes the connections of a suspended principal.
+var errQuarantined = errors.New("quarantined: this principal sent a change that crashes the relay's Automerge engine; the operator must release it")
+
+// Suspended reports whether p is suspended because it sent input that
+// crashed the Automerge core. Anonymous connections and peer relays are
+// never suspended (the first share one principal, the second only forward
+// what others wrote); their connection is cut instead.
+func (r *Relay) Suspended(p Principal) bool {
+	return r.quarantine.isSuspended(p.ID)
+}
+
+// Incidents returns what the quarantine holds, oldest first.
+func (r *Relay) Incidents() []store.Incident {
+	out := r.quarantine.list()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	for i := range out {
+		out[i].Message = nil // the record keeps it; listings do not need it
+	}
+	return out
+}
+
+// Release lifts incident id: its principal's tokens work again (unless
+// another incident holds it), and a document that crashed on load is
+// tried again. The quarantined changes stay refused.
+func (r *Relay) Release(ctx context.Context, id string) (store.Incident, error) {
+	inc, err := r.quarantine.release(ctx, id, time.Now())
+	if err == nil {
+		r.log.Warn("quarantine incident released by the operator", "incident", id, "doc", inc.Document, "principal", inc.Principal)
+	}
+	inc.Message = nil
+	return inc, err
+}
+
+// cutPrincipal closes every connection of principal id.
+func (r *Relay) cutPrincipal(id, reason string) {
+	r.mu.Lock()
+	var cut []*peer
+	for pe := range r.peers {
+		if pe.principal.ID == id {
+			cut = append(cut, pe)
+		}
+	}
+	r.mu.Unlock()
+	for _, pe := range cut {
+		pe.sendNow(wire.Message{Type: wire.TypeError, ErrorMessage: reason})
+		pe.cut(reason)
+	}
+}
+
+// suspendable reports whether a principal is suspended for what it sent.
+func suspendable(p Principal) bool {
+	return p.Kind != KindAnonymous && p.Kind != KindPeer && p.ID != ""
+}
+
+// screen decides whether a sync message may reach the relay's Automerge
+// core: it is refused when it carries a quarantined change (from any
+// peer), and, with a sandbox, it must first survive a worker holding the
+// same document. A message that kills the worker is quarantined and its
+// sender suspended. It reports whether the message may be applied. Called
+// with mu held.
+func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
+	changes, whole := messageKeys(msg.Data)
+	if id := s.relay.quarantine.refused(append(changes, whole)); id != "" {
+		pe.docError(wire.DocumentID(s.id), fmt.Sprintf("refused: the message carries a quarantined change (incident %s)", id))
+		return false
+	}
+	pool := s.relay.opts.Sandbox
+	if pool == nil {
+		return true
+	}
+	err := pool.Check(s.id, msg.Data, s.mirrorState)
+	var crash *sandbox.Crash
+	var rejected *sandbox.Rejected
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &rejected):
+		s.reject(pe, fmt.Errorf("sync message rejected: %s", rejected.Reason))
+		return false
+	case errors.As(err, &crash) && crash.Op == "load":
+		// The relay's own copy kills the core: stop serving it.
+		s.poison(crash)
+		s.unavailable(pe, s.peers[pe])
+		return false
+	case errors.As(err, &crash):
+		var culprit []string
+		if i := s.culprit(msg.Data); i >= 0 {
+			culprit = changes[i : i+1]
+		}
+		s.relay.contain(s.id, pe, msg.Data, culprit, whole, crash)
+		delete(s.peers, pe)
+		return false
+	default:
+		// No sandbox to check with: fail closed, the peer retries later.
+		s.log.Error("sandbox unavailable; refusing a sync message", "err", err)
+		pe.docError(wire.DocumentID(s.id), "the relay cannot check changes right now; try again later")
+		return false
+	}
+}
+
+// maxProbes bounds how many changes of a crashing message are tried one
+// by one to find the one that crashes the core.
+const maxProbes = 256
+
+// culprit finds which change of a message that crashed the core is the
+// one to quarantine, so the honest changes travelling with it (a new
+// document's history, say) are not refused forever: it applies them one
+// at a time, in order, to a copy of the document in the sandbox. It
+// returns the index of the first change that crashes alone, or -1 when
+// none does (the crash needs the message as a whole, which is then
+// quarantined by its hash). Called with mu held.
+func (s *synchronizer) culprit(msg []byte) int {
+	pool := s.relay.opts.Sandbox
+	chunks, err := syncMessageChunks(msg)
+	if err != nil || len(chunks) > maxProbes {
+		return -1
+	}
+	if len(chunks) == 1 {
+		return 0
+	}
+	probe := "probe:" + s.id
+	defer pool.Forget(probe)
+	for i, c := range chunks {
+		err := pool.Check(probe, pushMessage(c), s.mirrorState)
+		var crash *sandbox.Crash
+		if errors.As(err, &crash) {
+			return i
+		}
+	}
+	return -1
+}
+
+// pushMessage is a sync message carrying changes and nothing else.
+func pushMessage(changes ...[]byte) []byte {
+	m := []byte{0x42, 0, 0, 0}
+	m = binary.AppendUvarint(m, uint64(len(changes)))
+	for _, c := range changes {
+		m = binary.AppendUvarint(m, uint64(len(c)))
+		m = append(m, c...)
+	}
+	return m
+}
+
+// mirrorState is the document as the relay holds it, for a sandbox worker
+// that does not hold it yet. It saves a fork: Save on the document itself
+// would mark uncommitted changes as saved. Called with mu held.
+func (s *synchronizer) mirrorState() [][]byte {
+	if s.doc == nil || len(s.doc.Heads()) == 0 {
+		return nil
+	}
+	fork, err := s.doc.Fork()
+	if err != nil {
+		return nil
+	}
+	return [][]byte{fork.Save()}
+}
+
+// mirrorChanges hands the sandbox the changes a local call made since
+// heads, so its copy keeps up with the relay's. Called with mu held.
+func (s *synchronizer) mirrorChanges(heads []automerge.ChangeHash) {
+	pool := s.relay.opts.Sandbox
+	if pool == nil || s.doc == nil {
+		return
+	}
+	cs, err := s.doc.Changes(heads...)
+	if err != nil || len(cs) == 0 {
+		pool.Forget(s.id)
+		return
+	}
+	if err := pool.Apply(s.id, automerge.SaveChanges(cs)); err != nil {
+		s.log.Warn("sandbox copy dropped after a local change", "err", err)
+	}
+}
+
+// contain records a message that crashed the core: durably, before the
+// relay answers anyone about it, then suspends its sender and cuts it.
+func (r *Relay) contain(doc string, pe *peer, msg []byte, changes []string, whole string, crash *sandbox.Crash) {
+	inc := store.Incident{
+		ID:          whole,
+		Kind:        "change",
+		Document:    doc,
+		Changes:     changes,
+		MessageHash: whole,
+		Message:     msg,
+		Site:        crash.Site,
+		At:          time.Now().UTC(),
+	}
+	if len(changes) > 0 {
+		inc.ID = changes[0]
+	}
+	if suspendable(pe.principal) {
+		inc.Principal = pe.principal.ID
+	}
+	err := r.quarantine.add(context.Background(), inc)
+	r.log.Error("quarantined a sync message that crashes the Automerge engine",
+		"doc", doc, "principal", pe.principal.ID, "peer", pe.id, "incident", inc.ID, "changes", len(changes), "site", crash.Site, "core", crash.Detail, "stored", err == nil)
+	if err != nil {
+		r.log.Error("recording the quarantine incident", "err", err)
+	}
+	reason := fmt.Sprintf("change quarantined (incident %s): it crashes the relay's Automerge engine", inc.ID)
+	pe.protocolError(reason)
+	pe.cut(reason)
+	if inc.Principal != "" {
+		r.cutPrincipal(inc.Principal, errQuarantined.Error())
+	}
+}
+
+// poison marks the document unavailable because loading it crashes the
+// core: recorded durably, logged, and never loaded again until the
+// operator releases it. Called with mu held.
+func (s *synchronizer) poison(crash *sandbox.Crash) {
+	s.doc = nil
+	s.poisoned = true
+	inc := store.Incident{
+		ID:       "document:" + s.id,
+		Kind:     "document",
+		Document: s.id,
+		Site:     crash.Site,
+		At:       time.Now().UTC(),
+	}
+	err := s.relay.quarantine.add(context.Background(), inc)
+	s.log.Error("stored document crashes the Automerge engine when loaded: marked unavailable until the operator releases it",
+		"incident", inc.ID, "site", crash.Site, "core", crash.Detail, "stored", err == nil)
+}

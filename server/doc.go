@@ -1,0 +1,74 @@
+// Package server is the relay engine: an Automerge repo backed by a
+// store.Store, serving any number of peer connections that a transport
+// hands it (Relay.Accept, Relay.Dial). It knows nothing of HTTP.
+//
+// # Types
+//
+//   - Relay: the documents in memory, the connected peers, the quarantine.
+//   - peer: one connection; its read loop runs on the goroutine that called
+//     Accept or Dial, a second goroutine writes its bounded send queue.
+//   - synchronizer: one document in memory and the sync state of every
+//     peer syncing it.
+//   - quarantine: input that crashed the Automerge core, the principals
+//     suspended for sending it, stored documents that crash it on load.
+//
+// # The path of a sync message
+//
+// peer.readLoop decodes a frame (package wire), checks the rate limit,
+// and peer.handleSync asks Access whether the principal may read (or
+// create) the document; the synchronizer's deliver then runs on the same
+// goroutine under synchronizer.mu: receiveSync refuses writes without a
+// grant and writes past the size limit, then screen (contain.go) refuses
+// quarantined changes and runs the message through the sandbox, and only
+// then does the relay's own core apply it. flush commits (fsync) before
+// it generates any message to a peer: durable before advertised.
+//
+// # Containment
+//
+// automerge-go wraps automerge-rs 0.5 built with panic=abort: a panic in
+// the core (and malformed changes with valid checksums do panic it, see
+// testdata/crashers) ends the process, and recover() cannot catch it. So
+// the core runs contained, as a validation sandbox (package sandbox): a
+// few long-lived worker processes of the same binary hold a mirror of
+// every document in memory (each document always on the same worker),
+// and every sync message from a peer is applied there first — the same
+// decoding, the same apply_changes on the same document state, and a
+// generation against what the message announced. Only a message that
+// survived reaches the relay's core. A worker that dies is restarted at
+// once; the one message it was handling (one request in flight per
+// worker) is the culprit: its crashing change — found by applying the
+// message's changes one at a time in the sandbox, so the honest history
+// travelling with it is not refused — is recorded durably in the
+// quarantine with the document id and principal, the principal is
+// suspended and cut, and the change is refused from any peer from then
+// on. Stored documents go through a worker before the relay loads them,
+// so a poisoned document written by an older version is marked
+// unavailable instead of crashing the relay at every start.
+//
+// Why a sandbox and not a supervised engine (the Automerge work moved
+// wholly into a restartable child): the relay's structure stays as it is
+// — one synchronizer per document, committing under its own lock,
+// durable before advertised — and a crash costs one message, not a
+// restart of the engine: no connection drops, no document is reloaded,
+// no client has to reconnect. Its costs: every untrusted message is
+// applied twice (once in a worker, once in the relay; measured with
+// interop/testdata/bench/load.mjs, see README), the workers hold a second
+// copy of the documents in memory, and after a worker restarts each
+// document's mirror is rebuilt from the relay's copy on its next message.
+// Its limit: it predicts the relay's core by running the same input on
+// the same state; the relay's per-peer sync state is not mirrored (a
+// fresh one is used), and a local write's changes are mirrored as they
+// are made. An input that crashed only with the relay's exact sync state
+// would still reach the relay — no such input is known, and the fuzzer
+// (package sandbox, TestMutationFuzz) looks for crashes in the same calls.
+//
+// # Locks
+//
+// synchronizer.mu before Grants.mu before Relay.mu; quarantine.mu and
+// ephemeralFilter.mu are leaves. A sandbox request is made with
+// synchronizer.mu held (the document must not change under it), and the
+// sandbox worker's own mutex is a leaf: it never calls back into the
+// relay. fsync runs under synchronizer.mu on purpose: a document's commit
+// must finish before it generates, and other documents commit in
+// parallel (group commit in the store).
+package server
