@@ -111,7 +111,9 @@ func selfCommand() *exec.Cmd {
 	cmd := exec.Command(exe)
 	// A worker's last words are the core's panic message; the Go
 	// runtime's goroutine dump after an abort says nothing more.
-	cmd.Env = append(os.Environ(), workerEnv+"=1", "GOTRACEBACK=none")
+	// One request at a time: a worker needs one thread, and spinning
+	// schedulers on idle threads would cost CPU at every wake-up.
+	cmd.Env = append(os.Environ(), workerEnv+"=1", "GOTRACEBACK=none", "GOMAXPROCS=1")
 	return cmd
 }
 

@@ -149,12 +149,47 @@ try {
   // keep the usual 100
 }
 
-/** utime+stime of the whole process (all threads), in clock ticks. */
+/**
+ * utime+stime of the whole process (all threads) and of its descendants —
+ * veche's sandbox workers are child processes doing part of its work —
+ * living (their own stat) or reaped (cutime+cstime), in clock ticks.
+ */
 function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  // The command name (field 2) may contain spaces; fields after it are plain.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return Number(fields[11]) + Number(fields[12]) // fields 14 and 15 of proc(5)
+  let ticks = 0
+  for (const p of processTree(pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8")
+      // The command name (field 2) may contain spaces; fields after it are plain.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      // fields 14-17 of proc(5): utime, stime, cutime, cstime
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+    } catch {
+      // it exited meanwhile: its parent's cutime counts it once reaped
+    }
+  }
+  return ticks
+}
+
+/** pid and every living descendant of it. */
+function processTree(pid) {
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) {
+    let tasks = []
+    try {
+      tasks = fs.readdirSync(`/proc/${out[i]}/task`)
+    } catch {
+      continue
+    }
+    for (const tid of tasks) {
+      try {
+        const kids = fs.readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").trim()
+        if (kids) out.push(...kids.split(/\s+/).map(Number))
+      } catch {
+        // gone
+      }
+    }
+  }
+  return out
 }
 
 /** Busy clock ticks of the whole machine (all CPUs), from /proc/stat. */
@@ -169,11 +204,21 @@ function machineBusyTicks() {
   return user + nice + system + irq + softirq + (steal || 0)
 }
 
-/** VmHWM and VmRSS in KiB. */
+/** VmHWM and VmRSS in KiB, summed over the process and its descendants. */
 function memory(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
-  const kib = name => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN)
-  return { hwmKiB: kib("VmHWM"), rssKiB: kib("VmRSS") }
+  let hwmKiB = 0
+  let rssKiB = 0
+  for (const p of processTree(pid)) {
+    try {
+      const status = fs.readFileSync(`/proc/${p}/status`, "utf8")
+      const kib = name => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0)
+      hwmKiB += kib("VmHWM")
+      rssKiB += kib("VmRSS")
+    } catch {
+      // gone
+    }
+  }
+  return { hwmKiB, rssKiB }
 }
 
 /**
@@ -612,7 +657,7 @@ async function main() {
 
   console.log(
     `\nK=${K} M=${M} preload=${P} warmup=${warmup} interval=${interval}ms procs=${procs} clientStorage=${clientStorage} ` +
-      `(CPU: relay process utime+stime during the measured phase; msgs in/out: frames to/from the relay)`,
+      `(CPU: relay process and its children (sandbox workers), utime+stime during the measured phase; msgs in/out: frames to/from the relay)`,
   )
   if (rows.length) console.log(table(rows))
   for (const [target, message] of Object.entries(errors)) console.log(`${target}: FAILED: ${message}`)
