@@ -198,6 +198,8 @@ func errorOf(err error) (apiErr *Error, ok bool) {
 		return &Error{Code: CodeNotFound, Message: "no such council"}, true
 	case errors.As(err, &tooLarge):
 		return &Error{Code: CodeTooLarge, Message: "request body too large"}, true
+	case errors.Is(err, server.ErrQuarantined):
+		return &Error{Code: CodeQuarantined, Message: err.Error()}, true
 	case errors.Is(err, server.ErrNoIncident):
 		return &Error{Code: CodeNotFound, Message: "no such quarantine incident"}, true
 	case errors.Is(err, server.ErrRelayClosed):

@@ -104,7 +104,7 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 		if i := s.culprit(msg.Data); i >= 0 {
 			culprit = changes[i : i+1]
 		}
-		s.relay.contain(s.id, pe, msg.Data, culprit, whole, crash)
+		s.relay.contain(s.id, pe.principal, pe, msg.Data, culprit, whole, crash)
 		delete(s.peers, pe)
 		return false
 	default:
@@ -191,7 +191,7 @@ func (s *synchronizer) mirrorChanges(heads []automerge.ChangeHash) {
 
 // contain records a message that crashed the core: durably, before the
 // relay answers anyone about it, then suspends its sender and cuts it.
-func (r *Relay) contain(doc string, pe *peer, msg []byte, changes []string, whole string, crash *sandbox.Crash) {
+func (r *Relay) contain(doc string, from Principal, pe *peer, msg []byte, changes []string, whole string, crash *sandbox.Crash) string {
 	inc := store.Incident{
 		ID:          whole,
 		Kind:        "change",
@@ -205,21 +205,76 @@ func (r *Relay) contain(doc string, pe *peer, msg []byte, changes []string, whol
 	if len(changes) > 0 {
 		inc.ID = changes[0]
 	}
-	if suspendable(pe.principal) {
-		inc.Principal = pe.principal.ID
+	if suspendable(from) {
+		inc.Principal = from.ID
 	}
 	err := r.quarantine.add(context.Background(), inc)
 	r.log.Error("quarantined a sync message that crashes the Automerge engine",
-		"doc", doc, "principal", pe.principal.ID, "peer", pe.id, "incident", inc.ID, "changes", len(changes), "site", crash.Site, "core", crash.Detail, "stored", err == nil)
+		"doc", doc, "principal", from.ID, "incident", inc.ID, "changes", len(changes), "site", crash.Site, "core", crash.Detail, "stored", err == nil)
 	if err != nil {
 		r.log.Error("recording the quarantine incident", "err", err)
 	}
 	reason := fmt.Sprintf("change quarantined (incident %s): it crashes the relay's Automerge engine", inc.ID)
-	pe.protocolError(reason)
-	pe.cut(reason)
+	if pe != nil {
+		pe.protocolError(reason)
+		pe.cut(reason)
+	}
 	if inc.Principal != "" {
 		r.cutPrincipal(inc.Principal, errQuarantined.Error())
 	}
+	return reason
+}
+
+// screenLocal checks changes a local call is about to load for a
+// principal (a bundle) as screen checks a peer's message. Called with mu
+// held.
+func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
+	var chunks [][]byte
+	for b := changes; len(b) > 0; {
+		n := chunkLen(b)
+		if n <= 0 {
+			return fmt.Errorf("%w: malformed change chunks", ErrQuarantined)
+		}
+		chunks = append(chunks, b[:n])
+		b = b[n:]
+	}
+	msg := pushMessage(chunks...)
+	keys, whole := messageKeys(msg)
+	if id := s.relay.quarantine.refused(keys); id != "" {
+		return fmt.Errorf("%w: the changes include a quarantined change (incident %s)", ErrQuarantined, id)
+	}
+	pool := s.relay.opts.Sandbox
+	if pool == nil {
+		return nil
+	}
+	err := pool.Check(s.id, msg, s.mirrorState)
+	var crash *sandbox.Crash
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &crash) && crash.Op != "load":
+		var culprit []string
+		if i := s.culprit(msg); i >= 0 {
+			culprit = keys[i : i+1]
+		}
+		reason := s.relay.contain(s.id, from, nil, msg, culprit, whole, crash)
+		return fmt.Errorf("%w: %s", ErrQuarantined, reason)
+	default:
+		return fmt.Errorf("the changes could not be checked: %w", err)
+	}
+}
+
+// chunkLen is the length of the chunk b starts with (magic, checksum,
+// type, uvarint length, body), or 0 when b does not start with one.
+func chunkLen(b []byte) int {
+	if len(b) < 10 {
+		return 0
+	}
+	n, k := binary.Uvarint(b[9:])
+	if k <= 0 || n > uint64(len(b)-9-k) {
+		return 0
+	}
+	return 9 + k + int(n)
 }
 
 // poison marks the document unavailable because loading it crashes the

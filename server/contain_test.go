@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/automerge/automerge-go"
 
 	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/wire"
@@ -278,4 +281,56 @@ func TestRecoveryTime(t *testing.T) {
 	}
 	t.Logf("crash to sender answered and worker restarted: %s; to all 100 open documents storing a new change: %s", contained.Round(time.Microsecond), all.Round(time.Microsecond))
 	fmt.Printf("recovery: crash contained in %s; 100 open documents serving again in %s\n", contained.Round(time.Microsecond), all.Round(time.Microsecond))
+}
+
+// TestUntrustedLocalChangesAreScreened: changes a principal hands the
+// relay outside the websocket (a bundle over REST) meet the sandbox first:
+// a crashing one is quarantined and its sender suspended, fn never runs,
+// and the document is still served.
+func TestUntrustedLocalChangesAreScreened(t *testing.T) {
+	var c crasher
+	for _, x := range loadCorpus(t) {
+		if len(x.State) > 0 {
+			c = x
+			break
+		}
+	}
+	pool := startSandbox(t)
+	st := openStore(t)
+	r := newTestRelay(t, st, Options{Sandbox: pool, Quarantine: st})
+	ctx := context.Background()
+	id, err := r.Create(ctx, func(doc *automerge.Doc) error { return doc.LoadIncremental(c.State) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := syncMessageChunks(c.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload []byte
+	for _, ch := range chunks {
+		payload = append(payload, ch...)
+	}
+	from := MemberPrincipal("north", "mallory")
+	ran := false
+	err = r.ChangeUntrusted(ctx, id, from, payload, func(doc *automerge.Doc) error {
+		ran = true
+		return doc.LoadIncremental(payload)
+	})
+	if !errors.Is(err, ErrQuarantined) || ran {
+		t.Fatalf("ChangeUntrusted: %v (fn ran: %v)", err, ran)
+	}
+	if !r.Suspended(from) {
+		t.Fatal("sender not suspended")
+	}
+	// Again, from anyone: refused by hash, without the sandbox.
+	restarts := pool.Restarts()
+	err = r.ChangeUntrusted(ctx, id, MemberPrincipal("north", "ana"), payload, func(*automerge.Doc) error { ran = true; return nil })
+	if !errors.Is(err, ErrQuarantined) || ran || pool.Restarts() != restarts {
+		t.Fatalf("second try: %v (fn ran: %v)", err, ran)
+	}
+	// The document is still served.
+	if err := r.Change(ctx, id, func(doc *automerge.Doc) error { return doc.Path("after").Set("yes") }); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -21,6 +21,11 @@ type call struct {
 	write  bool // fn changes the document
 	create bool // the document must not exist yet
 	done   chan error
+
+	// untrusted are change chunks from a principal's hands that fn will
+	// load: they meet the sandbox first (see ChangeUntrusted).
+	untrusted []byte
+	from      Principal
 }
 
 // View runs fn with the document, read-only. fn must not keep the
@@ -35,6 +40,19 @@ func (r *Relay) View(ctx context.Context, id wire.DocumentID, fn func(*automerge
 // untouched and its error is returned.
 func (r *Relay) Change(ctx context.Context, id wire.DocumentID, fn func(*automerge.Doc) error) error {
 	return r.local(ctx, id, &call{fn: fn, write: true})
+}
+
+// ErrQuarantined is returned by ChangeUntrusted for changes that crash
+// the Automerge core, or were quarantined before.
+var ErrQuarantined = errors.New("quarantined")
+
+// ChangeUntrusted is Change for a write that loads changes from a
+// principal's hands (a bundle): changes, concatenated change chunks, are
+// first applied to the document in the sandbox. If they crash it, they are
+// quarantined and from suspended, exactly as over the websocket, and the
+// error wraps ErrQuarantined; fn does not run.
+func (r *Relay) ChangeUntrusted(ctx context.Context, id wire.DocumentID, from Principal, changes []byte, fn func(*automerge.Doc) error) error {
+	return r.local(ctx, id, &call{fn: fn, write: true, untrusted: changes, from: from})
 }
 
 // Create makes a new document, initialized by fn, committed durably
@@ -98,6 +116,11 @@ func (s *synchronizer) doCall(c *call) error {
 	}
 	if !c.write {
 		return c.fn(s.doc)
+	}
+	if c.untrusted != nil {
+		if err := s.screenLocal(c.from, c.untrusted); err != nil {
+			return err
+		}
 	}
 	fork, err := s.doc.Fork()
 	if err != nil {
