@@ -209,6 +209,7 @@ func (r *Relay) contain(doc string, from Principal, pe *peer, msg []byte, change
 		inc.Principal = from.ID
 	}
 	err := r.quarantine.add(context.Background(), inc)
+	r.metrics.Quarantined()
 	r.log.Error("quarantined a sync message that crashes the Automerge engine",
 		"doc", doc, "principal", from.ID, "incident", inc.ID, "changes", len(changes), "site", crash.Site, "core", crash.Detail, "stored", err == nil)
 	if err != nil {
@@ -291,6 +292,7 @@ func (s *synchronizer) poison(crash *sandbox.Crash) {
 		At:       time.Now().UTC(),
 	}
 	err := s.relay.quarantine.add(context.Background(), inc)
+	s.relay.metrics.Quarantined()
 	s.log.Error("stored document crashes the Automerge engine when loaded: marked unavailable until the operator releases it",
 		"incident", inc.ID, "site", crash.Site, "core", crash.Detail, "stored", err == nil)
 }
