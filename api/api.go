@@ -63,9 +63,6 @@ type Options struct {
 	// Metrics is told about requests and refused credentials. Default:
 	// NopMetrics.
 	Metrics Metrics
-	// Backup, if set, serves GET /api/backup to the operator token.
-	// Default: nil, and GET /api/backup answers 503.
-	Backup BackupFunc
 	// MetricsHandler, if set, serves GET /metrics to the operator token
 	// (a scraper sends it as a bearer token). Default: nil, and the main
 	// listener serves no metrics.
@@ -138,6 +135,7 @@ func (s *Server) routes() {
 	// revoking the token presented.
 	s.echo.POST("/api/invites/accept", s.acceptInvite)
 	s.echo.POST("/api/tokens/revoke", s.revokeToken, s.requireToken)
+	s.echo.GET("/api/tokens/self", s.tokenSelf, s.requireToken)
 
 	// Changes carried by hand: a bundle names its council, and is taken
 	// in with the same grants as sync.
@@ -147,9 +145,6 @@ func (s *Server) routes() {
 	// principals suspended for sending it (operator only).
 	s.echo.GET("/api/quarantine", s.listQuarantine, s.requireOperator)
 	s.echo.POST("/api/quarantine/:incident/release", s.releaseQuarantine, s.requireOperator)
-
-	// Operations: a hot backup of the store, for the operator.
-	s.echo.GET("/api/backup", s.backup, s.requireOperator)
 
 	// The council REST API. Every write is one Automerge change the relay
 	// makes on the acting member's behalf, durable before the answer and

@@ -148,6 +148,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"BundleAnswer":         reflect.TypeFor[BundleAnswer](),
 		"Incident":             reflect.TypeFor[Incident](),
 		"QuarantineAnswer":     reflect.TypeFor[QuarantineAnswer](),
+		"TokenAnswer":          reflect.TypeFor[TokenAnswer](),
 	}
 	notTypes := map[string]bool{"Error": true, "ExplicitID": true}
 	for name, schema := range spec.Components.Schemas {

@@ -20,6 +20,7 @@ type call struct {
 	fn     func(*automerge.Doc) error
 	write  bool // fn changes the document
 	create bool // the document must not exist yet
+	adopt  bool // a write that makes the document if the relay lacks it
 	done   chan error
 
 	// untrusted are change chunks from a principal's hands that fn will
@@ -62,6 +63,15 @@ func (r *Relay) Create(ctx context.Context, fn func(*automerge.Doc) error) (wire
 	return id, r.local(ctx, id, &call{fn: fn, write: true, create: true})
 }
 
+// Adopt changes document id like Change, and makes it if the relay does
+// not hold it yet: fn then runs on a new empty document, which is kept
+// only if fn gave it changes. It is how changes that come from outside
+// the sync protocol — a bundle carried by hand — reach a replica that
+// never saw the document.
+func (r *Relay) Adopt(ctx context.Context, id wire.DocumentID, fn func(*automerge.Doc) error) error {
+	return r.local(ctx, id, &call{fn: fn, write: true, adopt: true})
+}
+
 func (r *Relay) local(ctx context.Context, id wire.DocumentID, c *call) error {
 	if !id.Valid() {
 		return fmt.Errorf("%w: malformed document id %q", ErrDocumentNotFound, id)
@@ -93,13 +103,16 @@ func (s *synchronizer) runCall(c *call) {
 }
 
 func (s *synchronizer) doCall(c *call) error {
-	if c.create {
-		if s.doc != nil {
+	if c.create || (c.adopt && (s.doc == nil || len(s.doc.Heads()) == 0)) {
+		if c.create && s.doc != nil {
 			return fmt.Errorf("document %s exists already", s.id)
 		}
 		doc := automerge.New()
 		if err := c.fn(doc); err != nil {
 			return err
+		}
+		if len(doc.Heads()) == 0 {
+			return fmt.Errorf("%w: %s", ErrDocumentNotFound, s.id)
 		}
 		s.doc = doc
 		s.lastHeads = nil

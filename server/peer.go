@@ -88,6 +88,9 @@ func (pe *peer) run(ctx context.Context, dialing bool) error {
 	} else {
 		err = pe.acceptHandshake(ctx)
 	}
+	if err == nil && dialing {
+		err = pe.offerShared()
+	}
 	if err == nil {
 		pe.relay.metrics.PeerJoined(pe.principal.Kind)
 		err = pe.readLoop(ctx)
@@ -167,8 +170,13 @@ func (pe *peer) handle(msg wire.Message) error {
 	case wire.TypeEphemeral:
 		pe.handleEphemeral(msg)
 		return nil
+	case wire.TypeDocUnavailable:
+		// The peer lacks a document we offered or asked for.
+		if o := pe.relay.opts.Observer; o != nil && msg.Validate() == nil {
+			o.PeerUnavailable(pe.principal, msg.DocumentID)
+		}
+		return nil
 	default:
-		// doc-unavailable (the peer lacks a document we offered),
 		// remote-subscription-change, remote-heads-changed and types from
 		// newer protocol revisions need no answer from us.
 		return nil

@@ -75,6 +75,12 @@ type Options struct {
 	// Quarantine keeps incidents durably. Default: nil, and they are kept
 	// in memory only.
 	Quarantine QuarantineStore
+	// Share names the documents the relay offers a peer it dialed (see
+	// SharePolicy). Default: none; the relay then only answers.
+	Share SharePolicy
+	// Observer hears the heads peers announce (see SyncObserver).
+	// Default: none.
+	Observer SyncObserver
 	// SyncStateInterval is how often the sync state of peers with a
 	// storageId is persisted while they stay connected; it is always
 	// persisted when they leave. Default: 30s.

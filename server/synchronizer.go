@@ -17,10 +17,11 @@ import (
 
 // event is what a peer's read loop hands a document's synchronizer.
 type event struct {
-	peer *peer
-	msg  wire.Message // sync, request or ephemeral
-	gone bool         // the peer disconnected
-	call *call        // local work instead of a peer's message
+	peer  *peer
+	msg   wire.Message // sync, request or ephemeral
+	gone  bool         // the peer disconnected
+	call  *call        // local work instead of a peer's message
+	offer bool         // start syncing with a peer the relay dialed (SharePolicy)
 
 	canWrite bool // the peer may change the document (decided by the sender, outside any lock)
 }
@@ -221,6 +222,8 @@ func (s *synchronizer) handle(ev event) {
 	switch {
 	case ev.call != nil:
 		s.runCall(ev.call)
+	case ev.offer:
+		s.offer(ev.peer)
 	case ev.gone:
 		s.forget(ev.peer)
 	case ev.msg.Type == wire.TypeEphemeral:
@@ -292,10 +295,12 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	if ps.sync == nil {
 		s.startSync(pe, ps)
 	}
-	if _, err := ps.sync.ReceiveMessage(msg.Data); err != nil {
+	sm, err := ps.sync.ReceiveMessage(msg.Data)
+	if err != nil {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return
 	}
+	s.observeHeads(pe, sm.Heads())
 	if n, err := syncMessageChanges(msg.Data); err == nil && n > 0 {
 		s.relay.metrics.ChangesApplied(n)
 	}

@@ -157,3 +157,9 @@ func (c *Client) StartMinutes(ctx context.Context, council string, req api.Minut
 func (c *Client) EditMinutes(ctx context.Context, council, minutes string, req api.EditMinutesRequest) (*api.WriteAnswer, error) {
 	return c.write(ctx, http.MethodPatch, councilPath(council, "minutes", minutes), req)
 }
+
+// TokenSelf says whom the client's token speaks for.
+func (c *Client) TokenSelf(ctx context.Context) (*api.TokenAnswer, error) {
+	var ans api.TokenAnswer
+	return &ans, c.do(ctx, http.MethodGet, "/api/tokens/self", nil, &ans)
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veche-sync/veche/api"
 	client "github.com/veche-sync/veche/clients/go"
 	"github.com/veche-sync/veche/server/bundle"
 )
@@ -30,7 +31,9 @@ or that is damaged or belongs to another council, is refused whole.
 
 Against a relay (--relay, --token as for 'veche council'), import takes the
 bundle in with the same grants as sync: your token must be allowed to write
-the council. The format is documented in package server/bundle.
+the council. With --offline, export and import use this computer's replica
+(see 'veche login'), with no network. The format is documented in package
+server/bundle.
 
 Exit codes as for 'veche council': 4 for a refused bundle.
 `
@@ -53,6 +56,7 @@ func (c *councilCmd) bundleExport(ctx context.Context, args []string) error {
 		"Writes the council's changes the receiver lacks as a bundle, to stdout or --out.\nWithout --since, the whole council.\n")
 	since := fs.String("since", "", "a bundle the receiver imported, or a file of heads ('veche bundle heads' there): export only what came after")
 	out := fs.String("out", "", "write the bundle to this file (default: stdout)")
+	c.dataOnly = true
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -66,10 +70,12 @@ func (c *councilCmd) bundleExport(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := c.needToken(); err != nil {
-		return err
+	var raw []byte
+	if c.offline {
+		raw, err = c.replica.ExportBundle(ctx, council, heads)
+	} else if err = c.needToken(); err == nil {
+		raw, err = c.client.ExportBundle(ctx, council, heads)
 	}
-	raw, err := c.client.ExportBundle(ctx, council, heads)
 	if err != nil {
 		return err
 	}
@@ -89,7 +95,8 @@ func (c *councilCmd) bundleExport(ctx context.Context, args []string) error {
 }
 
 func (c *councilCmd) bundleImport(ctx context.Context, args []string) error {
-	fs := c.flags("import", "import FILE", "Takes in a bundle ('-': stdin).\n")
+	fs := c.flags("import", "import FILE", "Takes in a bundle ('-': stdin): into the relay, or with --offline into this\ncomputer's replica (which then carries it to the relay at the next sync).\n")
+	c.dataOnly = true
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -102,10 +109,12 @@ func (c *councilCmd) bundleImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.needToken(); err != nil {
-		return err
+	var ans *api.BundleAnswer
+	if c.offline {
+		ans, err = c.replica.ImportBundle(ctx, raw)
+	} else if err = c.needToken(); err == nil {
+		ans, err = c.client.ImportBundle(ctx, raw)
 	}
-	ans, err := c.client.ImportBundle(ctx, raw)
 	if err != nil {
 		return err
 	}
@@ -151,14 +160,28 @@ func (c *councilCmd) bundleShow(ctx context.Context, args []string) error {
 
 func (c *councilCmd) bundleHeads(ctx context.Context, args []string) error {
 	fs := c.flags("heads", "heads [--council ID]", "Prints the council's heads, one per line: give them to whoever exports\nbundles for you (their --since).\n")
+	c.dataOnly = true
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	v, err := c.view(ctx)
-	if err != nil {
-		return err
+	var heads []string
+	if c.offline {
+		council, err := c.needCouncil()
+		if err != nil {
+			return err
+		}
+		var held bool
+		if heads, held = c.replica.Holds(ctx, council); !held {
+			return &client.Error{Code: client.CodeOffline, Message: "the replica does not hold council " + council}
+		}
+	} else {
+		v, err := c.view(ctx)
+		if err != nil {
+			return err
+		}
+		heads = v.Heads
 	}
-	for _, h := range v.Heads {
+	for _, h := range heads {
 		fmt.Fprintln(c.stdout, h)
 	}
 	return nil

@@ -127,15 +127,26 @@ func usagef(format string, args ...any) error {
 type councilCmd struct {
 	group          string // the command the verbs belong to: council, bundle
 	stdout, stderr io.Writer
+	in             io.Reader // stdin; nil: os.Stdin
 	getenv         func(string) string
 	httpClient     *http.Client // nil: a default client
 	now            func() time.Time
+
+	ctx context.Context // of the command line being run
 
 	// Common flags.
 	relay   string
 	council string
 	token   string
 	json    bool
+	offline bool   // act on the home's replica, with no network
+	homeDir string // the config directory (VECHE_HOME)
+
+	home     *client.Home
+	replica  *client.Replica // open while offline (or syncing)
+	closers  []func()        // run when the command ends
+	onlineOK bool            // the verb needs a relay: refused with --offline
+	dataOnly bool            // offline, the verb uses the replica itself, not a member's client (bundles)
 
 	client   *client.Client
 	cached   *api.CouncilView // the council as read once per command, to resolve names
@@ -188,11 +199,15 @@ func (c *councilCmd) run(ctx context.Context, args []string, verbs map[string]ve
 		fmt.Fprintf(c.stderr, "veche %s: unknown verb %q; run 'veche %s --help'\n", c.group, args[0], c.group)
 		return exitUsage
 	}
+	c.ctx = ctx
 	err := fn(c, ctx, args[1:])
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK // with ErrHelp, the flag set printed the verb's help
 	}
-	return c.fail("veche "+c.group+" "+args[0], err)
+	return c.fail(c.name(args[0]), err)
 }
 
 // fail prints err for the command named cmd and returns its exit code.
@@ -233,10 +248,10 @@ func exitCodeOf(e *client.Error) int {
 // flags returns the flag set of a verb, with the common flags.
 func (c *councilCmd) flags(verb, synopsis, help string) *flag.FlagSet {
 	c.synopsis = synopsis
-	fs := flag.NewFlagSet("veche "+c.group+" "+verb, flag.ContinueOnError)
+	fs := flag.NewFlagSet(c.name(verb), flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(c.stdout, "Usage:\n  veche %s %s\n\n%s\nFlags:\n", c.group, synopsis, help)
+		fmt.Fprintf(c.stdout, "Usage:\n  %s\n\n%s\nFlags:\n", c.name(synopsis), help)
 		fs.SetOutput(c.stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(c.stderr)
@@ -249,7 +264,17 @@ func (c *councilCmd) flags(verb, synopsis, help string) *flag.FlagSet {
 	fs.StringVar(&c.council, "council", c.getenv("VECHE_COUNCIL"), "the council's id or automerge: URL (env VECHE_COUNCIL)")
 	fs.StringVar(&c.token, "token", c.getenv("VECHE_TOKEN"), "your token: the member it names acts (env VECHE_TOKEN)")
 	fs.BoolVar(&c.json, "json", false, "print the relay's JSON answer instead of tables")
+	fs.BoolVar(&c.offline, "offline", false, "act on this computer's replica, with no network; 'veche sync' carries it to the relay later")
+	fs.StringVar(&c.homeDir, "home", c.defaultHome(), "the config directory holding your key, tokens and replica (env VECHE_HOME)")
 	return fs
+}
+
+// name is the command line of a verb: "veche council vote", "veche sync".
+func (c *councilCmd) name(verb string) string {
+	if c.group == "" {
+		return "veche " + verb
+	}
+	return "veche " + c.group + " " + verb
 }
 
 var negativeNumber = regexp.MustCompile(`^-[0-9.]`)
@@ -281,9 +306,7 @@ func (c *councilCmd) parse(fs *flag.FlagSet, args []string, min, max int) ([]str
 	case max >= 0 && len(pos) > max:
 		return nil, usagef("unexpected arguments %q: want %s", pos[max:], synopsis)
 	}
-	var err error
-	c.client, err = client.New(c.relay, c.token, c.httpClient)
-	return pos, err
+	return pos, c.connect(fs)
 }
 
 // needCouncil returns the council flag, or a usage error saying how to set it.

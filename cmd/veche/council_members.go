@@ -27,6 +27,8 @@ func (c *councilCmd) create(ctx context.Context, args []string) error {
 	role := fs.String("role", "", "the founder's role (default by kind: small-farmer, worker, consumer, delegate)")
 	sentBy := fs.String("sent-by", "", "for a federation's founder: the id of the council that sent them")
 	mandate := fs.String("mandate", "", "with --sent-by: the mandate id in that council")
+	save := fs.Bool("save", false, "keep the founder's token in the config directory (--home) instead of printing it, and sync the council into this computer's replica")
+	c.onlineOK = true
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -56,6 +58,12 @@ func (c *councilCmd) create(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *save {
+		if err := c.saveMembership(ctx, client.Membership{Council: ans.ID, Member: ans.Founder, Name: *founder, Relay: cl.Relay(), Token: ans.Token}); err != nil {
+			return err
+		}
+		ans.Token = ""
+	}
 	if c.json {
 		return c.printJSON(ans)
 	}
@@ -66,6 +74,10 @@ func (c *councilCmd) create(ctx context.Context, args []string) error {
 	tw.row("  url", ans.URL)
 	tw.row("  founder", fmt.Sprintf("%s, member id %s", *founder, ans.Founder))
 	tw.row("  rule", ruleText(v.Rule))
+	if *save {
+		tw.flush()
+		return nil
+	}
 	tw.row("  token", ans.Token+" (the founder's; shown this once: keep it secret)")
 	tw.flush()
 	c.say("\nAct in this council as %s from now on:\n  export VECHE_COUNCIL=%s VECHE_TOKEN=%s", *founder, ans.ID, ans.Token)
@@ -77,6 +89,7 @@ func (c *councilCmd) invite(ctx context.Context, args []string) error {
 		"Makes an invite code to the council. It is good once, until it expires;\nwhoever accepts it ('veche council accept CODE --name NAME') joins with their\nown token. Hand it over as you would a key.\n")
 	role := fs.String("role", "", "the role the new member joins with (default: theirs to say, else the usual one of the council's kind)")
 	ttl := fs.String("ttl", "", "how long the code is good for, e.g. 72h (default a week, at most 720h)")
+	c.onlineOK = true
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -103,6 +116,8 @@ func (c *councilCmd) accept(ctx context.Context, args []string) error {
 		"Accepts an invite: joins its council under your name and prints your member\ntoken (shown this once). Needs no token: the code is the credential.\n")
 	name := fs.String("name", "", "your name, as the council will see it (required)")
 	role := fs.String("role", "", "your role, if the invite names none")
+	save := fs.Bool("save", false, "keep your token in the config directory (--home) instead of printing it, and sync the council into this computer's replica")
+	c.onlineOK = true
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -110,9 +125,16 @@ func (c *councilCmd) accept(ctx context.Context, args []string) error {
 	if *name == "" {
 		return usagef("--name is required")
 	}
-	ans, err := c.client.AcceptInvite(ctx, api.AcceptInviteRequest{Code: pos[0], Name: *name, Role: *role})
+	ans, err := c.client.WithToken("").AcceptInvite(ctx, api.AcceptInviteRequest{Code: pos[0], Name: *name, Role: *role})
 	if err != nil {
 		return err
+	}
+	if *save {
+		if err := c.saveMembership(ctx, client.Membership{Council: ans.Council, Member: ans.Member, Name: *name, Relay: c.client.Relay(), Token: ans.Token}); err != nil {
+			return err
+		}
+		c.say("%s joined council %s: member id %s", *name, ans.Council, ans.Member)
+		return nil
 	}
 	if c.json {
 		return c.printJSON(ans)

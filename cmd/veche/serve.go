@@ -322,12 +322,8 @@ func (m *Main) Run(ctx context.Context) error {
 		metricsHandler = m.metrics.Handler()
 	}
 	srv := api.New(m.relay, api.Options{
-		Metrics:        m.metrics,
-		MetricsHandler: metricsHandler,
-		Backup: func(ctx context.Context, begin func(int64) (io.Writer, error)) error {
-			_, err := st.WriteBackup(ctx, begin)
-			return err
-		},
+		Metrics:               m.metrics,
+		MetricsHandler:        metricsHandler,
 		Auth:                  credentials,
 		AllowAnonymous:        m.Anonymous,
 		OpenRegistration:      m.OpenRegistration,
