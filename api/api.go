@@ -63,6 +63,9 @@ type Options struct {
 	// Metrics is told about requests and refused credentials. Default:
 	// NopMetrics.
 	Metrics Metrics
+	// Backup, if set, serves GET /api/backup to the operator token.
+	// Default: nil, and GET /api/backup answers 503.
+	Backup BackupFunc
 	// MetricsHandler, if set, serves GET /metrics to the operator token
 	// (a scraper sends it as a bearer token). Default: nil, and the main
 	// listener serves no metrics.
@@ -145,6 +148,9 @@ func (s *Server) routes() {
 	// principals suspended for sending it (operator only).
 	s.echo.GET("/api/quarantine", s.listQuarantine, s.requireOperator)
 	s.echo.POST("/api/quarantine/:incident/release", s.releaseQuarantine, s.requireOperator)
+
+	// Operations: a hot backup of the store, for the operator.
+	s.echo.GET("/api/backup", s.backup, s.requireOperator)
 
 	// The council REST API. Every write is one Automerge change the relay
 	// makes on the acting member's behalf, durable before the answer and

@@ -19,7 +19,8 @@ import (
 // advertised (each advertised head, hence its whole history) must be in it.
 //
 // The writers are stopped before the relay comes back, so nothing but the
-// relay's own store can supply the document after the crash.
+// relay's own store can supply the document after the crash. Before each
+// restart of the veche relay, veche check must find its data sound.
 func TestCrashSafety(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("VECHE_INTEROP_SEED"); s != "" {
@@ -156,6 +157,11 @@ func crashOnce(t *testing.T, r *relay, rng *rand.Rand, label string, writers []*
 		}
 	}
 	phase("stop")
+	if r.prog.name == "veche" {
+		// After the power cut, before the restart: the data must be sound.
+		checkDataDir(t, label, r.dataDir)
+		phase("veche check")
+	}
 	var next []*client
 	if more {
 		next = startWriters(t, r)

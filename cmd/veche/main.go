@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/veche-sync/veche/server/sandbox"
@@ -29,6 +30,9 @@ func main() {
 			os.Exit(int(code))
 		}
 		if errors.Is(err, errUsage) {
+			if err != errUsage {
+				fmt.Fprintln(os.Stderr, "veche:", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+			}
 			os.Exit(2)
 		}
 		fmt.Fprintln(os.Stderr, "veche:", err)
@@ -60,6 +64,11 @@ Usage:
                                  computer ('veche council ... --offline')
   veche sync [--watch]           sync this computer's replica with the relays
 
+  veche backup --data DIR > F    a consistent copy of the relay's data (hot
+                                 while the relay runs), with its checksum
+  veche restore F --data DIR     put a backup back
+  veche check --data DIR         is the data sound? (after a power cut)
+  veche compact --data DIR       give back disk space the data no longer uses
   veche --version                version, commit and Automerge core
 
 Run 'veche serve --help' for the relay's flags, and 'veche council --help'
@@ -88,6 +97,14 @@ func run(ctx context.Context, args []string) error {
 			return exitCode(code)
 		}
 		return nil
+	case "backup":
+		return runCommand(ctx, NewBackupCommand(), args[1:])
+	case "restore":
+		return runCommand(ctx, NewRestoreCommand(), args[1:])
+	case "check":
+		return runCommand(ctx, NewCheckCommand(), args[1:])
+	case "compact":
+		return runCommand(ctx, NewCompactCommand(), args[1:])
 	case "version", "--version", "-version":
 		printVersion(os.Stdout)
 		return nil
@@ -118,4 +135,22 @@ func run(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "veche: unknown command %q\n\n%s", args[0], usage)
 		return errUsage
 	}
+}
+
+// command is a one-shot verb: flags, then one run.
+type command interface {
+	ParseFlags(args []string) error
+	Run(ctx context.Context) error
+}
+
+// runCommand parses args and runs c. A wrong command line exits 2, with
+// what is wrong on standard error.
+func runCommand(ctx context.Context, c command, args []string) error {
+	if err := c.ParseFlags(args); err != nil {
+		if err != errUsage {
+			fmt.Fprintln(os.Stderr, "veche:", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		}
+		return errUsage
+	}
+	return c.Run(ctx)
 }

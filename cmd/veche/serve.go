@@ -322,8 +322,12 @@ func (m *Main) Run(ctx context.Context) error {
 		metricsHandler = m.metrics.Handler()
 	}
 	srv := api.New(m.relay, api.Options{
-		Metrics:               m.metrics,
-		MetricsHandler:        metricsHandler,
+		Metrics:        m.metrics,
+		MetricsHandler: metricsHandler,
+		Backup: func(ctx context.Context, begin func(int64) (io.Writer, error)) error {
+			_, err := st.WriteBackup(ctx, begin)
+			return err
+		},
 		Auth:                  credentials,
 		AllowAnonymous:        m.Anonymous,
 		OpenRegistration:      m.OpenRegistration,

@@ -53,6 +53,12 @@ type Options struct {
 	// process) may lose acknowledged writes or corrupt the file. Only for
 	// tests and benchmarks. Default false.
 	NoSync bool
+
+	// ReadOnly opens an existing store for reading only (veche check,
+	// veche backup on a stopped relay): nothing is created or written, and
+	// every write fails. The directory must hold a store (else ErrNoStore).
+	// Default false.
+	ReadOnly bool
 }
 
 // Defaults for Options.
@@ -125,13 +131,18 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("store: open: %w: empty data directory", ErrInvalid)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	path := filepath.Join(dir, FileName)
+	if o.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrNoStore, dir, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      o.LockTimeout,
 		NoSync:       o.NoSync,
+		ReadOnly:     o.ReadOnly,
 		FreelistType: bolt.FreelistMapType,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
@@ -145,15 +156,21 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 	db.MaxBatchSize = o.MaxBatchSize
 
 	s := &Bolt{db: db, path: path}
-	err = db.Update(func(tx *bolt.Tx) error {
-		s.countCommit(tx)
-		for _, name := range [][]byte{bucketDocs, bucketSync} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
+	prepare := func(tx *bolt.Tx) error {
+		if !o.ReadOnly {
+			s.countCommit(tx)
+			for _, name := range [][]byte{bucketDocs, bucketSync} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
 			}
 		}
+		docs := tx.Bucket(bucketDocs)
+		if docs == nil {
+			return fmt.Errorf("%w: no docs bucket", ErrNoStore)
+		}
 		var n int64
-		c := tx.Bucket(bucketDocs).Cursor()
+		c := docs.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if v == nil {
 				n++
@@ -161,7 +178,12 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 		}
 		s.documents.Store(n)
 		return nil
-	})
+	}
+	if o.ReadOnly {
+		err = db.View(prepare)
+	} else {
+		err = db.Update(prepare)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

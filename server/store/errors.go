@@ -8,6 +8,10 @@ var (
 	// this process) holds the data directory's lock for longer than
 	// Options.LockTimeout. A store is opened once per process.
 	ErrLocked = errors.New("store locked")
+
+	// ErrNoStore is returned by Open with Options.ReadOnly for a directory
+	// that holds no store.
+	ErrNoStore = errors.New("no veche store here")
 )
 
 // These errors can be returned by any Store method.
