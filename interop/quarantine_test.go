@@ -127,17 +127,19 @@ func TestPoisonedChangeWithStockClients(t *testing.T) {
 
 	// The poisoned change, from the corpus, to a new document id.
 	var crash struct {
-		State   []byte `json:"state"`
-		Message []byte `json:"message"`
+		State    []byte `json:"state"`
+		Message  []byte `json:"message"`
+		Generate bool   `json:"generate"`
 	}
 	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*.json"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
-		if json.Unmarshal(b, &crash) == nil && len(crash.State) == 0 {
+		crash.Generate = false
+		if json.Unmarshal(b, &crash) == nil && len(crash.State) == 0 && !crash.Generate {
 			break
 		}
 	}
-	if len(crash.Message) == 0 || len(crash.State) != 0 {
+	if len(crash.Message) == 0 || len(crash.State) != 0 || crash.Generate {
 		t.Fatal("no corpus input that crashes a new document")
 	}
 	bad, _, err := dialRaw(t, r, mallory.Token, "mallory")

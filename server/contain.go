@@ -76,6 +76,10 @@ func suspendable(p Principal) bool {
 // sender suspended. It reports whether the message may be applied. Called
 // with mu held.
 func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
+	if err := validateSyncMessage(msg.Data); err != nil {
+		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
+		return false
+	}
 	changes, whole := messageKeys(msg.Data)
 	if id := s.relay.quarantine.refused(append(changes, whole)); id != "" {
 		pe.docError(wire.DocumentID(s.id), fmt.Sprintf("refused: the message carries a quarantined change (incident %s)", id))

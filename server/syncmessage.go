@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 )
 
 // errSyncMessage is returned by syncMessageChanges for bytes that are not
@@ -127,4 +128,75 @@ func messageKeys(msg []byte) (changes []string, whole string) {
 		changes = append(changes, chunkHash(c))
 	}
 	return changes, messageHash(msg)
+}
+
+// Limits of validateSyncMessage, far above what automerge-rs sends (10
+// bits per entry, 7 probes, one bloom filter per have).
+const (
+	maxBloomBitsPerEntry = 64
+	maxBloomProbes       = 64
+	maxBloomEntries      = 1 << 24
+)
+
+// validateSyncMessage checks in Go, before the Automerge core sees it,
+// everything of a sync message that is not a change: the heads, needs and
+// haves, and each have's bloom filter in full. A bloom filter that claims
+// entries but has no bits crashes the core when it generates the answer
+// (automerge/src/sync/bloom.rs:74, a division by zero: see
+// testdata/crashers), long after the message was applied, where the
+// sandbox cannot attribute it; this check refuses that class, and any
+// filter whose parts disagree, as the core's own parser would refuse a
+// truncated one.
+func validateSyncMessage(b []byte) error {
+	if len(b) == 0 || (b[0] != 0x42 && b[0] != 0x43) {
+		return errSyncMessage
+	}
+	r := syncReader{b: b[1:]}
+	r.hashes() // heads
+	r.hashes() // need
+	haves := r.uvarint()
+	for i := uint64(0); i < haves && r.err == nil; i++ {
+		r.hashes() // lastSync
+		n := r.uvarint()
+		if r.err == nil && n > uint64(len(r.b)) {
+			return fmt.Errorf("%w: truncated bloom filter", errSyncMessage)
+		}
+		if r.err == nil {
+			if err := validateBloom(r.b[:n]); err != nil {
+				return err
+			}
+		}
+		r.skip(n)
+	}
+	changes := r.uvarint()
+	for i := uint64(0); i < changes && r.err == nil; i++ {
+		r.skip(r.uvarint())
+	}
+	if r.err != nil {
+		return r.err
+	}
+	return nil // what follows the changes (stock clients send their capabilities there) the core skips
+}
+
+// validateBloom checks one bloom filter: empty, or entries, bits per
+// entry and probes (LEB128 u32) followed by exactly the bits they need.
+func validateBloom(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	r := syncReader{b: b}
+	entries, bits, probes := r.uvarint(), r.uvarint(), r.uvarint()
+	if r.err != nil {
+		return fmt.Errorf("%w: bloom filter header", errSyncMessage)
+	}
+	if entries > maxBloomEntries || bits > maxBloomBitsPerEntry || probes > maxBloomProbes {
+		return fmt.Errorf("%w: bloom filter of %d entries, %d bits per entry, %d probes", errSyncMessage, entries, bits, probes)
+	}
+	if entries > 0 && (bits == 0 || probes == 0) {
+		return fmt.Errorf("%w: bloom filter of %d entries with %d bits per entry and %d probes", errSyncMessage, entries, bits, probes)
+	}
+	if want := (entries*bits + 7) / 8; uint64(len(r.b)) != want {
+		return fmt.Errorf("%w: bloom filter of %d bytes of bits, want %d", errSyncMessage, len(r.b), want)
+	}
+	return nil
 }

@@ -1,9 +1,14 @@
 package server
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/wire"
 )
 
 func TestSyncMessageChanges(t *testing.T) {
@@ -55,4 +60,68 @@ func FuzzSyncMessageChanges(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		syncMessageChanges(b) // must not panic
 	})
+}
+
+// TestValidateSyncMessage: every message real peers send passes (the
+// rounds of a sync between two automerge-go peers, and what stock
+// automerge-repo clients sent in the captured frames); bloom filters whose
+// parts disagree — one of them crashes the core when it generates an
+// answer — are refused.
+func TestValidateSyncMessage(t *testing.T) {
+	a, b := automerge.New(), automerge.New()
+	for i := range 20 {
+		a.RootMap().Set(fmt.Sprint("a", i), int64(i))
+		a.Commit("")
+		b.RootMap().Set(fmt.Sprint("b", i), int64(i))
+		b.Commit("")
+	}
+	sa, sb := automerge.NewSyncState(a), automerge.NewSyncState(b)
+	seen := 0
+	for range 10 {
+		for _, pair := range [][2]*automerge.SyncState{{sa, sb}, {sb, sa}} {
+			if m, ok := pair[0].GenerateMessage(); ok {
+				if err := validateSyncMessage(m.Bytes()); err != nil {
+					t.Fatalf("a real message refused: %v (% x)", err, m.Bytes())
+				}
+				pair[1].ReceiveMessage(m.Bytes())
+				seen++
+			}
+		}
+	}
+	files, _ := filepath.Glob("wire/testdata/frames/*-sync.cbor")
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		msg, err := wire.Decode(raw, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validateSyncMessage(msg.Data); err != nil {
+			t.Errorf("%s: a stock client's message refused: %v", f, err)
+		}
+		seen++
+	}
+	if seen < 10 {
+		t.Fatalf("only %d messages checked", seen)
+	}
+	have := func(bloom ...byte) []byte {
+		return append([]byte{0x42, 0, 0, 1, 0, byte(len(bloom))}, append(bloom, 0)...)
+	}
+	for name, m := range map[string][]byte{
+		"entries without bits (crashes the core)": have(1, 0, 1),
+		"entries without probes":                  have(1, 10, 0, 0, 0),
+		"too few bits":                            have(2, 10, 7, 0, 0),
+		"too many bits":                           have(1, 10, 7, 0, 0, 0),
+		"absurd probes":                           have(1, 10, 200, 1, 0, 0),
+		"truncated header":                        have(1),
+	} {
+		if err := validateSyncMessage(m); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := validateSyncMessage(have()); err != nil {
+		t.Errorf("an empty bloom filter refused: %v", err)
+	}
+	if err := validateSyncMessage(have(1, 10, 7, 0, 0)); err != nil {
+		t.Errorf("a well-formed bloom filter refused: %v", err)
+	}
 }

@@ -147,6 +147,18 @@ func (p *Pool) Load(doc string, parts [][]byte) error {
 // survived; a *Crash that it (or, when Op is "load", the state) kills the
 // core; a *Rejected that the core refused it.
 func (p *Pool) Check(doc string, msg []byte, state func() [][]byte) error {
+	return p.check(doc, msg, state, opCheck)
+}
+
+// Probe is Check, and then generates the answer to the message, as the
+// relay would at its next flush: the fuzzer looks for crashes there too.
+// The relay itself does not probe (it validates in Go what generation
+// reads of a message; see server/doc.go).
+func (p *Pool) Probe(doc string, msg []byte, state func() [][]byte) error {
+	return p.check(doc, msg, state, opProbe)
+}
+
+func (p *Pool) check(doc string, msg []byte, state func() [][]byte, op byte) error {
 	w := p.worker(doc)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -156,7 +168,7 @@ func (p *Pool) Check(doc string, msg []byte, state func() [][]byte) error {
 		}
 		w.open[doc] = true
 	}
-	err := w.request("check", opCheck, [][]byte{[]byte(doc), msg})
+	err := w.request("check", op, [][]byte{[]byte(doc), msg})
 	if err != nil {
 		delete(w.open, doc)
 	}

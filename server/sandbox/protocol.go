@@ -17,6 +17,7 @@ import (
 const (
 	opOpen   byte = 'o' // fields: document id, then the saved bytes to load, in order
 	opCheck  byte = 'c' // fields: document id, sync message
+	opProbe  byte = 'g' // as opCheck, then generate the answer (fuzzing)
 	opApply  byte = 'a' // fields: document id, changes (automerge.SaveChanges or a SaveIncremental chunk)
 	opForget byte = 'f' // fields: document id
 	opPing   byte = 'p' // no fields

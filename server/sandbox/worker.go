@@ -67,20 +67,25 @@ func handle(docs map[string]*automerge.Doc, op byte, fields [][]byte) (byte, str
 		}
 		docs[id] = doc
 		return replyOK, ""
-	case opCheck:
+	case opCheck, opProbe:
 		doc := docs[id]
 		if doc == nil || len(fields) != 2 {
 			return replyRejected, "sandbox: check of a document that is not open"
 		}
 		// The relay's own sync state for the peer is not mirrored: a fresh
-		// one runs the same decoding, the same apply_changes on the same
-		// document, and a generation against what the message announced.
+		// one runs the same decoding and the same apply_changes on the same
+		// document. The answer is not generated here: what generation reads
+		// of the message (haves, bloom filters) the relay validates in Go
+		// first, and generating for every message would cost more than the
+		// relay spends on a change (see server/doc.go).
 		st := automerge.NewSyncState(doc)
 		if _, err := st.ReceiveMessage(fields[1]); err != nil {
 			delete(docs, id) // a refused message may have applied part of itself
 			return replyRejected, err.Error()
 		}
-		st.GenerateMessage()
+		if op == opProbe {
+			st.GenerateMessage()
+		}
 		return replyOK, ""
 	case opApply:
 		doc := docs[id]
