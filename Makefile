@@ -19,8 +19,11 @@ deps: debian-deps
 # What the tests need from Debian: a cross compiler and C library for
 # linux/arm64 (cgo: automerge-go links a static Automerge core per
 # architecture), qemu to run that binary here, systemd-analyze to verify
-# deploy/veche.service. Installed only when missing.
-DEBIAN_PACKAGES = gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static systemd
+# deploy/veche.service, and what the README's "Run a relay" commands use
+# (openssl, curl; ip and unshare for the test's namespaces). Installed only
+# when missing.
+DEBIAN_PACKAGES = gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static systemd \
+	openssl curl iproute2 util-linux
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 debian-deps:

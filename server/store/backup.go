@@ -158,6 +158,9 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 		return BackupInfo{}, err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename, this removes nothing
+	if err := matchOwner(tmp.Name(), dir); err != nil {
+		return BackupInfo{}, err
+	}
 	info, err = ReadBackup(ctx, r, tmp)
 	if err == nil {
 		err = tmp.Sync()
@@ -287,6 +290,24 @@ func lockExisting(path string, timeout time.Duration) (unlock func(), err error)
 	return func() { _ = f.Close() }, nil // closing releases the lock
 }
 
+// matchOwner gives path the owner of like, when running as root: a store
+// that root restores or compacts for a relay running as its own user
+// (systemd's DynamicUser, a container's) must stay that user's.
+func matchOwner(path, like string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(like)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return os.Chown(path, int(st.Uid), int(st.Gid))
+}
+
 // syncDir makes the names in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -327,6 +348,10 @@ func CompactFile(ctx context.Context, dir string, progress func(done, total int6
 		return 0, 0, err
 	}
 	defer os.Remove(tmpPath) // after a successful rename, this removes nothing
+	if err := matchOwner(tmpPath, path); err != nil {
+		_ = dst.Close()
+		return 0, 0, err
+	}
 
 	done := make(chan struct{})
 	if progress != nil {

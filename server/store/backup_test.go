@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/veche-sync/veche/server/store"
@@ -330,4 +331,48 @@ func TestOpenReadOnly(t *testing.T) {
 	if _, err := ro.Append(context.Background(), "doc-z", []byte("x"), nil); err == nil {
 		t.Fatal("a read-only store took a write")
 	}
+}
+
+// TestRestoreAndCompactKeepTheRelaysOwner: run by root for a relay that
+// runs as its own user (systemd's DynamicUser), the new veche.db belongs
+// to that user, not to root.
+func TestRestoreAndCompactKeepTheRelaysOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (CI runs as root): it hands files to another user")
+	}
+	ctx := context.Background()
+	src, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, src, 1)
+	archive, _ := backup(t, src)
+	src.Close()
+
+	const uid, gid = 61234, 61235
+	dir := filepath.Join(t.TempDir(), "veche")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(what string) {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(dir, store.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Fatalf("after %s veche.db belongs to %d:%d, want the relay's %d:%d", what, st.Uid, st.Gid, uid, gid)
+		}
+	}
+	if _, err := store.Restore(ctx, bytes.NewReader(archive), dir, store.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	owner("restore")
+	if _, _, err := store.CompactFile(ctx, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	owner("compact")
 }
