@@ -1,0 +1,55 @@
+package metrics_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/metrics"
+	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/store"
+)
+
+// TestNamesFollowPrometheusConventions lints every metric the relay
+// exposes (names, units, _total on counters, help texts) with
+// client_golang's promlint, after each hook has been called once.
+func TestNamesFollowPrometheusConventions(t *testing.T) {
+	p := metrics.New(metrics.Build{Version: "v0.0.0-test", Commit: "abc", Automerge: "v0"})
+	p.WatchStore(func() store.Stats { return store.Stats{Commits: 2, Appends: 3, Documents: 1, FileBytes: 4096} })
+	p.PeerConnected(server.KindMember)
+	p.PeerJoined(server.KindMember)
+	p.HandshakeFailed(server.HandshakeTimeout)
+	p.MessageReceived("sync", 100)
+	p.MessageSent("sync", 200)
+	p.ChangesApplied(3)
+	p.DocumentLoaded()
+	p.Committed(time.Millisecond, nil)
+	p.Generated(time.Microsecond)
+	p.PeerCut(server.CutSlow)
+	p.Refused(server.RefusedRateLimit)
+	p.Quarantined()
+	p.AuthRefused(api.AuthInvalid)
+	p.Request("GET", "/healthz", 200, time.Millisecond)
+	problems, err := testutil.GatherAndLint(p.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		if strings.HasPrefix(pr.Metric, "veche_") {
+			t.Errorf("%s: %s", pr.Metric, pr.Text)
+		}
+	}
+}
+
+// BenchmarkMessageHooks is what metrics cost the relay per message: one
+// received and one sent, by type.
+func BenchmarkMessageHooks(b *testing.B) {
+	p := metrics.New(metrics.Build{})
+	for b.Loop() {
+		p.MessageReceived("sync", 300)
+		p.MessageSent("sync", 300)
+	}
+}
