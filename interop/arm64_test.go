@@ -50,7 +50,7 @@ func TestArm64ReleaseUnderQemu(t *testing.T) {
 	if err != nil {
 		t.Fatalf("veche --version under qemu: %v\n%s", err, out)
 	}
-	for _, want := range []string{"veche ", "commit ", "automerge core github.com/automerge/automerge-go v", "linux/arm64"} {
+	for _, want := range []string{"veche ", "commit ", "automerge core automerge-rs 0.5.0, linked statically (github.com/automerge/automerge-go v", "linux/arm64"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("veche --version under qemu lacks %q:\n%s", want, out)
 		}

@@ -21,6 +21,15 @@ var (
 // core linked into the binary; its version names the core exactly.
 const automergeModule = "github.com/automerge/automerge-go"
 
+// automergeCores maps a version of automergeModule to the automerge-rs
+// release its static libraries were built from (its deps/automerge-rs
+// submodule). TestVersionNamesTheAutomergeCore fails when go.mod moves to
+// a binding this map does not know.
+var automergeCores = map[string]string{
+	// deps/automerge-rs at b79a92a, "rust/automerge@0.5.0".
+	"v0.0.0-20230903201930-b80ce8aadbb9": "automerge-rs 0.5.0",
+}
+
 // build describes the running binary.
 func build() metrics.Build {
 	b := metrics.Build{Version: version, Commit: commit, Automerge: "unknown"}
@@ -48,6 +57,10 @@ func build() metrics.Build {
 // printVersion answers `veche --version`.
 func printVersion(w io.Writer) {
 	b := build()
-	fmt.Fprintf(w, "veche %s\ncommit %s\nautomerge core %s %s (automerge-rs, linked statically)\n%s %s/%s\n",
-		b.Version, b.Commit, automergeModule, b.Automerge, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	core := automergeCores[b.Automerge]
+	if core == "" {
+		core = "automerge-rs (unknown release)"
+	}
+	fmt.Fprintf(w, "veche %s\ncommit %s\nautomerge core %s, linked statically (%s %s)\n%s %s/%s\n",
+		b.Version, b.Commit, core, automergeModule, b.Automerge, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
