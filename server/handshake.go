@@ -63,7 +63,10 @@ func (pe *peer) acceptHandshake(ctx context.Context) error {
 		pe.protocolError(err.Error())
 		return err
 	}
-	pe.adopt(msg)
+	if err := pe.adopt(msg); err != nil {
+		pe.protocolError(err.Error())
+		return err
+	}
 	pe.send(wire.Message{
 		Type:                    wire.TypePeer,
 		PeerMetadata:            pe.relay.metadata(),
@@ -104,7 +107,10 @@ func (pe *peer) dialHandshake(ctx context.Context) error {
 		return err
 	}
 	pe.id = msg.SenderID
-	pe.adopt(msg)
+	if err := pe.adopt(msg); err != nil {
+		pe.protocolError(err.Error())
+		return err
+	}
 	pe.log.Info("joined relay", "peer", pe.id, "storage", pe.meta.StorageID)
 	return nil
 }
@@ -123,15 +129,16 @@ func (pe *peer) handshakeFailure(err error) HandshakeFailure {
 	}
 }
 
-// adopt records the peer's identity from its handshake message.
-func (pe *peer) adopt(msg wire.Message) {
+// adopt records the peer's identity from its handshake message; it fails
+// when another principal's connection speaks as the same senderId.
+func (pe *peer) adopt(msg wire.Message) error {
 	if msg.PeerMetadata != nil {
 		pe.meta = *msg.PeerMetadata
 		pe.ephemeral = msg.PeerMetadata.IsEphemeral
 	} else {
 		pe.ephemeral = true // nothing to key its sync state by
 	}
-	pe.relay.bindPeerID(pe, pe.id)
+	return pe.relay.bindPeerID(pe, pe.id)
 }
 
 // metadata is what the relay tells peers about itself.

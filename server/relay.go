@@ -242,18 +242,30 @@ func (r *Relay) removePeer(pe *peer) {
 	r.metrics.PeerDisconnected(pe.principal.Kind)
 }
 
-// bindPeerID records that pe now speaks as senderId id. A connection
-// already speaking as id is replaced, as upstream does: a phone that
-// reconnects before its old connection timed out must not be refused.
-func (r *Relay) bindPeerID(pe *peer, id string) {
+// ErrSenderIDInUse fails the handshake of a connection whose senderId
+// another principal's connection speaks as.
+var ErrSenderIDInUse = errors.New("senderId in use by another connection")
+
+// bindPeerID records that pe now speaks as senderId id. A connection of
+// the same principal already speaking as id is replaced, as upstream
+// does: a phone that reconnects before its old connection timed out must
+// not be refused. A connection of another principal is not: a senderId
+// proves nothing, so knowing one must not let anyone cut its owner off.
+func (r *Relay) bindPeerID(pe *peer, id string) error {
 	r.mu.Lock()
 	old := r.byID[id]
+	if old != nil && old != pe && old.principal.ID != pe.principal.ID {
+		r.mu.Unlock()
+		r.log.Warn("join refused: senderId in use by another principal", "peer", id, "principal", pe.principal.ID, "holder", old.principal.ID)
+		return fmt.Errorf("%w: %w: choose another senderId", ErrHandshake, ErrSenderIDInUse)
+	}
 	r.byID[id] = pe
 	r.mu.Unlock()
 	if old != nil && old != pe {
 		r.log.Info("peer reconnected, closing its old connection", "peer", id)
 		old.cut("replaced by a newer connection of the same peer")
 	}
+	return nil
 }
 
 // acquire returns the synchronizer of a document, starting it if needed,
