@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automerge/automerge-go"
+
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -47,4 +49,78 @@ func TestSenderIDHijackIsRefused(t *testing.T) {
 	other := wire.NewDocumentID()
 	again.change(other, "k", "replaced")
 	waitStored(t, r, again, other)
+}
+
+// secretAccess lets everyone create and read everything but one document.
+type secretAccess struct{ secret string }
+
+func (a secretAccess) CanRead(_ Principal, id string) bool  { return id != a.secret }
+func (a secretAccess) CanWrite(_ Principal, id string) bool { return id != a.secret }
+func (a secretAccess) CanCreate(Principal) bool             { return true }
+
+// TestNoExistenceOracle: a first sync message for a document that exists
+// but may not be read is answered exactly as one for an id nobody uses —
+// as a new document — and the existing document is untouched, and nobody
+// else sees what was sent.
+func TestNoExistenceOracle(t *testing.T) {
+	st := openStore(t)
+	secret := wire.NewDocumentID()
+	r := newTestRelay(t, st, Options{Access: secretAccess{secret: string(secret)}})
+	// The owner's document exists.
+	if _, err := st.Append(t.Context(), string(secret), seedChunk(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	before := storeDigest(t, st)
+
+	answers := func(id wire.DocumentID) []wire.Type {
+		p := connectAs(t, r, "prober-"+string(id)[:4], MemberPrincipal("south", "mallory"))
+		p.change(id, "probe", "x")
+		var types []wire.Type
+		deadline := time.After(2 * time.Second)
+		for {
+			select {
+			case m := <-p.inbox:
+				types = append(types, m.Type)
+				if m.Type == wire.TypeSync && p.get(id, "probe") == "x" && len(types) >= 1 {
+					// The relay answered with a sync message: done.
+					p.conn.Close("")
+					return types
+				}
+			case <-deadline:
+				return types
+			}
+		}
+	}
+	fresh := answers(wire.NewDocumentID())
+	existing := answers(secret)
+	if len(fresh) == 0 || fresh[0] != wire.TypeSync {
+		t.Fatalf("a new document was answered %v", fresh)
+	}
+	if len(existing) == 0 || existing[0] != fresh[0] {
+		t.Fatalf("an existing unreadable document was answered %v, a new one %v", existing, fresh)
+	}
+	after := storeDigest(t, st)
+	if !equalDigest(map[string][]string{string(secret): before[string(secret)]}, map[string][]string{string(secret): after[string(secret)]}) {
+		t.Fatal("the decoy wrote to the real document")
+	}
+	// A reader of the real document does not see the probe.
+	reader := connect(t, newTestRelay(t, st, Options{}), "reader", nil)
+	reader.find(secret)
+	reader.waitFor("the document", func() bool { return reader.get(secret, "seed") == "yes" })
+	if reader.get(secret, "probe") != nil {
+		t.Fatal("the probe reached the real document")
+	}
+}
+
+// seedChunk is one change setting seed=yes.
+func seedChunk(t *testing.T) []byte {
+	t.Helper()
+	doc := automerge.New()
+	if err := doc.RootMap().Set("seed", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doc.Commit("seed"); err != nil {
+		t.Fatal(err)
+	}
+	return doc.SaveIncremental()
 }

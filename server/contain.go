@@ -89,7 +89,7 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 	if pool == nil {
 		return true
 	}
-	err := pool.Check(s.id, msg.Data, s.mirrorState)
+	err := pool.Check(s.mirror, msg.Data, s.mirrorState)
 	var crash *sandbox.Crash
 	var rejected *sandbox.Rejected
 	switch {
@@ -139,7 +139,7 @@ func (s *synchronizer) culprit(msg []byte) int {
 	if len(chunks) == 1 {
 		return 0
 	}
-	probe := "probe:" + s.id
+	probe := "probe:" + s.mirror
 	defer pool.Forget(probe)
 	for i, c := range chunks {
 		err := pool.Check(probe, pushMessage(c), s.mirrorState)
@@ -185,10 +185,10 @@ func (s *synchronizer) mirrorChanges(heads []automerge.ChangeHash) {
 	}
 	cs, err := s.doc.Changes(heads...)
 	if err != nil || len(cs) == 0 {
-		pool.Forget(s.id)
+		pool.Forget(s.mirror)
 		return
 	}
-	if err := pool.Apply(s.id, automerge.SaveChanges(cs)); err != nil {
+	if err := pool.Apply(s.mirror, automerge.SaveChanges(cs)); err != nil {
 		s.log.Warn("sandbox copy dropped after a local change", "err", err)
 	}
 }
@@ -252,7 +252,7 @@ func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
 	if pool == nil {
 		return nil
 	}
-	err := pool.Check(s.id, msg, s.mirrorState)
+	err := pool.Check(s.mirror, msg, s.mirrorState)
 	var crash *sandbox.Crash
 	switch {
 	case err == nil:

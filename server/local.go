@@ -117,7 +117,7 @@ func (s *synchronizer) doCall(c *call) error {
 		s.doc = doc
 		s.lastHeads = nil
 		if pool := s.relay.opts.Sandbox; pool != nil {
-			pool.Forget(s.id) // loaded from the relay's copy when next needed
+			pool.Forget(s.mirror) // loaded from the relay's copy when next needed
 		}
 		for pe, ps := range s.peers {
 			s.startSync(pe, ps)

@@ -197,18 +197,24 @@ func (pe *peer) handleSync(msg wire.Message) error {
 			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents on one connection (limit %d)", pe.relay.opts.MaxDocumentsPerConn))
 			return nil
 		}
-		if !pe.relay.opts.Access.CanRead(pe.principal, id) && !pe.mayCreate(msg) {
+		switch create, decoy := pe.mayCreate(msg); {
+		case pe.relay.opts.Access.CanRead(pe.principal, id) || create:
+			s = pe.relay.acquire(id)
+			if s == nil {
+				return ErrRelayClosed
+			}
+		case decoy:
+			// A document it may not read, which it could create were the id
+			// free: answered exactly as a new document would be (decoy.go).
+			s = pe.relay.decoy(pe, id)
+		default:
 			// Exactly what a document nobody has gets: existence is not leaked.
 			pe.send(wire.Message{Type: wire.TypeDocUnavailable, DocumentID: msg.DocumentID})
 			return nil
 		}
-		s = pe.relay.acquire(id)
-		if s == nil {
-			return ErrRelayClosed
-		}
 		pe.docs[id] = s
 	}
-	ev := event{peer: pe, msg: msg, canWrite: pe.relay.opts.Access.CanWrite(pe.principal, id)}
+	ev := event{peer: pe, msg: msg, canWrite: s.decoy || pe.relay.opts.Access.CanWrite(pe.principal, id)}
 	if !s.deliver(ev) {
 		// The document was retired or the relay is stopping: open it again.
 		delete(pe.docs, id)
@@ -222,20 +228,24 @@ func (pe *peer) handleSync(msg wire.Message) error {
 // create: a sync message (the sender has the document) for an id nobody
 // stores, from a principal allowed to create. The document then belongs to
 // the principal's council from this moment, so the rest of its first sync
-// is allowed.
-func (pe *peer) mayCreate(msg wire.Message) bool {
+// is allowed. decoy reports a sync message the principal could create
+// with, for an id that is stored already.
+func (pe *peer) mayCreate(msg wire.Message) (create, decoy bool) {
 	access := pe.relay.opts.Access
 	if msg.Type != wire.TypeSync || !access.CanCreate(pe.principal) {
-		return false
+		return false, false
 	}
 	exists, err := pe.relay.store.Exists(context.Background(), string(msg.DocumentID))
-	if err != nil || exists {
-		return false
+	if err != nil {
+		return false, false
+	}
+	if exists {
+		return false, true
 	}
 	if g, ok := access.(*Grants); ok {
 		g.created(pe.principal, string(msg.DocumentID))
 	}
-	return true
+	return true, false
 }
 
 func (pe *peer) handleEphemeral(msg wire.Message) {

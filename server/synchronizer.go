@@ -48,6 +48,8 @@ type synchronizer struct {
 	loaded     bool
 	stopped    bool
 	poisoned   bool           // the stored document crashes the core: never loaded
+	decoy      bool           // a stand-in for a document the peer may not read (decoy.go)
+	mirror     string         // the document's name in the sandbox
 	doc        *automerge.Doc // nil while the document does not exist
 	meta       store.Meta
 	received   bool // messages arrived since the heads were last compared
@@ -71,8 +73,9 @@ func newSynchronizer(r *Relay, id string) *synchronizer {
 	return &synchronizer{
 		relay: r,
 		id:    id,
-		log:   r.log.With("doc", id),
-		peers: make(map[*peer]*peerState),
+		log:    r.log.With("doc", id),
+		peers:  make(map[*peer]*peerState),
+		mirror: id,
 	}
 }
 
@@ -146,6 +149,9 @@ func (s *synchronizer) ctx() context.Context { return context.Background() }
 // hold stays nil until a peer creates it.
 func (s *synchronizer) load() {
 	s.doc = nil
+	if s.decoy {
+		return // it starts empty, as a new document does
+	}
 	if s.relay.quarantine.documentPoisoned(s.id) {
 		s.poisoned = true
 		s.log.Warn("document is quarantined: it crashed the Automerge engine when loaded; release it with veche quarantine release")
@@ -163,7 +169,7 @@ func (s *synchronizer) load() {
 		// A worker loads it first: a document that kills the core (a
 		// poisoned change stored by an older version) must not kill the
 		// relay, at this start or any later one.
-		err := pool.Load(s.id, append([][]byte{stored.Snapshot}, stored.Chunks...))
+		err := pool.Load(s.mirror, append([][]byte{stored.Snapshot}, stored.Chunks...))
 		var crash *sandbox.Crash
 		if errors.As(err, &crash) {
 			s.poison(crash)
@@ -350,7 +356,7 @@ func (s *synchronizer) reject(pe *peer, err error) {
 	s.relay.metrics.Refused(RefusedSyncMessage)
 	s.relay.metrics.PeerCut(CutProtocol)
 	if pool := s.relay.opts.Sandbox; pool != nil {
-		pool.Forget(s.id) // its copy may hold part of what was refused
+		pool.Forget(s.mirror) // its copy may hold part of what was refused
 	}
 	pe.protocolError(err.Error())
 	pe.cut(err.Error())
@@ -391,6 +397,10 @@ func sameHeads(a, b []automerge.ChangeHash) bool {
 // reloaded from the store, so the relay's memory never runs ahead of its
 // disk; peers re-sync what was lost from their own copies.
 func (s *synchronizer) commit() bool {
+	if s.decoy {
+		s.dirty = false // a decoy stores nothing
+		return true
+	}
 	if !s.dirty || s.doc == nil {
 		return true
 	}
@@ -402,7 +412,7 @@ func (s *synchronizer) commit() bool {
 	if err != nil {
 		s.log.Error("commit failed; reloading the document from the store", "err", err)
 		if pool := s.relay.opts.Sandbox; pool != nil {
-			pool.Forget(s.id)
+			pool.Forget(s.mirror)
 		}
 		s.load()
 		s.dirty = false
@@ -512,7 +522,7 @@ func (s *synchronizer) generate(ps *peerState) ([]byte, bool) {
 
 func (s *synchronizer) saveSyncState(pe *peer, ps *peerState) {
 	sid := pe.storageID()
-	if sid == "" || ps.sync == nil {
+	if sid == "" || ps.sync == nil || s.decoy {
 		return
 	}
 	if err := s.relay.store.SaveSyncState(s.ctx(), sid, s.id, ps.sync.Save()); err != nil {
@@ -543,7 +553,7 @@ func (s *synchronizer) shutdown() {
 		s.compact()
 	}
 	if pool := s.relay.opts.Sandbox; pool != nil {
-		pool.Forget(s.id)
+		pool.Forget(s.mirror)
 	}
 	s.doc = nil
 }
