@@ -71,8 +71,8 @@ type peerState struct {
 
 func newSynchronizer(r *Relay, id string) *synchronizer {
 	return &synchronizer{
-		relay: r,
-		id:    id,
+		relay:  r,
+		id:     id,
 		log:    r.log.With("doc", id),
 		peers:  make(map[*peer]*peerState),
 		mirror: id,
