@@ -21,11 +21,14 @@
 package api
 
 import (
+	"net/netip"
+	"time"
 	"log/slog"
 	"net/http"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
@@ -49,10 +52,36 @@ type Options struct {
 	// /api/councils. Default: false, and then only the operator may.
 	OpenRegistration bool
 	// AuthFailuresPerMinute is how many failed authentications (bad
-	// tokens, bad invite codes) one remote address may make in a minute;
-	// past it, its requests are answered 429 for the rest of the minute.
+	// tokens, bad invite codes) one remote address may make in a minute,
+	// sustained; past it, its further bad credentials are answered 429
+	// instead of 401. Valid credentials from it are still accepted.
 	// Default: DefaultAuthFailuresPerMinute (20).
 	AuthFailuresPerMinute int
+	// TokenRequestsPerSecond is how many requests (a websocket connection
+	// counts one) one token may make per second, sustained, with five
+	// seconds' worth at once; past it, 429. Default:
+	// DefaultTokenRequestsPerSecond (20).
+	TokenRequestsPerSecond float64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed: the client address (for the limits per address) is then
+	// the right-most one in the header that is not a trusted proxy.
+	// Default: none, and the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// MaxConnectionsPerToken bounds the sync connections one token's
+	// principal may hold open at once (anonymous connections are bounded
+	// by address only). Default: DefaultMaxConnectionsPerToken.
+	MaxConnectionsPerToken int
+	// MaxConnectionsPerAddress bounds the sync connections one remote
+	// address may hold open at once (a village behind one NAT address is
+	// many phones). Default: DefaultMaxConnectionsPerAddress.
+	MaxConnectionsPerAddress int
+	// BodyMinRate and BodyGrace bound how slowly a request body may
+	// arrive: by BodyGrace plus one second per BodyMinRate bytes read so
+	// far, or the request is answered 408 and its connection closed.
+	// Defaults: DefaultBodyMinRate (500 B/s) and DefaultBodyGrace (30s),
+	// sized for a 10 kbit/s link with 800 ms round trips (see body.go).
+	BodyMinRate int
+	BodyGrace   time.Duration
 	// WebSocket tunes sync connections (keepalive, write timeout, frame
 	// size). Default: wsconn's defaults.
 	WebSocket wsconn.Options
@@ -83,6 +112,8 @@ type Server struct {
 	log      *slog.Logger
 	metrics  Metrics
 	failures *failureLimiter
+	tokens   *keyedLimiter
+	conns    *connLimiter
 	echo     *echo.Echo
 	upgrader websocket.Upgrader
 }
@@ -101,6 +132,21 @@ func New(relay *server.Relay, opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = NopMetrics{}
 	}
+	if opts.TokenRequestsPerSecond <= 0 {
+		opts.TokenRequestsPerSecond = DefaultTokenRequestsPerSecond
+	}
+	if opts.MaxConnectionsPerToken <= 0 {
+		opts.MaxConnectionsPerToken = DefaultMaxConnectionsPerToken
+	}
+	if opts.MaxConnectionsPerAddress <= 0 {
+		opts.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
+	}
+	if opts.BodyMinRate <= 0 {
+		opts.BodyMinRate = DefaultBodyMinRate
+	}
+	if opts.BodyGrace <= 0 {
+		opts.BodyGrace = DefaultBodyGrace
+	}
 	s := &Server{
 		relay:    relay,
 		auth:     opts.Auth,
@@ -108,6 +154,8 @@ func New(relay *server.Relay, opts Options) *Server {
 		log:      opts.Logger,
 		metrics:  opts.Metrics,
 		failures: newFailureLimiter(opts.AuthFailuresPerMinute, opts.Metrics),
+		tokens:   newKeyedLimiter(rate.Limit(opts.TokenRequestsPerSecond), max(1, int(5*opts.TokenRequestsPerSecond))),
+		conns:    newConnLimiter(opts.MaxConnectionsPerToken, opts.MaxConnectionsPerAddress),
 		echo:     echo.New(),
 		upgrader: websocket.Upgrader{
 			// Clients authenticate with a token, not a cookie, so a page
@@ -118,7 +166,9 @@ func New(relay *server.Relay, opts Options) *Server {
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.IPExtractor = ipExtractor(opts.TrustedProxies)
 	s.echo.Use(s.accessLog)
+	s.echo.Use(s.bodyDeadline)
 	s.routes()
 	return s
 }

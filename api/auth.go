@@ -1,8 +1,9 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 
@@ -56,17 +57,16 @@ func presentedToken(c echo.Context, query bool) (token string, presented bool, e
 
 // authenticate finds the principal of a request. anonymous says whether a
 // request without a token may go on as server.AnonymousPrincipal; query
-// whether ?token= is read. The answer is 429 while the remote address is
-// over its limit of failed authentications, whatever the token.
+// whether ?token= is read. A bad token counts as a failed authentication
+// of the remote address, answered 401, or 429 once the address is over its
+// limit; a valid token is never refused for its address's failures, only
+// for its own rate (Options.TokenRequestsPerSecond) or its principal's
+// quarantine.
 func (s *Server) authenticate(c echo.Context, anonymous, query bool) (server.Principal, error) {
 	addr := remoteIP(c)
-	if err := s.failures.check(addr); err != nil {
-		return server.Principal{}, err
-	}
 	token, presented, err := presentedToken(c, query)
 	if err != nil {
-		s.failures.fail(addr)
-		return server.Principal{}, err
+		return server.Principal{}, s.badCredential(addr, err)
 	}
 	if !presented {
 		if anonymous {
@@ -80,38 +80,50 @@ func (s *Server) authenticate(c echo.Context, anonymous, query bool) (server.Pri
 		return server.Principal{}, &Error{Code: CodeUnauthenticated, Message: "no token: " + how}
 	}
 	if s.auth == nil {
-		s.failures.fail(addr)
-		return server.Principal{}, errBadToken
+		return server.Principal{}, s.badCredential(addr, errBadToken)
 	}
 	p, err := s.auth.Authenticate(c.Request().Context(), token)
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
-		s.failures.fail(addr)
-		return server.Principal{}, errBadToken
+		return server.Principal{}, s.badCredential(addr, errBadToken)
 	case err != nil:
 		return server.Principal{}, err // auth's errors never hold the token
 	}
 	if s.relay.Suspended(p) {
 		return server.Principal{}, errQuarantined
 	}
+	if wait, ok := s.tokens.take(tokenKey(token)); !ok {
+		return server.Principal{}, &tooMany{retryAfter: wait, what: "requests with this token"}
+	}
 	return p, nil
+}
+
+// badCredential counts a failed authentication of addr and returns what
+// to answer: err, or 429 once addr is over its limit.
+func (s *Server) badCredential(addr string, err error) error {
+	if over := s.failures.fail(addr); over != nil {
+		return over
+	}
+	return err
+}
+
+// tokenKey names a token in the per-token limiter: a digest, so the
+// limiter's memory holds no secret.
+func tokenKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:16])
 }
 
 var errQuarantined = &Error{Code: CodeQuarantined, Message: "quarantined: this token's principal sent a change that crashes the relay's engine; the relay's operator can release it"}
 
 var errBadToken = &Error{Code: CodeUnauthenticated, Message: "invalid or revoked token"}
 
-// remoteIP is the address failed authentications are counted against:
-// the peer of the TCP connection. Forwarding headers are not trusted, so
-// a client cannot dodge the limit by inventing them; behind a proxy every
-// client shares the proxy's address.
-func remoteIP(c echo.Context) string {
-	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
-	if err != nil {
-		return c.Request().RemoteAddr
-	}
-	return host
-}
+// remoteIP is the address failed authentications and connections are
+// counted against: the peer of the TCP connection, or with
+// Options.TrustedProxies, the client that X-Forwarded-For names, read from
+// the right past the trusted proxies only (echo's IP extractor), so a
+// client cannot dodge a limit by inventing the header.
+func remoteIP(c echo.Context) string { return c.RealIP() }
 
 // requireMember is the middleware of every route under
 // /api/councils/:id: the request must carry the token of a member of that

@@ -61,6 +61,9 @@ const (
 	// holds: malformed JSON, an unknown field, an empty name, a negative
 	// quantity, an unknown kind or choice, a closing time in the past.
 	CodeInvalidArgument = "invalid_argument"
+	// CodeBodyTooSlow (408): the request body arrived slower than the
+	// relay allows (Options.BodyMinRate); the connection is closed.
+	CodeBodyTooSlow = "body_too_slow"
 	// CodeTooLarge (413): the request body is over MaxBodySize.
 	CodeTooLarge = "too_large"
 	// CodeUnknownMember (422): a member a request names (a delegate) is
@@ -127,6 +130,8 @@ func StatusOf(code string) int {
 		return http.StatusMethodNotAllowed
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case CodeBodyTooSlow:
+		return http.StatusRequestTimeout
 	case CodeUnknownMember, CodeMemberLeft:
 		return http.StatusUnprocessableEntity
 	case CodeNotProposer, CodeNotDelegate:
@@ -166,12 +171,12 @@ func errorOf(err error) (apiErr *Error, ok bool) {
 	var crdtErr *crdt.Error
 	var httpErr *echo.HTTPError
 	var tooLarge *http.MaxBytesError
-	var tooMany *tooManyFailures
+	var over *tooMany
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr, true
-	case errors.As(err, &tooMany):
-		return tooMany.apiError(), true
+	case errors.As(err, &over):
+		return over.apiError(), true
 	case errors.Is(err, auth.ErrInviteInvalid):
 		return &Error{Code: CodeInviteInvalid, Message: "the invite code is unknown, used or expired"}, true
 	case errors.As(err, &crdtErr):
@@ -196,6 +201,8 @@ func errorOf(err error) (apiErr *Error, ok bool) {
 		// Callers wrap it in an *Error naming the council; this is the
 		// fallback for those that do not.
 		return &Error{Code: CodeNotFound, Message: "no such council"}, true
+	case errors.As(err, &errBodyTooSlow{}):
+		return &Error{Code: CodeBodyTooSlow, Message: err.Error()}, true
 	case errors.As(err, &tooLarge):
 		return &Error{Code: CodeTooLarge, Message: "request body too large"}, true
 	case errors.Is(err, server.ErrQuarantined):
@@ -234,9 +241,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case CodeUnauthenticated:
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="veche"`)
 	case CodeTooManyRequests:
-		var tooMany *tooManyFailures
-		if errors.As(err, &tooMany) {
-			tooMany.header(h)
+		var over *tooMany
+		if errors.As(err, &over) {
+			over.header(h)
 		}
 	}
 	_ = c.JSON(StatusOf(apiErr.Code), map[string]any{"error": apiErr})

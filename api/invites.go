@@ -87,12 +87,10 @@ func (s *Server) createInvite(c echo.Context) error {
 // acceptInvite serves POST /api/invites/accept: the invite code is the
 // credential. It is used up, the new member is added to the council's
 // document as of the inviter, and their token is issued. A bad code
-// counts as a failed authentication of the remote address.
+// counts as a failed authentication of the remote address; a good one is
+// taken whatever that address did before.
 func (s *Server) acceptInvite(c echo.Context) error {
 	addr := remoteIP(c)
-	if err := s.failures.check(addr); err != nil {
-		return err
-	}
 	var req AcceptInviteRequest
 	if err := bind(c, &req, false); err != nil {
 		return err
@@ -105,14 +103,12 @@ func (s *Server) acceptInvite(c echo.Context) error {
 		return invalid("name: required: the new member's name")
 	}
 	if s.auth == nil {
-		s.failures.fail(addr)
-		return auth.ErrInviteInvalid
+		return s.badCredential(addr, auth.ErrInviteInvalid)
 	}
 	ctx := c.Request().Context()
 	inv, err := s.auth.TakeInvite(ctx, req.Code, time.Now())
 	if errors.Is(err, auth.ErrInviteInvalid) {
-		s.failures.fail(addr)
-		return err
+		return s.badCredential(addr, err)
 	}
 	if err != nil {
 		return err

@@ -13,12 +13,23 @@ import (
 // to the principal the request proved (Authorization: Bearer, or ?token=)
 // for the connection's life. Without a valid token it answers 401 before
 // the upgrade, unless anonymous access is on and no token was presented.
+// A principal or an address over its cap of open connections gets 429
+// before the upgrade.
 func (s *Server) sync(c echo.Context) error {
 	p, err := s.authenticate(c, s.opts.AllowAnonymous, true)
 	if err != nil {
 		return err
 	}
 	c.Set(principalKey, p)
+	who := p.ID
+	if p.Anonymous {
+		who = "" // anonymous connections share one principal: bounded by address only
+	}
+	release, err := s.conns.acquire(who, remoteIP(c))
+	if err != nil {
+		return err
+	}
+	defer release()
 	ws, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client already

@@ -124,3 +124,25 @@ func seedChunk(t *testing.T) []byte {
 	}
 	return doc.SaveIncremental()
 }
+
+// TestSilentConnectionIsCutAtJoinDeadline: a connection that never says
+// join holds nothing for long: it is closed at the handshake deadline,
+// which by default is short (a stock client joins at once).
+func TestSilentConnectionIsCutAtJoinDeadline(t *testing.T) {
+	if DefaultHandshakeTimeout > 15*time.Second {
+		t.Fatalf("the default join deadline is %s", DefaultHandshakeTimeout)
+	}
+	r := newTestRelay(t, openStore(t), Options{HandshakeTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	silent := rawPeer(t, r, "silent")
+	err := silent.waitClosed()
+	if err == nil || !strings.Contains(err.Error(), "handshake") {
+		t.Fatalf("silent connection ended with %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("cut after %s", took)
+	}
+	if r.Peers() != 0 {
+		t.Fatalf("%d peers left", r.Peers())
+	}
+}

@@ -53,7 +53,11 @@ type Options struct {
 	// Default: 2×MaxDocumentsPerConn.
 	SendQueue int
 	// HandshakeTimeout bounds the wait for a peer's join (accepting) or
-	// peer message (dialing). Default: 60s; slow links need time.
+	// peer message (dialing). A stock client sends join as soon as the
+	// websocket is open, so even an 800 ms link needs one round trip;
+	// the rest of the default is for a congested one. A connection that
+	// says nothing is cut by then, with a close reason. Default:
+	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// SyncInterval paces a busy document: it commits and generates sync
 	// messages at most once per interval, and everything that arrived
@@ -121,7 +125,7 @@ func (o Options) withDefaults() Options {
 		o.SendQueue = 2 * o.MaxDocumentsPerConn
 	}
 	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = 60 * time.Second
+		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if o.SyncInterval <= 0 {
 		o.SyncInterval = DefaultSyncInterval
@@ -137,6 +141,9 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// DefaultHandshakeTimeout is the default Options.HandshakeTimeout.
+const DefaultHandshakeTimeout = 15 * time.Second
 
 // DefaultSyncInterval is the default Options.SyncInterval: long enough that
 // a burst of changes from many peers travels in one message per peer, and

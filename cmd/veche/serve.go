@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/veche-sync/veche/api"
@@ -63,6 +65,11 @@ type Main struct {
 	// for twice as long again is dropped. Flag --keepalive, env
 	// VECHE_KEEPALIVE; default 30s.
 	Keepalive time.Duration
+	// TrustedProxy lists (comma-separated CIDRs) the reverse proxies whose
+	// X-Forwarded-For names the client for the limits per address. Flag
+	// --trusted-proxy, env VECHE_TRUSTED_PROXY; default none (the TCP
+	// peer is the client).
+	TrustedProxy string
 	// SandboxWorkers is how many worker processes check untrusted
 	// Automerge input before the relay applies it (see server/doc.go).
 	// Flag --sandbox-workers, env VECHE_SANDBOX_WORKERS; default the
@@ -114,6 +121,9 @@ func NewMain() *Main {
 			MaxDocumentsPerConnection: 4096,
 			MaxMessagesPerSecond:      200,
 			MaxDocumentBytes:          256 << 20,
+			MaxConnectionsPerToken:    api.DefaultMaxConnectionsPerToken,
+			MaxConnectionsPerAddress:  api.DefaultMaxConnectionsPerAddress,
+			TokenRequestsPerSecond:    api.DefaultTokenRequestsPerSecond,
 		},
 	}
 }
@@ -150,6 +160,9 @@ func (m *Main) ParseFlags(args []string) error {
 		"VECHE_MAX_DOCUMENTS_PER_CONNECTION": &m.Limits.MaxDocumentsPerConnection,
 		"VECHE_MAX_MESSAGES_PER_SECOND":      &m.Limits.MaxMessagesPerSecond,
 		"VECHE_MAX_DOCUMENT_BYTES":           &m.Limits.MaxDocumentBytes,
+		"VECHE_MAX_CONNECTIONS_PER_TOKEN":    &m.Limits.MaxConnectionsPerToken,
+		"VECHE_MAX_CONNECTIONS_PER_ADDRESS":  &m.Limits.MaxConnectionsPerAddress,
+		"VECHE_TOKEN_REQUESTS_PER_SECOND":    &m.Limits.TokenRequestsPerSecond,
 	} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -158,6 +171,9 @@ func (m *Main) ParseFlags(args []string) error {
 			}
 			*dst = n
 		}
+	}
+	if v := os.Getenv("VECHE_TRUSTED_PROXY"); v != "" {
+		m.TrustedProxy = v
 	}
 	if v := os.Getenv("VECHE_SANDBOX_WORKERS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -205,6 +221,10 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve GET /metrics (Prometheus) on this second address, without a token: keep it private (env VECHE_METRICS_ADDR)")
 	fs.BoolVar(&m.PublicMetrics, "public-metrics", m.PublicMetrics, "serve GET /metrics on the main listener too, to the operator token only (env VECHE_PUBLIC_METRICS)")
+	fs.Int64Var(&m.Limits.MaxConnectionsPerToken, "max-connections-per-token", m.Limits.MaxConnectionsPerToken, "sync connections one member (token) may hold open at once (env VECHE_MAX_CONNECTIONS_PER_TOKEN)")
+	fs.Int64Var(&m.Limits.MaxConnectionsPerAddress, "max-connections-per-address", m.Limits.MaxConnectionsPerAddress, "sync connections one remote address may hold open at once (env VECHE_MAX_CONNECTIONS_PER_ADDRESS)")
+	fs.Int64Var(&m.Limits.TokenRequestsPerSecond, "token-requests-per-second", m.Limits.TokenRequestsPerSecond, "requests one token may make per second, sustained, five seconds' worth at once (env VECHE_TOKEN_REQUESTS_PER_SECOND)")
+	fs.StringVar(&m.TrustedProxy, "trusted-proxy", m.TrustedProxy, "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (env VECHE_TRUSTED_PROXY)")
 	fs.IntVar(&m.SandboxWorkers, "sandbox-workers", m.SandboxWorkers, "worker processes that check untrusted Automerge input before the relay applies it; 0: one per CPU, at most 4 (env VECHE_SANDBOX_WORKERS)")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "debug, info, warn or error (env VECHE_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -220,6 +240,9 @@ func (m *Main) ParseFlags(args []string) error {
 		return fmt.Errorf("--sync-interval %s: must be positive", m.SyncInterval)
 	}
 	if err := m.Limits.check(); err != nil {
+		return err
+	}
+	if _, err := m.trustedProxies(); err != nil {
 		return err
 	}
 	if m.SandboxWorkers < 0 {
@@ -321,6 +344,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.PublicMetrics {
 		metricsHandler = m.metrics.Handler()
 	}
+	proxies, _ := m.trustedProxies() // checked by ParseFlags
 	srv := api.New(m.relay, api.Options{
 		Metrics:        m.metrics,
 		MetricsHandler: metricsHandler,
@@ -328,12 +352,16 @@ func (m *Main) Run(ctx context.Context) error {
 			_, err := st.WriteBackup(ctx, begin)
 			return err
 		},
-		Auth:                  credentials,
-		AllowAnonymous:        m.Anonymous,
-		OpenRegistration:      m.OpenRegistration,
-		AuthFailuresPerMinute: m.AuthFailuresPerMinute,
-		Logger:                m.log,
-		WebSocket:             wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive, MaxFrameSize: m.Limits.MaxFrameBytes},
+		Auth:                     credentials,
+		AllowAnonymous:           m.Anonymous,
+		OpenRegistration:         m.OpenRegistration,
+		AuthFailuresPerMinute:    m.AuthFailuresPerMinute,
+		TokenRequestsPerSecond:   float64(m.Limits.TokenRequestsPerSecond),
+		MaxConnectionsPerToken:   int(m.Limits.MaxConnectionsPerToken),
+		MaxConnectionsPerAddress: int(m.Limits.MaxConnectionsPerAddress),
+		TrustedProxies:           proxies,
+		Logger:                   m.log,
+		WebSocket:                wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive, MaxFrameSize: m.Limits.MaxFrameBytes},
 	})
 
 	ln, err := net.Listen("tcp", m.Addr)
@@ -346,8 +374,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.http = &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 30 * time.Second,
-		TLSConfig:         tlsConfig,
-		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug), // TLS handshake failures and the like
+		// Bodies are held to a minimal rate by the API (api/body.go), not
+		// a fixed ReadTimeout a slow but live link could not meet; a
+		// kept-alive connection with nothing to say is closed after this.
+		IdleTimeout: 2 * time.Minute,
+		TLSConfig:   tlsConfig,
+		ErrorLog:    slog.NewLogLogger(m.log.Handler(), slog.LevelDebug), // TLS handshake failures and the like
 	}
 	m.served = make(chan error, 1)
 	scheme := "http"
@@ -431,6 +463,9 @@ type Limits struct {
 	MaxDocumentsPerConnection int64
 	MaxMessagesPerSecond      int64
 	MaxDocumentBytes          int64
+	MaxConnectionsPerToken    int64
+	MaxConnectionsPerAddress  int64
+	TokenRequestsPerSecond    int64
 }
 
 func (l Limits) check() error {
@@ -439,10 +474,29 @@ func (l Limits) check() error {
 		"--max-documents-per-connection": l.MaxDocumentsPerConnection,
 		"--max-messages-per-second":      l.MaxMessagesPerSecond,
 		"--max-document-bytes":           l.MaxDocumentBytes,
+		"--max-connections-per-token":    l.MaxConnectionsPerToken,
+		"--max-connections-per-address":  l.MaxConnectionsPerAddress,
+		"--token-requests-per-second":    l.TokenRequestsPerSecond,
 	} {
 		if v < 1 {
 			return fmt.Errorf("%s %d: must be at least 1", name, v)
 		}
 	}
 	return nil
+}
+
+// trustedProxies parses TrustedProxy.
+func (m *Main) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(m.TrustedProxy, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: want CIDRs like 10.0.0.1/32,fd00::/8: %w", m.TrustedProxy, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

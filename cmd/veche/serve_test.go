@@ -215,3 +215,29 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestAbuseFlags: the caps and the trusted proxies reach the HTTP surface
+// from flags and the environment, and nonsense is refused.
+func TestAbuseFlags(t *testing.T) {
+	t.Setenv("VECHE_MAX_CONNECTIONS_PER_TOKEN", "3")
+	m := NewMain()
+	if err := m.ParseFlags([]string{"--max-connections-per-address", "7", "--token-requests-per-second", "9", "--trusted-proxy", "10.0.0.1/32, fd00::/8"}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := m.trustedProxies()
+	if err != nil || len(ps) != 2 || ps[1].String() != "fd00::/8" {
+		t.Fatalf("trusted proxies %v, %v", ps, err)
+	}
+	if m.Limits.MaxConnectionsPerToken != 3 || m.Limits.MaxConnectionsPerAddress != 7 || m.Limits.TokenRequestsPerSecond != 9 {
+		t.Fatalf("limits %+v", m.Limits)
+	}
+	for _, args := range [][]string{
+		{"--trusted-proxy", "not-a-cidr"},
+		{"--max-connections-per-token", "0"},
+		{"--token-requests-per-second", "-1"},
+	} {
+		if err := NewMain().ParseFlags(args); err == nil {
+			t.Fatalf("%q accepted", args)
+		}
+	}
+}
