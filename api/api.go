@@ -21,10 +21,10 @@
 package api
 
 import (
-	"net/netip"
-	"time"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
