@@ -370,6 +370,7 @@ func TestSecurityTableWebsocket(t *testing.T) {
 	type want int
 	const (
 		unavailable want = iota // doc-unavailable, as if it did not exist
+		asNew                   // answered as a new document would be (a decoy), nothing applied
 		refused                 // error, nothing applied
 		served                  // synced / relayed
 	)
@@ -382,7 +383,9 @@ func TestSecurityTableWebsocket(t *testing.T) {
 		{"operator", OperatorPrincipal, unavailable, unavailable},
 		{"peer relay without a link", Principal{ID: "peer:x", Kind: KindPeer}, unavailable, unavailable},
 		// Cai's mandate to the federation was recalled: nothing is left.
-		{"recalled delegate of a council outside the federation", MemberPrincipal(string(w.south), w.cai), unavailable, unavailable},
+		// A member may create documents: a sync for an id it may not read
+		// is answered as for a free id, so existence is not told.
+		{"recalled delegate of a council outside the federation", MemberPrincipal(string(w.south), w.cai), unavailable, asNew},
 		{"unknown member of a real council", MemberPrincipal(string(w.north), "ghost"), unavailable, unavailable},
 		{"read-only member (council in the federation)", MemberPrincipal(string(w.north), w.ana), served, refused},
 		{"rightful member", MemberPrincipal(string(w.fed), w.dora), served, served},
@@ -402,6 +405,10 @@ func TestSecurityTableWebsocket(t *testing.T) {
 			switch c.sync {
 			case unavailable:
 				if m := p.expect(wire.TypeDocUnavailable); m.DocumentID != w.fed {
+					t.Fatalf("sync answered %+v", m)
+				}
+			case asNew:
+				if m := p.expect(wire.TypeSync); m.DocumentID != w.fed {
 					t.Fatalf("sync answered %+v", m)
 				}
 			case refused:

@@ -64,7 +64,9 @@ func TestSilentPeerIsDroppedAfterPingAndPongTimeout(t *testing.T) {
 }
 
 func TestAnsweringPeerStaysConnected(t *testing.T) {
-	url, reads, frames := serve(t, wsconn.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 40 * time.Millisecond})
+	// A pong timeout wide enough for a machine busy with -race and other
+	// tests: the point is many pings, all answered.
+	url, reads, frames := serve(t, wsconn.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 250 * time.Millisecond})
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestAnsweringPeerStaysConnected(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // many ping intervals
+	time.Sleep(600 * time.Millisecond) // many ping intervals, two pong timeouts
 	select {
 	case err := <-reads:
 		t.Fatalf("answering peer dropped: %v", err)
