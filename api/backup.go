@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -18,25 +19,41 @@ type BackupFunc func(ctx context.Context, begin func(size int64) (io.Writer, err
 // backup serves GET /api/backup to the operator: a hot, consistent copy
 // of the store as a tar archive with its SHA-256 (veche backup reads it,
 // veche restore puts it back). The relay keeps serving meanwhile.
+//
+// The copy is first written to a private temporary file at disk speed,
+// and only then sent: the store's read transaction must not last as long
+// as a slow link takes to carry the archive, because a writer that needs
+// to grow the store's memory map waits for every read transaction to end.
 func (s *Server) backup(c echo.Context) error {
 	if s.opts.Backup == nil {
 		return &Error{Code: CodeUnavailable, Message: "this relay has no store to back up"}
 	}
-	started := false
-	err := s.opts.Backup(c.Request().Context(), func(size int64) (io.Writer, error) {
-		h := c.Response().Header()
-		h.Set(echo.HeaderContentType, "application/x-tar")
-		h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
-		h.Set(echo.HeaderContentDisposition, `attachment; filename="veche-backup-`+time.Now().UTC().Format("20060102T150405Z")+`.tar"`)
-		c.Response().WriteHeader(http.StatusOK)
-		started = true
-		return c.Response(), nil
-	})
-	if err != nil && started {
-		// The answer is under way: all that can be done is cut it short,
-		// which the client sees as a truncated archive.
-		s.log.Warn("backup cut short", "err", err)
-		return nil
+	tmp, err := os.CreateTemp("", "veche-backup-*.tar") // mode 0600
+	if err != nil {
+		return err
 	}
-	return err
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	var size int64
+	err = s.opts.Backup(c.Request().Context(), func(n int64) (io.Writer, error) {
+		size = n
+		return tmp, nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "application/x-tar")
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="veche-backup-`+time.Now().UTC().Format("20060102T150405Z")+`.tar"`)
+	c.Response().WriteHeader(http.StatusOK)
+	if _, err := io.Copy(c.Response(), tmp); err != nil {
+		// The answer is under way: the client sees a truncated archive,
+		// which veche backup and veche restore refuse.
+		s.log.Warn("backup cut short", "err", err)
+	}
+	return nil
 }

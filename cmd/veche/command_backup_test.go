@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -228,5 +229,56 @@ func TestCompactReportsSpaceReturned(t *testing.T) {
 	out, _, code := runVerb(t, NewCompactCommand(), "--data", dir)
 	if code != 0 || !strings.Contains(out, "MiB returned") {
 		t.Fatalf("compact: exit %d\n%s", code, out)
+	}
+}
+
+// TestSlowBackupDoesNotStallWriters: a backup client that reads nothing
+// for a while (a satellite link) must not hold up the relay's commits,
+// even those that grow the store's file.
+func TestSlowBackupDoesNotStallWriters(t *testing.T) {
+	m, _ := startMain(t)
+	ctx := context.Background()
+	chunk := bytes.Repeat([]byte{0xab}, 512<<10)
+	for i := range 40 { // a store of about 20 MiB: more than socket buffers hold
+		if _, err := m.store.Append(ctx, fmt.Sprintf("doc-%d", i), chunk, []string{"h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+m.ListenAddr()+"/api/backup", nil)
+	req.Header.Set("Authorization", "Bearer "+operatorToken(t, m))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ContentLength < 20<<20 {
+		t.Fatalf("GET /api/backup: %d, %d bytes", resp.StatusCode, resp.ContentLength)
+	}
+	// The client has read nothing of the body. Writes that grow the file
+	// well past its memory map go through meanwhile.
+	done := make(chan error, 1)
+	go func() {
+		for i := range 80 {
+			if _, err := m.store.Append(ctx, fmt.Sprintf("more-%d", i), chunk, []string{"h"}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("commits stalled behind a backup nobody was reading")
+	}
+	info, err := store.ReadBackup(ctx, resp.Body, io.Discard)
+	if err != nil {
+		t.Fatalf("the backup read at last: %v", err)
+	}
+	if info.DBBytes < 20<<20 {
+		t.Fatalf("the backup holds %d bytes", info.DBBytes)
 	}
 }
