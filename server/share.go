@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/automerge/automerge-go"
@@ -91,4 +92,19 @@ func (s *synchronizer) observeHeads(pe *peer, heads []automerge.ChangeHash) {
 	if o := s.relay.opts.Observer; o != nil {
 		o.PeerHeads(pe.principal, wire.DocumentID(s.id), heads)
 	}
+}
+
+// headsMessage is the Automerge sync message (v1, type 0x42) that only
+// announces heads: no needs, no have (so the receiver sends nothing it is
+// not asked for), no changes. The relay sends it once per session to a
+// peer it is in sync with, where Automerge itself would say nothing, so
+// that a peer that connects — a replica syncing before it disconnects —
+// learns that it holds everything the relay holds.
+func headsMessage(heads []automerge.ChangeHash) []byte {
+	b := []byte{0x42}
+	b = binary.AppendUvarint(b, uint64(len(heads)))
+	for _, h := range heads {
+		b = append(b, h[:]...)
+	}
+	return append(b, 0, 0, 0) // need, have, changes: none
 }

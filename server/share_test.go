@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
@@ -102,4 +103,45 @@ func TestDialingRelayOffersWhatItShares(t *testing.T) {
 		t.Fatal("the district holds a document nobody made")
 	}
 	dialSide.Close("")
+}
+
+// TestInSyncPeerHearsTheRelaysHeads: a peer that connects holding exactly
+// what the relay holds gets one message announcing the relay's heads
+// (Automerge alone would say nothing), and no changes.
+func TestInSyncPeerHearsTheRelaysHeads(t *testing.T) {
+	r := newTestRelay(t, openStore(t), Options{})
+	id := wire.NewDocumentID()
+	a := connect(t, r, "a", nil)
+	a.change(id, "k", "v")
+	waitStored(t, r, a, id)
+
+	// A second peer with a copy of the same document, and a fresh sync
+	// state: its first message announces the same heads.
+	b := rawPeer(t, r, "b")
+	b.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: "b", PeerMetadata: &wire.PeerMetadata{IsEphemeral: true}, SupportedProtocolVersions: []string{"1"}})
+	if m := b.recvRaw(5 * time.Second); m.Type != wire.TypePeer {
+		t.Fatalf("handshake: %+v", m)
+	}
+	copyDoc, err := automerge.Load(a.doc(id).Save())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := automerge.NewSyncState(copyDoc)
+	first, _ := state.GenerateMessage()
+	b.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "b", TargetID: r.PeerID(), DocumentID: id, Data: first.Bytes()})
+	m := b.recvRaw(5 * time.Second)
+	if m.Type != wire.TypeSync {
+		t.Fatalf("in sync, the relay sent %+v", m)
+	}
+	got, err := state.ReceiveMessage(m.Data)
+	if err != nil {
+		t.Fatalf("the heads message does not decode: %v", err)
+	}
+	if fmt.Sprint(got.Heads()) != fmt.Sprint(copyDoc.Heads()) || len(got.Changes()) != 0 {
+		t.Fatalf("heads %v (want %v), %d changes", got.Heads(), copyDoc.Heads(), len(got.Changes()))
+	}
+	// Nothing more: the peer, in sync, has nothing to say either.
+	if next, ok := state.GenerateMessage(); ok && len(next.Changes()) > 0 {
+		t.Fatalf("after the heads message the peer would send %d changes", len(next.Changes()))
+	}
 }

@@ -67,6 +67,7 @@ type peerState struct {
 	pending   bool                 // something may need saying to the peer
 	lastSaved time.Time            // when its sync state was last persisted
 	waiting   bool                 // it asked for the document before it existed
+	answered  bool                 // a message went to it this session (see headsMessage)
 }
 
 func newSynchronizer(r *Relay, id string) *synchronizer {
@@ -500,7 +501,14 @@ func (s *synchronizer) flush() time.Duration {
 			continue
 		}
 		ps.pending = false
-		if m, ok := s.generate(ps); ok {
+		m, ok := s.generate(ps)
+		if !ok && !ps.answered && len(s.lastHeads) > 0 {
+			// In sync already: Automerge says nothing, but a peer that
+			// just connected learns from our heads that it is in sync.
+			m, ok = headsMessage(s.lastHeads), true
+		}
+		if ok {
+			ps.answered = true
 			pe.send(wire.Message{Type: wire.TypeSync, DocumentID: wire.DocumentID(s.id), Data: m})
 		}
 		if now.Sub(ps.lastSaved) > s.relay.opts.SyncStateInterval {

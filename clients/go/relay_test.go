@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ type testRelay struct {
 	Operator string // the operator's token
 	Relay    *server.Relay
 	close    func()
+	ts       *httptest.Server
 }
 
 // startRelay starts a relay with its data in dir. Examples call it too,
@@ -45,13 +47,15 @@ func startRelay(dir string) *testRelay {
 		panic(err)
 	}
 	ts := httptest.NewServer(api.New(relay, api.Options{Auth: credentials, Logger: log}).Handler())
-	return &testRelay{URL: ts.URL, Operator: operator, Relay: relay, close: func() {
-		ts.Close()
+	r := &testRelay{URL: ts.URL, Operator: operator, Relay: relay, ts: ts}
+	r.close = func() {
+		r.ts.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = relay.Close(ctx)
 		_ = st.Close()
-	}}
+	}
+	return r
 }
 
 // Close stops the relay.
@@ -70,3 +74,20 @@ func tempDir() string {
 }
 
 func sub(dir, name string) string { return filepath.Join(dir, name) }
+
+// Stop stops serving HTTP (the relay engine and store stay): the relay is
+// out of reach.
+func (r *testRelay) Stop() { r.ts.Close() }
+
+// Restart serves the relay again on addr.
+func (r *testRelay) Restart(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		panic(err)
+	}
+	ts := httptest.NewUnstartedServer(r.ts.Config.Handler)
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	r.ts = ts
+}
