@@ -16,7 +16,13 @@ func TestDialHandshakeBetweenRelays(t *testing.T) {
 	dialed := make(chan error, 1)
 	go func() { dialed <- village.Dial(context.Background(), dialSide, Principal{ID: "link:district"}) }()
 	go district.Accept(context.Background(), acceptSide, Principal{ID: "link:village"})
-	waitUntil(t, "both relays to see each other", func() bool { return village.Peers() == 1 && district.Peers() == 1 })
+	// A peer is bound to its senderId once its handshake is done.
+	handshaken := func(r *Relay) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.byID) == 1
+	}
+	waitUntil(t, "both relays to see each other", func() bool { return handshaken(village) && handshaken(district) })
 
 	// Each side recorded the other's identity from the handshake.
 	for _, c := range []struct {
