@@ -63,9 +63,21 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"bytes_in", read,
 			"bytes_out", written,
 		)
-		s.metrics.Request(req.Method, route, status, d)
+		s.metrics.Request(methodLabel(req.Method), route, status, d)
 		return nil
 	}
+}
+
+// methodLabel is the method a request is counted under: one of HTTP's
+// own, or "other" for anything a client invents, so no client can grow
+// the metrics without bound.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // countingReader counts the bytes of a request body read by a handler.

@@ -7,7 +7,8 @@ import "time"
 // Implementations must be safe for concurrent use and cheap. Arguments come
 // from small fixed sets: the route pattern, never the path; never a token.
 type Metrics interface {
-	// Request observes one finished request: its method, route pattern
+	// Request observes one finished request: its method (one of HTTP's
+	// own, or "other"), route pattern
 	// ("/api/councils/:id", or "unmatched" for a path no route serves),
 	// status and duration. A websocket session is one request, finished
 	// when the session ends.

@@ -242,6 +242,13 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 		t.Fatalf("no token: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// A method a client invents is counted as "other", never as itself.
+	invented, _ := http.NewRequest("FROBNICATE", base+"/healthz", nil)
+	resp, err = http.DefaultClient.Do(invented)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	resp, err = http.Get(base + "/healthz?token=" + badToken)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", resp, err)
@@ -305,6 +312,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	expect("websocket sessions", delta("veche_http_requests_total", "method", "GET", "route", "/sync", "code", "101"), 1)
 	expect("refused upgrades", delta("veche_http_requests_total", "method", "GET", "route", "/sync", "code", "401"), 1)
 	expect("health checks", delta("veche_http_requests_total", "method", "GET", "route", "/healthz", "code", "200"), 1)
+	expect("invented methods", delta("veche_http_requests_total", "method", "other", "route", "/healthz", "code", "405"), 1)
 	expect("council reads", delta("veche_http_requests_total", "method", "GET", "route", "/api/councils/:id", "code", "401"), 1)
 	if v := after.value(t, "process_resident_memory_bytes"); v <= 0 {
 		t.Errorf("process_resident_memory_bytes = %v", v)
@@ -316,7 +324,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 		t.Errorf("veche_build_info = %v", v)
 	}
 	// No secret, no id, no content in a label.
-	for _, secret := range []string{badToken, string(id), "k0", operatorToken(t, m)} {
+	for _, secret := range []string{badToken, string(id), "k0", operatorToken(t, m), "FROBNICATE"} {
 		if strings.Contains(after.body, secret) {
 			t.Errorf("the metrics hold %q", secret)
 		}
