@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -97,15 +98,7 @@ func (c *councilCmd) bundleExport(ctx context.Context, args []string) error {
 func (c *councilCmd) bundleImport(ctx context.Context, args []string) error {
 	fs := c.flags("import", "import FILE", "Takes in a bundle ('-': stdin): into the relay, or with --offline into this\ncomputer's replica (which then carries it to the relay at the next sync).\n")
 	c.dataOnly = true
-	pos, err := c.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	raw, err := readInput(pos[0])
-	if err != nil {
-		return err
-	}
-	b, err := client.ReadBundle(raw)
+	raw, b, err := c.bundleArg(fs, args)
 	if err != nil {
 		return err
 	}
@@ -131,15 +124,7 @@ func (c *councilCmd) bundleImport(ctx context.Context, args []string) error {
 
 func (c *councilCmd) bundleShow(ctx context.Context, args []string) error {
 	fs := c.flags("show", "show FILE", "Prints a bundle's header, after checking its length and checksum.\n")
-	pos, err := c.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	raw, err := readInput(pos[0])
-	if err != nil {
-		return err
-	}
-	b, err := client.ReadBundle(raw)
+	_, b, err := c.bundleArg(fs, args)
 	if err != nil {
 		return err
 	}
@@ -185,6 +170,21 @@ func (c *councilCmd) bundleHeads(ctx context.Context, args []string) error {
 		fmt.Fprintln(c.stdout, h)
 	}
 	return nil
+}
+
+// bundleArg parses a verb that takes one bundle FILE, and reads and
+// checks the bundle.
+func (c *councilCmd) bundleArg(fs *flag.FlagSet, args []string) ([]byte, *bundle.Bundle, error) {
+	pos, err := c.parse(fs, args, 1, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := readInput(pos[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := client.ReadBundle(raw)
+	return raw, b, err
 }
 
 // readInput reads a file, or stdin for "-".

@@ -96,6 +96,16 @@ Flags of every verb:
   --council ID     the council (env VECHE_COUNCIL)
   --token TOKEN    your member token: it decides who acts (env VECHE_TOKEN)
   --json           print the relay's JSON answer instead of tables
+  --offline        act on this computer's replica, with no network
+  --home DIR       the config directory holding your key, tokens and replica
+                   (env VECHE_HOME; default ~/.config/veche)
+
+Offline: 'veche council accept CODE --name NAME --save' (or 'veche login'
+with a token you have) keeps your token in the config directory and fetches
+the council onto this computer. Then every verb but create, invite and
+accept works with --offline, and 'veche sync' carries what you did to the
+relay and brings back what others did. With a kept token, --token and
+--council may be left out.
 
 Tokens are secrets: anyone holding one acts as its member. The relay shows
 each token once, when it is made; it keeps only a hash.
