@@ -17,7 +17,7 @@ import (
 
 // founded starts a relay with a council founded by Ana, and a home with
 // Ana's membership and an open replica.
-func founded(t *testing.T) (*testRelay, *api.CreateCouncilAnswer, *client.Home, *client.Replica, client.Membership) {
+func founded(t testing.TB) (*testRelay, *api.CreateCouncilAnswer, *client.Home, *client.Replica, client.Membership) {
 	t.Helper()
 	relay := startRelay(t.TempDir())
 	t.Cleanup(relay.Close)
