@@ -26,7 +26,7 @@ func newCLI(t *testing.T) *cli {
 	t.Helper()
 	t.Setenv("VECHE_LOG_LEVEL", "error")
 	m := NewMain()
-	if err := m.ParseFlags([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}); err != nil {
+	if err := m.ParseFlags([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--sync-interval", "50ms"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(context.Background()); err != nil {

@@ -113,8 +113,9 @@ func (c *councilCmd) connect(fs *flag.FlagSet) error {
 		c.client, err = r.Client(c.ctx, council)
 		return err
 	}
-	if member {
-		c.syncFirst(m)
+	if member && c.syncFirst(m) {
+		// And after the verb, so the replica holds what it did.
+		c.closers = append(c.closers, func() { c.syncReplica(m, false) })
 	}
 	c.client, err = client.New(c.relay, c.token, c.httpClient)
 	return err
@@ -152,19 +153,26 @@ func (c *councilCmd) membership(h *client.Home, fs *flag.FlagSet) (client.Member
 }
 
 // syncFirst syncs the council into the home's replica before an online
-// verb, if the replica holds it. It is best effort: the verb itself says
-// whether the relay answers.
-func (c *councilCmd) syncFirst(m client.Membership) {
+// verb, if the replica holds it, and reports whether it does. It is best
+// effort: the verb itself says whether the relay answers.
+func (c *councilCmd) syncFirst(m client.Membership) bool {
 	r, err := c.openReplica()
 	if err != nil {
-		return // another process holds it (veche sync --watch): it syncs
+		return false // another process holds it (veche sync --watch): it syncs
 	}
 	if _, held := r.Holds(c.ctx, m.Council); !held {
-		return
+		return false
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	c.syncReplica(m, true)
+	return true
+}
+
+// syncReplica syncs the open replica with the membership's relay, saying
+// so when it carried work done offline.
+func (c *councilCmd) syncReplica(m client.Membership, tell bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 30*time.Second)
 	defer cancel()
-	if rep, err := r.Sync(ctx, m); err == nil && rep.Sent > 0 {
+	if rep, err := c.replica.Sync(ctx, m); err == nil && rep.Sent > 0 && tell {
 		fmt.Fprintf(c.stderr, "(synced %d change(s) made offline to %s)\n", rep.Sent, m.Relay)
 	}
 }

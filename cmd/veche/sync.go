@@ -20,7 +20,12 @@ import (
 // runTop runs a top-level command that is one verb (veche login, veche
 // sync) and returns its exit code.
 func runTop(ctx context.Context, name string, fn verb, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &councilCmd{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, ctx: ctx}
+	return runTopIn(ctx, name, fn, args, stdout, stderr, getenv, nil)
+}
+
+// runTopIn is runTop reading stdin from in (nil: os.Stdin).
+func runTopIn(ctx context.Context, name string, fn verb, args []string, stdout, stderr io.Writer, getenv func(string) string, in io.Reader) int {
+	c := &councilCmd{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, ctx: ctx, in: in}
 	err := fn(c, ctx, args)
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		c.closers[i]()

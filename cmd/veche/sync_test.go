@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/veche-sync/veche/api"
+)
+
+// top runs a top-level verb (login, sync) in-process with the cli's
+// environment and stdin.
+func (c *cli) top(name string, fn verb, stdin string, args ...string) (string, int) {
+	c.t.Helper()
+	var out bytes.Buffer
+	code := runTopIn(context.Background(), name, fn, args, &out, &out, func(k string) string { return c.env[k] }, strings.NewReader(stdin))
+	return out.String(), code
+}
+
+func TestLoginKeepsTheTokenOffTheCommandLine(t *testing.T) {
+	c := newCLI(t)
+	var created api.CreateCouncilAnswer
+	c.okJSON(&created, "create", "--name", "Mill workers", "--kind", "workers", "--founder", "Ana", "--operator-token-file", c.operator)
+	home := filepath.Join(t.TempDir(), "home")
+	c.env["VECHE_HOME"] = home
+
+	// The token from stdin, as typed: kept in the home, never echoed.
+	out, code := c.top("login", (*councilCmd).login, created.Token+"\n")
+	if code != exitOK || !strings.Contains(out, "Logged in as Ana") || strings.Contains(out, created.Token) {
+		t.Fatalf("login: %d %q", code, out)
+	}
+	raw, err := os.ReadFile(filepath.Join(home, "memberships.json"))
+	if err != nil || !strings.Contains(string(raw), created.Token) {
+		t.Fatalf("memberships.json: %s %v", raw, err)
+	}
+	// From now on no --token and no --council: the home says both.
+	contains(t, c.ok("propose", "--title", "Buy a mill"), "Proposal", "made")
+	contains(t, c.ok("show", "--offline"), "Buy a mill")
+	contains(t, c.ok("offer", "flour", "5", "sacks", "--offline"), "Offer")
+	// An online command first carries what was done offline.
+	_, errOut, code := c.run("show")
+	if code != exitOK || !strings.Contains(errOut, "synced 1 change(s) made offline") {
+		t.Fatalf("show after offline work: %d %q", code, errOut)
+	}
+	if out, code := c.top("sync", (*councilCmd).sync, ""); code != exitOK || !strings.Contains(out, "sent 0 change(s), received 0") {
+		t.Fatalf("sync: %d %q", code, out)
+	}
+
+	// Refusals: invites need a relay; a bad token does not log in; an
+	// operator token is no member's.
+	c.fails(exitUsage, "needs a relay", "invite", "--offline")
+	if out, code := c.top("login", (*councilCmd).login, "vt_stolen\n"); code != exitDenied || !strings.Contains(out, "unauthenticated") {
+		t.Fatalf("login with a bad token: %d %q", code, out)
+	}
+	operator, _ := os.ReadFile(c.operator)
+	if out, code := c.top("login", (*councilCmd).login, string(operator)); code != exitUsage || !strings.Contains(out, "operator token") {
+		t.Fatalf("login with the operator token: %d %q", code, out)
+	}
+	// A home others may read is refused.
+	os.Chmod(home, 0o755)
+	c.fails(exitUsage, "chmod 700", "show", "--offline")
+}
