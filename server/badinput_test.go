@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,8 +154,55 @@ func TestDocumentSizeLimit(t *testing.T) {
 	if !strings.Contains(m.ErrorMessage, "too large") {
 		t.Fatalf("oversized change answered %q", m.ErrorMessage)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if after := storeDigest(t, st); !equalDigest(before, after) {
+	// A lawful write by another peer after the refusal, stored: had the
+	// refused change been applied, that commit would carry it.
+	_ = before
+	b := connect(t, r, "b", nil)
+	b.find(id)
+	b.waitValue(id, "small", "ok")
+	b.change(id, "after", "ok")
+	waitStored(t, r, b, id)
+	if storedValue(t, r, id, "big") != nil {
 		t.Fatal("an oversized change was stored")
 	}
+}
+
+// TestDocumentSizeLimitCountsTheStoredTotal: many small changes, each
+// in its own message far under the limit, reach it: the limit bounds the
+// document, not the message, and what is stored stays within it plus one
+// message.
+func TestDocumentSizeLimitCountsTheStoredTotal(t *testing.T) {
+	st := openStore(t)
+	const limit = 8 << 10
+	r := newTestRelay(t, st, Options{MaxDocumentSize: limit})
+	a := connect(t, r, "a", nil)
+	id := wire.NewDocumentID()
+	refused := -1
+	for i := 0; i < 200 && refused < 0; i++ {
+		a.change(id, fmt.Sprintf("k%d", i), strings.Repeat("x", 200))
+		want := hexHeads(a.doc(id).Heads())
+		waitUntil(t, "the change to be stored or refused", func() bool {
+			select {
+			case m := <-a.inbox:
+				if m.Type == wire.TypeError && strings.Contains(m.ErrorMessage, "too large") {
+					refused = i
+					return true
+				}
+			default:
+			}
+			m, err := st.Meta(t.Context(), string(id))
+			return err == nil && slices.Equal(m.Heads, want)
+		})
+	}
+	if refused < 0 {
+		t.Fatal("200 changes of 200 bytes each never reached a limit of 8 KiB")
+	}
+	meta, err := st.Meta(t.Context(), string(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored := meta.SnapshotBytes + meta.ChunkBytes; stored > limit+1024 {
+		t.Fatalf("stored %d bytes with a limit of %d", stored, limit)
+	}
+	t.Logf("refused at change %d with %d bytes stored", refused, meta.SnapshotBytes+meta.ChunkBytes)
 }

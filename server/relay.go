@@ -69,6 +69,10 @@ type Options struct {
 	// IdleTimeout is how long a document stays in memory after its last
 	// peer left. Default: 30s.
 	IdleTimeout time.Duration
+	// CommitDelay stretches every commit by that long before the store's
+	// write, as a slow disk would: crash tests use it to widen the
+	// moments a kill must hit. Default: none; never set in production.
+	CommitDelay time.Duration
 	// Sandbox, when set, runs every sync message (and every stored
 	// document before it is loaded) through worker processes before the
 	// relay's own Automerge core sees it: input that crashes a worker is

@@ -52,8 +52,9 @@ type synchronizer struct {
 	mirror     string         // the document's name in the sandbox
 	doc        *automerge.Doc // nil while the document does not exist
 	meta       store.Meta
-	received   bool // messages arrived since the heads were last compared
-	dirty      bool // applied changes not yet committed
+	received   bool  // messages arrived since the heads were last compared
+	dirty      bool  // applied changes not yet committed
+	unstored   int64 // bytes of sync messages applied since the last commit
 	peers      map[*peer]*peerState
 	lastHeads  []automerge.ChangeHash
 	budget     flushBudget
@@ -269,7 +270,12 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 			return
 		}
 	}
-	if size := s.meta.SnapshotBytes + s.meta.ChunkBytes + int64(len(msg.Data)); size > s.relay.opts.MaxDocumentSize {
+	// The stored size, what was applied since the last commit (a busy
+	// document commits once per interval), and the changes of this
+	// message the document does not hold yet (a peer resends what was
+	// not acknowledged; that does not grow the document).
+	growth := s.newChangeBytes(msg.Data)
+	if size := s.meta.SnapshotBytes + s.meta.ChunkBytes + s.unstored + growth; size > s.relay.opts.MaxDocumentSize {
 		if n, err := syncMessageChanges(msg.Data); err != nil || n > 0 {
 			s.relay.metrics.Refused(RefusedDocumentTooLarge)
 			pe.docError(wire.DocumentID(s.id), fmt.Sprintf("document too large: over the relay's limit of %d bytes; changes refused", s.relay.opts.MaxDocumentSize))
@@ -312,11 +318,34 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		s.relay.metrics.ChangesApplied(n)
 	}
 	s.received = true // heads are compared once per flush, not per message
+	s.unstored += growth
 	if msg.Type == wire.TypeRequest && len(s.lastHeads) == 0 && len(s.doc.Heads()) == 0 {
 		s.unavailable(pe, ps)
 		return
 	}
 	ps.pending = true
+}
+
+// newChangeBytes is the size of the changes in a sync message that the
+// document does not hold yet; for a message that cannot be parsed, its
+// whole size. Called with mu held.
+func (s *synchronizer) newChangeBytes(msg []byte) int64 {
+	chunks, err := syncMessageChunks(msg)
+	if err != nil {
+		return int64(len(msg))
+	}
+	var n int64
+	for _, c := range chunks {
+		if s.doc != nil {
+			if h, err := automerge.NewChangeHash(chunkHash(c)); err == nil {
+				if _, err := s.doc.Change(h); err == nil {
+					continue // held already
+				}
+			}
+		}
+		n += int64(len(c))
+	}
+	return n
 }
 
 // unavailable tells a peer the relay does not have the document. The peer
@@ -408,7 +437,11 @@ func (s *synchronizer) commit() bool {
 	chunk := s.doc.SaveIncremental()
 	heads := hexHeads(s.lastHeads)
 	start := time.Now()
+	if d := s.relay.opts.CommitDelay; d > 0 {
+		time.Sleep(d) // a slow disk, for crash tests
+	}
 	meta, err := s.relay.store.Append(s.ctx(), s.id, chunk, heads)
+	s.unstored = 0
 	s.relay.metrics.Committed(time.Since(start), err)
 	if err != nil {
 		s.log.Error("commit failed; reloading the document from the store", "err", err)
