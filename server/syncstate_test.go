@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -16,12 +17,14 @@ import (
 type countingConn struct {
 	*pipeConn
 	syncBytes, syncMsgs atomic.Int64
+	first               atomic.Pointer[[]byte] // the first sync message
 }
 
 func (c *countingConn) WriteFrame(ctx context.Context, frame []byte) error {
 	if m, err := wire.Decode(frame, 0); err == nil && m.Type == wire.TypeSync {
 		c.syncBytes.Add(int64(len(m.Data)))
 		c.syncMsgs.Add(1)
+		c.first.CompareAndSwap(nil, &m.Data)
 	}
 	return c.pipeConn.WriteFrame(ctx, frame)
 }
@@ -106,4 +109,72 @@ func TestReconnectResumesFromPersistedSyncState(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d documents stored, want 1", n)
 	}
+}
+
+// TestRelayLoadsThePeersSyncState: the relay's first message to a peer
+// with a storageId that comes back names, as where the two last agreed,
+// the heads the relay persisted for it — which only a loaded sync state
+// knows when the phone edited offline (its heads are news to the relay).
+// A peer without a storageId gets none: the relay starts afresh.
+func TestRelayLoadsThePeersSyncState(t *testing.T) {
+	r := newTestRelay(t, openStore(t), Options{})
+	id := wire.NewDocumentID()
+	w := connect(t, r, "writer", nil)
+	for i := range 20 {
+		w.change(id, fmt.Sprintf("k%d", i), int64(i))
+	}
+	waitStored(t, r, w, id)
+
+	firstAfterReconnect := func(name string, meta *wire.PeerMetadata) int {
+		p, _ := connectCounting(t, r, name, meta, map[wire.DocumentID]*testDoc{})
+		p.find(id)
+		p.waitFor("history", func() bool { return slices.Equal(hexHeads(p.doc(id).Heads()), hexHeads(w.doc(id).Heads())) })
+		p.mu.Lock()
+		kept := p.docs[id]
+		p.mu.Unlock()
+		peers := r.Peers()
+		p.conn.Close("")
+		waitUntil(t, "peer gone", func() bool { return r.Peers() == peers-1 })
+
+		p.mu.Lock()
+		saved := kept.state.Save()
+		if err := kept.doc.RootMap().Set("offline-"+name, "yes"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kept.doc.Commit("offline"); err != nil {
+			t.Fatal(err)
+		}
+		p.mu.Unlock()
+		st, err := automerge.LoadSyncState(kept.doc, saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, counted := connectCounting(t, r, name, meta, map[wire.DocumentID]*testDoc{id: {doc: kept.doc, state: st}})
+		p2.syncDoc(id, wire.TypeSync)
+		waitUntil(t, "the relay's answer", func() bool { return counted.first.Load() != nil })
+		return haveLastSync(t, *counted.first.Load())
+	}
+	if n := firstAfterReconnect("persistent", &wire.PeerMetadata{StorageID: "phone-1"}); n == 0 {
+		t.Error("the relay's first message after the reconnect names no lastSync: it did not load the sync state it persisted")
+	}
+	if n := firstAfterReconnect("ephemeral", &wire.PeerMetadata{IsEphemeral: true}); n != 0 {
+		t.Errorf("without a storageId the relay's first message names %d lastSync heads: the check above cannot tell", n)
+	}
+}
+
+// haveLastSync is how many lastSync heads the first have of a sync
+// message names: the heads its sender last synced at with the receiver.
+func haveLastSync(t *testing.T, msg []byte) int {
+	t.Helper()
+	r := syncReader{b: msg[1:]}
+	r.hashes() // heads
+	r.hashes() // need
+	if r.uvarint() == 0 {
+		return 0
+	}
+	n := r.uvarint()
+	if r.err != nil {
+		t.Fatalf("relay sent an unparsable sync message: %v", r.err)
+	}
+	return int(n)
 }
