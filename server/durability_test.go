@@ -68,10 +68,13 @@ func (c *advertCheckConn) WriteFrame(ctx context.Context, frame []byte) error {
 }
 
 // connectChecked connects a peer whose relay side checks every sync message.
-func connectChecked(t *testing.T, r *Relay, st *recordingStore, id string) (*testPeer, *advertCheckConn) {
+func connectChecked(t *testing.T, r *Relay, st *recordingStore, id string, docs map[wire.DocumentID]*testDoc) (*testPeer, *advertCheckConn) {
 	mine, theirs := newPipe()
 	checked := &advertCheckConn{pipeConn: theirs, t: t, st: st}
-	p := &testPeer{t: t, id: id, conn: mine, served: make(chan error, 1), docs: map[wire.DocumentID]*testDoc{}, inbox: make(chan wire.Message, 4096)}
+	if docs == nil {
+		docs = map[wire.DocumentID]*testDoc{}
+	}
+	p := &testPeer{t: t, id: id, conn: mine, served: make(chan error, 1), docs: docs, inbox: make(chan wire.Message, 4096)}
 	go func() { p.served <- r.Accept(context.Background(), checked, AnonymousPrincipal) }()
 	t.Cleanup(func() { p.conn.Close("") })
 	p.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: id, SupportedProtocolVersions: []string{"1"}})
@@ -90,7 +93,7 @@ func TestNoHeadsAdvertisedBeforeCommit(t *testing.T) {
 	var peers []*testPeer
 	var conns []*advertCheckConn
 	for i := range 4 {
-		p, c := connectChecked(t, r, st, fmt.Sprintf("w%d", i))
+		p, c := connectChecked(t, r, st, fmt.Sprintf("w%d", i), nil)
 		peers = append(peers, p)
 		conns = append(conns, c)
 	}

@@ -425,7 +425,8 @@ func sameHeads(a, b []automerge.ChangeHash) bool {
 
 // commit makes applied changes durable. On failure the document is
 // reloaded from the store, so the relay's memory never runs ahead of its
-// disk; peers re-sync what was lost from their own copies.
+// disk, and its peers are cut: they reconnect and send again, from their
+// own copies, what was lost.
 func (s *synchronizer) commit() bool {
 	if s.decoy {
 		s.dirty = false // a decoy stores nothing
@@ -450,10 +451,15 @@ func (s *synchronizer) commit() bool {
 		}
 		s.load()
 		s.dirty = false
-		for pe, ps := range s.peers {
-			ps.sync = nil
-			s.startSync(pe, ps)
-			ps.pending = true
+		s.unstored = 0
+		// The peers' sync states say the relay has what was lost, and a
+		// peer never sends again what it believes was received: they must
+		// start over. Cut, a stock client reconnects with a fresh state and
+		// sends what the relay lacks.
+		for pe := range s.peers {
+			pe.docError(wire.DocumentID(s.id), "the relay could not store changes; reconnect to sync them again")
+			pe.cut("relay storage failed")
+			delete(s.peers, pe)
 		}
 		return false
 	}

@@ -241,3 +241,13 @@ func TestAbuseFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestServeOpensItsStoreSyncing: the relay's store fsyncs every commit —
+// no test of durability can see an unsynced store, short of pulling the
+// plug, so this one looks.
+func TestServeOpensItsStoreSyncing(t *testing.T) {
+	m, _ := startMain(t)
+	if !m.store.Syncing() {
+		t.Fatal("veche serve opened its store without fsync")
+	}
+}

@@ -668,3 +668,7 @@ func (w ctxWriter) Write(p []byte) (int, error) {
 	}
 	return w.w.Write(p)
 }
+
+// Syncing reports whether commits are fsync'd: true unless the store was
+// opened with Options.NoSync.
+func (s *Bolt) Syncing() bool { return !s.db.NoSync }

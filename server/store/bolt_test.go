@@ -468,3 +468,16 @@ func TestStorageIDIsStable(t *testing.T) {
 		t.Fatal("two stores share a storage id")
 	}
 }
+
+func TestSyncingReportsNoSync(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		st, err := store.Open(t.TempDir(), &store.Options{NoSync: noSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Syncing() == noSync {
+			t.Errorf("NoSync %v: Syncing() = %v", noSync, st.Syncing())
+		}
+		st.Close()
+	}
+}
