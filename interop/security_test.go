@@ -95,10 +95,21 @@ func TestAccessWithStockClients(t *testing.T) {
 	}
 	benC.do(obj{"cmd": "change", "url": fed.URL, "ops": []any{obj{"op": "set", "path": []any{"notes", "ben-after"}, "value": "after recall"}}})
 
+	// Both refused writes reached the relay and were refused (its log says
+	// so, per principal) before the lawful write below: had either been
+	// applied, the commit that carries Dora's write would carry it too.
+	for _, who := range []string{"member:" + north.ID + "/" + north.Founder, "member:" + north.ID + "/" + ben.Member} {
+		deadline := time.Now().Add(10 * time.Second)
+		for !refusedFor(r.logs.String(), who) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the relay never refused the write of %s", who)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	// Others are unaffected: Dora still writes, and nothing refused arrived.
 	dora.do(obj{"cmd": "change", "url": fed.URL, "ops": []any{obj{"op": "set", "path": []any{"notes", "dora"}, "value": "still here"}}})
 	dora.do(obj{"cmd": "wait-ack", "url": fed.URL})
-	time.Sleep(1500 * time.Millisecond) // give refused writes every chance to land
 	fresh := newClient(t, "fresh", r.URL()+"?token="+fed.Token)
 	ev := fresh.do(obj{"cmd": "find", "url": fed.URL, "timeoutMs": 5000})
 	var doc struct {
@@ -124,4 +135,15 @@ func TestAccessWithStockClients(t *testing.T) {
 			t.Fatal("the relay logged a secret")
 		}
 	}
+}
+
+// refusedFor reports whether the relay's log has refused a write of
+// principal for want of write access.
+func refusedFor(logs, principal string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "no write access") && strings.Contains(line, "principal="+principal+" ") {
+			return true
+		}
+	}
+	return false
 }

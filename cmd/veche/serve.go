@@ -91,15 +91,16 @@ type Main struct {
 	// returned: <DataDir>/operator.token.
 	OperatorTokenPath string
 
-	logOutput io.Writer // where logs go; nil: os.Stderr
-	log       *slog.Logger
-	store     *store.Bolt
-	sandbox   *sandbox.Pool
-	relay     *server.Relay
-	http      *http.Server
-	listener  net.Listener
-	served    chan error
-	metrics   *metrics.Prometheus
+	logOutput   io.Writer     // where logs go; nil: os.Stderr
+	commitDelay time.Duration // env VECHE_TEST_COMMIT_DELAY only: a slow disk, for crash tests
+	log         *slog.Logger
+	store       *store.Bolt
+	sandbox     *sandbox.Pool
+	relay       *server.Relay
+	http        *http.Server
+	listener    net.Listener
+	served      chan error
+	metrics     *metrics.Prometheus
 
 	metricsHTTP     *http.Server
 	metricsListener net.Listener
@@ -171,6 +172,13 @@ func (m *Main) ParseFlags(args []string) error {
 			}
 			*dst = n
 		}
+	}
+	if v := os.Getenv("VECHE_TEST_COMMIT_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("VECHE_TEST_COMMIT_DELAY=%q: %w", v, err)
+		}
+		m.commitDelay = d
 	}
 	if v := os.Getenv("VECHE_TRUSTED_PROXY"); v != "" {
 		m.TrustedProxy = v
@@ -320,6 +328,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.relay = server.New(st, server.Options{
 		Metrics:              m.metrics,
 		Sandbox:              pool,
+		CommitDelay:          m.commitDelay,
 		Quarantine:           st,
 		StorageID:            storageID,
 		Logger:               m.log,
