@@ -64,6 +64,8 @@ func TestRunARelayReadme(t *testing.T) {
 		filepath.Join(dist, "SHA256SUMS"):        "SHA256SUMS",
 		"veche.service":                          "veche.service",
 		"tls.conf":                               "tls.conf",
+		"veche-backup.service":                   "veche-backup.service",
+		"veche-backup.timer":                     "veche-backup.timer",
 	} {
 		b, err := os.ReadFile(src)
 		if err != nil {
@@ -115,7 +117,7 @@ func TestRunARelayReadme(t *testing.T) {
 		`Council founded: Riverside growers`, // veche council create
 		`scheme=https`,                       // journalctl: the relay serves TLS on 443
 		`veche_connections_total{kind="member"}`,
-		`through the relay at https://localhost`,
+		`through the relay at https://127.0.0.1:443`,
 		`All good: the relay can start.`,
 		`returned).`,
 		`Restored `,
@@ -123,6 +125,9 @@ func TestRunARelayReadme(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("the README's commands did not print %q", want)
 		}
+	}
+	if !regexp.MustCompile(`veche-\d{4}-\d{2}-\d{2}\.tar`).MatchString(log) {
+		t.Error("the nightly backup service wrote no veche-YYYY-MM-DD.tar")
 	}
 	// The backup the README took is a sound archive.
 	f, err := os.Open(filepath.Join(pi, "veche-backup.tar"))

@@ -25,9 +25,10 @@ Usage:
 
 With --data, a stopped relay's data directory is copied directly; if a
 relay is running on it, the copy is taken through that relay (hot: it goes
-on serving) with GET /api/backup, at --relay (default http://localhost:8080,
-env VECHE_RELAY) with the operator token in DIR/operator.token. Without
---data, --relay and the operator token are needed.
+on serving) with GET /api/backup and the operator token in
+DIR/operator.token, at the address the relay wrote in DIR/relay.json
+(trusting exactly the certificate it serves), or at --relay (env
+VECHE_RELAY). Without --data, --relay and the operator token are needed.
 
 The backup is a tar archive of veche.db and SHA256SUMS; 'veche restore'
 puts it back, and 'tar xf' then 'sha256sum -c SHA256SUMS' check it by hand.
@@ -54,6 +55,8 @@ type BackupCommand struct {
 	// Output is where the archive goes; "" or "-" is standard output.
 	// Flag --output (-o).
 	Output string
+
+	endpoint *localEndpoint // what the running relay wrote in DataDir, if used
 
 	stdout io.Writer
 	stderr io.Writer
@@ -105,7 +108,12 @@ func (c *BackupCommand) Run(ctx context.Context) error {
 		info, err = c.fromDataDir(ctx, out)
 		if errors.Is(err, store.ErrLocked) {
 			if c.Relay == "" {
-				c.Relay = defaultRelay
+				// The relay said where it listens, and with which certificate.
+				if e, rerr := readEndpoint(c.DataDir); rerr == nil {
+					c.Relay, c.endpoint = e.URL, &e
+				} else {
+					c.Relay = defaultRelay
+				}
 			}
 			fmt.Fprintf(c.stderr, "A relay is running on %s: taking the backup through it, at %s.\n", c.DataDir, c.Relay)
 			info, err = c.fromRelay(ctx, out)
@@ -165,7 +173,13 @@ func (c *BackupCommand) fromRelay(ctx context.Context, out *outputFile) (store.B
 		return store.BackupInfo{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(raw)))
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if c.endpoint != nil {
+		if client, err = c.endpoint.client(); err != nil {
+			return store.BackupInfo{}, err
+		}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return store.BackupInfo{}, err
 	}

@@ -282,3 +282,42 @@ func TestSlowBackupDoesNotStallWriters(t *testing.T) {
 		t.Fatalf("the backup holds %d bytes", info.DBBytes)
 	}
 }
+
+// TestBackupFindsATLSRelayByItself: a relay serving TLS with a
+// certificate for another name than localhost; veche backup --data, with
+// no --relay, finds it through DIR/relay.json and trusts exactly its
+// certificate. A relay answering with another certificate is refused.
+func TestBackupFindsATLSRelayByItself(t *testing.T) {
+	t.Setenv("VECHE_RELAY", "")
+	certFile, keyFile, _ := selfSigned(t, t.TempDir())
+	m, _ := startMain(t, "--tls-cert", certFile, "--tls-key", keyFile)
+	file := filepath.Join(t.TempDir(), "b.tar")
+	_, errOut, code := runVerb(t, NewBackupCommand(), "--data", m.DataDir, "-o", file)
+	if code != 0 || !strings.Contains(errOut, "through the relay at https://127.0.0.1:") {
+		t.Fatalf("backup of a TLS relay: exit %d\n%s", code, errOut)
+	}
+
+	// The file names a certificate the relay does not serve: refused.
+	other, _, _ := selfSigned(t, t.TempDir())
+	e, err := readEndpoint(m.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.TLSCert = other
+	client, err := e.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Get(e.URL + "/healthz"); err == nil || !strings.Contains(err.Error(), "another certificate") {
+		t.Fatalf("a relay with another certificate was trusted: %v", err)
+	}
+
+	// Once the relay stops, the file is gone and the copy is direct.
+	m.Close()
+	if _, err := readEndpoint(m.DataDir); err == nil {
+		t.Fatal("relay.json outlived the relay")
+	}
+	if _, errOut, code := runVerb(t, NewBackupCommand(), "--data", m.DataDir, "-o", file); code != 0 || !strings.Contains(errOut, "from "+m.DataDir) {
+		t.Fatalf("backup of the stopped relay: exit %d %s", code, errOut)
+	}
+}

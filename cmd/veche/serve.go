@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -399,6 +400,9 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() { m.served <- m.http.Serve(ln) }()
 	}
 	m.log.Info("relay listening", "addr", ln.Addr().String(), "scheme", scheme, "data", m.DataDir, "peer", m.relay.PeerID())
+	if err := writeEndpoint(m.DataDir, ln.Addr(), m.TLSCert); err != nil {
+		m.log.Warn("cannot say where the relay listens (veche backup will need --relay)", "err", err)
+	}
 	if m.MetricsAddr != "" {
 		if err := m.serveMetrics(); err != nil {
 			_ = m.Close()
@@ -455,6 +459,7 @@ func (m *Main) Close() error {
 		_ = m.sandbox.Close()
 	}
 	if m.store != nil {
+		_ = os.Remove(filepath.Join(m.DataDir, endpointFile))
 		if err := m.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
