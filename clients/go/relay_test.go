@@ -23,6 +23,8 @@ type testRelay struct {
 	URL      string
 	Operator string // the operator's token
 	Relay    *server.Relay
+	Store    *store.Bolt
+	ID       string // the relay's storage id
 	close    func()
 	ts       *httptest.Server
 }
@@ -47,7 +49,7 @@ func startRelay(dir string) *testRelay {
 		panic(err)
 	}
 	ts := httptest.NewServer(api.New(relay, api.Options{Auth: credentials, Logger: log}).Handler())
-	r := &testRelay{URL: ts.URL, Operator: operator, Relay: relay, ts: ts}
+	r := &testRelay{URL: ts.URL, Operator: operator, Relay: relay, Store: st, ID: storageID, ts: ts}
 	r.close = func() {
 		r.ts.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

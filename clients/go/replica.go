@@ -43,8 +43,9 @@ type ReplicaOptions struct {
 // A replica's store is opened by one process at a time; a second gets an
 // error saying so.
 type Replica struct {
-	home  *Home
-	store *store.Bolt
+	home      *Home
+	storageID string // announced to relays, which key our sync state by it
+	store     *store.Bolt
 	relay *server.Relay
 	auth  *auth.Service
 	local *http.Client // the replica's own API, in process
@@ -85,8 +86,9 @@ func (h *Home) OpenReplica(opts ReplicaOptions) (*Replica, error) {
 	// limits a relay keeps against strangers do not apply.
 	handler := api.New(relay, api.Options{Auth: credentials, Logger: opts.Logger, TokenRequestsPerSecond: 1e9}).Handler()
 	return &Replica{
-		home:  h,
-		store: st,
+		home:      h,
+		storageID: storageID,
+		store:     st,
 		relay: relay,
 		auth:  credentials,
 		local: &http.Client{Transport: inProcess{handler}},
@@ -94,6 +96,10 @@ func (h *Home) OpenReplica(opts ReplicaOptions) (*Replica, error) {
 		links: l,
 	}, nil
 }
+
+// StorageID is the id of the replica's store, which relays key the sync
+// state they keep for it by.
+func (r *Replica) StorageID() string { return r.storageID }
 
 // Close stops the replica, committing what it holds, and closes its store.
 func (r *Replica) Close() error {

@@ -12,6 +12,7 @@ import (
 	"github.com/veche-sync/veche/api"
 	client "github.com/veche-sync/veche/clients/go"
 	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -59,6 +60,46 @@ func TestSyncAgainAndAgain(t *testing.T) {
 		}
 	}
 	_ = created
+}
+
+// TestSyncStateIsKeptOnBothSides: after a sync, the relay keeps the
+// replica's sync state (keyed by the replica's store id) and the replica
+// keeps the relay's, so the next sync resumes where they agreed.
+func TestSyncStateIsKeptOnBothSides(t *testing.T) {
+	relay, created, home, replica, m := founded(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := replica.Sync(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	laptop, _ := replica.Client(ctx, created.ID)
+	if _, err := laptop.Propose(ctx, created.ID, api.ProposalRequest{Title: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Sync(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	storageID := replica.StorageID()
+	replica.Close() // persists its side
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := relay.Store.LoadSyncState(ctx, storageID, created.ID)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay keeps no sync state for the replica: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := store.Open(filepath.Join(home.Dir(), "replica"), &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.LoadSyncState(ctx, relay.ID, created.ID); err != nil {
+		t.Fatalf("the replica keeps no sync state for the relay: %v", err)
+	}
 }
 
 func TestHomeIsPrivate(t *testing.T) {
