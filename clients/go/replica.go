@@ -46,11 +46,11 @@ type Replica struct {
 	home      *Home
 	storageID string // announced to relays, which key our sync state by it
 	store     *store.Bolt
-	relay *server.Relay
-	auth  *auth.Service
-	local *http.Client // the replica's own API, in process
-	log   *slog.Logger
-	links *links
+	relay     *server.Relay
+	auth      *auth.Service
+	local     *http.Client // the replica's own API, in process
+	log       *slog.Logger
+	links     *links
 }
 
 // OpenReplica opens (or makes) the home's replica.
@@ -89,11 +89,11 @@ func (h *Home) OpenReplica(opts ReplicaOptions) (*Replica, error) {
 		home:      h,
 		storageID: storageID,
 		store:     st,
-		relay: relay,
-		auth:  credentials,
-		local: &http.Client{Transport: inProcess{handler}},
-		log:   opts.Logger,
-		links: l,
+		relay:     relay,
+		auth:      credentials,
+		local:     &http.Client{Transport: inProcess{handler}},
+		log:       opts.Logger,
+		links:     l,
 	}, nil
 }
 
