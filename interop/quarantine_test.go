@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -99,7 +100,7 @@ func status(t *testing.T, r *relay, token, method, path string) int {
 // change is refused from anyone, the sender's tokens answer 403 until
 // `veche quarantine release`.
 func TestPoisonedChangeWithStockClients(t *testing.T) {
-	r := startRelay(t, vecheRelay(t), t.TempDir())
+	r := startRelay(t, vecheRelay(t, "--public-metrics"), t.TempDir())
 	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +168,14 @@ func TestPoisonedChangeWithStockClients(t *testing.T) {
 	if strings.Contains(r.logs.String(), mallory.Token) {
 		t.Fatal("the relay's log holds a token")
 	}
+	// The operator sees it in the metrics: one quarantine, and the worker
+	// the change crashed restarted (the relay may crash a worker again
+	// while it finds which change of the message is to blame).
+	scraped := scrapeMetrics(t, r, operator)
+	if !strings.Contains(scraped, "\nveche_quarantines_total 1\n") || strings.Contains(scraped, "\nveche_sandbox_restarts_total 0\n") ||
+		!strings.Contains(scraped, "\nveche_sandbox_restarts_total ") {
+		t.Errorf("the metrics after one poisoned change:\n%s", grepLines(scraped, "veche_quarantines_total", "veche_sandbox_restarts_total"))
+	}
 
 	// Honest clients go on and converge; what was acked is still there.
 	for i, c := range councils {
@@ -231,4 +240,35 @@ func TestPoisonedChangeWithStockClients(t *testing.T) {
 	}
 	again.send(poisoned)
 	again.expectError("quarantined change")
+}
+
+// scrapeMetrics reads the relay's GET /metrics with the operator token
+// (the relay runs with --public-metrics).
+func scrapeMetrics(t *testing.T, r *relay, operator string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+r.addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+operator)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// grepLines returns the lines of text that start with one of prefixes.
+func grepLines(text string, prefixes ...string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				out = append(out, line)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -167,6 +167,15 @@ func (p *Prometheus) WatchStore(stats func() store.Stats) {
 	)
 }
 
+// WatchSandbox adds veche_sandbox_restarts_total, read at every scrape:
+// how many times a sandbox worker died (on input that crashed the
+// Automerge core) and was started again.
+func (p *Prometheus) WatchSandbox(restarts func() int64) {
+	p.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "veche_sandbox_restarts_total",
+		Help: "Sandbox workers restarted after the Automerge core crashed on input."},
+		func() float64 { return float64(restarts()) }))
+}
+
 // PeerConnected implements server.Metrics.
 func (p *Prometheus) PeerConnected(kind server.PrincipalKind) {
 	p.connections.WithLabelValues(kindLabel(kind)).Inc()

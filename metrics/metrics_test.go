@@ -19,6 +19,7 @@ import (
 func TestNamesFollowPrometheusConventions(t *testing.T) {
 	p := metrics.New(metrics.Build{Version: "v0.0.0-test", Commit: "abc", Automerge: "v0"})
 	p.WatchStore(func() store.Stats { return store.Stats{Commits: 2, Appends: 3, Documents: 1, FileBytes: 4096} })
+	p.WatchSandbox(func() int64 { return 3 })
 	p.PeerConnected(server.KindMember)
 	p.PeerJoined(server.KindMember)
 	p.HandshakeFailed(server.HandshakeTimeout)
@@ -41,6 +42,18 @@ func TestNamesFollowPrometheusConventions(t *testing.T) {
 		if strings.HasPrefix(pr.Metric, "veche_") {
 			t.Errorf("%s: %s", pr.Metric, pr.Text)
 		}
+	}
+	// The watched counters read their source at each scrape.
+	want := `
+# HELP veche_sandbox_restarts_total Sandbox workers restarted after the Automerge core crashed on input.
+# TYPE veche_sandbox_restarts_total counter
+veche_sandbox_restarts_total 3
+# HELP veche_store_documents Documents stored.
+# TYPE veche_store_documents gauge
+veche_store_documents 1
+`
+	if err := testutil.GatherAndCompare(p.Registry(), strings.NewReader(want), "veche_sandbox_restarts_total", "veche_store_documents"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -326,6 +326,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.sandbox = pool
 	m.metrics = metrics.New(build())
 	m.metrics.WatchStore(st.Stats)
+	m.metrics.WatchSandbox(pool.Restarts)
 	m.relay = server.New(st, server.Options{
 		Metrics:              m.metrics,
 		Sandbox:              pool,
