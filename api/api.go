@@ -95,6 +95,11 @@ type Options struct {
 	// Backup, if set, serves GET /api/backup to the operator token.
 	// Default: nil, and GET /api/backup answers 503.
 	Backup BackupFunc
+	// BackupStaging is the directory where GET /api/backup writes its copy
+	// before sending it (files named BackupStagingPattern; the relay's data
+	// directory, which has room for one and is private, fits best).
+	// Default: os.TempDir().
+	BackupStaging string
 	// MetricsHandler, if set, serves GET /metrics to the operator token
 	// (a scraper sends it as a bearer token). Default: nil, and the main
 	// listener serves no metrics.

@@ -11,6 +11,10 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// BackupStagingPattern names the files GET /api/backup stages its copy in
+// (os.CreateTemp's pattern); one left by a crash may be deleted.
+const BackupStagingPattern = ".backup-*.tar"
+
 // BackupFunc writes a backup archive of the relay's store (see
 // store.Bolt.WriteBackup): begin is called once with the archive's exact
 // size and returns where to write it.
@@ -20,7 +24,7 @@ type BackupFunc func(ctx context.Context, begin func(size int64) (io.Writer, err
 // of the store as a tar archive with its SHA-256 (veche backup reads it,
 // veche restore puts it back). The relay keeps serving meanwhile.
 //
-// The copy is first written to a private temporary file at disk speed,
+// The copy is first written to a private file (in Options.BackupStaging) at disk speed,
 // and only then sent: the store's read transaction must not last as long
 // as a slow link takes to carry the archive, because a writer that needs
 // to grow the store's memory map waits for every read transaction to end.
@@ -28,7 +32,7 @@ func (s *Server) backup(c echo.Context) error {
 	if s.opts.Backup == nil {
 		return &Error{Code: CodeUnavailable, Message: "this relay has no store to back up"}
 	}
-	tmp, err := os.CreateTemp("", "veche-backup-*.tar") // mode 0600
+	tmp, err := os.CreateTemp(s.opts.BackupStaging, BackupStagingPattern) // mode 0600
 	if err != nil {
 		return err
 	}

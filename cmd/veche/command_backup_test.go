@@ -254,6 +254,10 @@ func TestSlowBackupDoesNotStallWriters(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.ContentLength < 20<<20 {
 		t.Fatalf("GET /api/backup: %d, %d bytes", resp.StatusCode, resp.ContentLength)
 	}
+	// The copy being sent is staged in the data directory.
+	if staged, _ := filepath.Glob(filepath.Join(m.DataDir, ".backup-*.tar")); len(staged) != 1 {
+		t.Fatalf("staged copies in the data directory: %v", staged)
+	}
 	// The client has read nothing of the body. Writes that grow the file
 	// well past its memory map go through meanwhile.
 	done := make(chan error, 1)
@@ -319,5 +323,34 @@ func TestBackupFindsATLSRelayByItself(t *testing.T) {
 	}
 	if _, errOut, code := runVerb(t, NewBackupCommand(), "--data", m.DataDir, "-o", file); code != 0 || !strings.Contains(errOut, "from "+m.DataDir) {
 		t.Fatalf("backup of the stopped relay: exit %d %s", code, errOut)
+	}
+}
+
+// TestBackupStagesInTheDataDirectory: GET /api/backup writes its copy in
+// the data directory (not a /tmp that may be memory), leaves nothing behind,
+// and a copy left by a relay that died mid-backup is removed at start.
+func TestBackupStagesInTheDataDirectory(t *testing.T) {
+	m, _ := startMain(t)
+	dir := m.DataDir
+	file := filepath.Join(t.TempDir(), "b.tar")
+	t.Setenv("VECHE_RELAY", "")
+	if _, errOut, code := runVerb(t, NewBackupCommand(), "--data", dir, "-o", file); code != 0 {
+		t.Fatalf("backup: exit %d %s", code, errOut)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".backup-*")); len(left) != 0 {
+		t.Fatalf("the backup left %v", left)
+	}
+	m.Close()
+	stale := filepath.Join(dir, ".backup-123.tar")
+	os.WriteFile(stale, []byte("half a copy"), 0o600)
+	again := NewMain()
+	again.logOutput = &lockedBuffer{}
+	again.ParseFlags([]string{"--addr", "127.0.0.1:0", "--data", dir})
+	if err := again.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("a stale staged backup survived the start: %v", err)
 	}
 }

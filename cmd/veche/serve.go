@@ -363,6 +363,7 @@ func (m *Main) Run(ctx context.Context) error {
 			_, err := st.WriteBackup(ctx, begin)
 			return err
 		},
+		BackupStaging:            m.DataDir,
 		Auth:                     credentials,
 		AllowAnonymous:           m.Anonymous,
 		OpenRegistration:         m.OpenRegistration,
@@ -401,6 +402,12 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() { m.served <- m.http.Serve(ln) }()
 	}
 	m.log.Info("relay listening", "addr", ln.Addr().String(), "scheme", scheme, "data", m.DataDir, "peer", m.relay.PeerID())
+	// Copies a backup left behind when the relay died while sending it.
+	if stale, _ := filepath.Glob(filepath.Join(m.DataDir, api.BackupStagingPattern)); len(stale) > 0 {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
+	}
 	if err := writeEndpoint(m.DataDir, ln.Addr(), m.TLSCert); err != nil {
 		m.log.Warn("cannot say where the relay listens (veche backup will need --relay)", "err", err)
 	}
