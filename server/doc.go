@@ -73,6 +73,16 @@
 // the fuzzer (package sandbox, TestMutationFuzz) looks for crashes in the
 // same calls.
 //
+// # Metrics
+//
+// Options.Metrics (interface Metrics, metrics.go; NopMetrics by default)
+// is told what the relay does: connections and handshakes, messages and
+// bytes by type (MessageTypeLabel keeps types a peer invents to "other"),
+// changes applied, commit and generation latency, cuts, refusals,
+// quarantines. Code that does something worth counting calls r.metrics.X
+// on the goroutine doing it, often with synchronizer.mu held; an
+// implementation is a leaf: cheap, concurrent, never calling back.
+//
 // # Locks
 //
 // synchronizer.mu before Grants.mu before Relay.mu; quarantine.mu and
