@@ -114,20 +114,47 @@ type NopMetrics struct{}
 
 var _ Metrics = NopMetrics{}
 
-func (NopMetrics) PeerConnected(PrincipalKind)      {}
-func (NopMetrics) PeerDisconnected(PrincipalKind)   {}
-func (NopMetrics) PeerJoined(PrincipalKind)         {}
+// PeerConnected does nothing.
+func (NopMetrics) PeerConnected(PrincipalKind) {}
+
+// PeerDisconnected does nothing.
+func (NopMetrics) PeerDisconnected(PrincipalKind) {}
+
+// PeerJoined does nothing.
+func (NopMetrics) PeerJoined(PrincipalKind) {}
+
+// HandshakeFailed does nothing.
 func (NopMetrics) HandshakeFailed(HandshakeFailure) {}
-func (NopMetrics) MessageReceived(string, int)      {}
-func (NopMetrics) MessageSent(string, int)          {}
-func (NopMetrics) ChangesApplied(int)               {}
-func (NopMetrics) DocumentLoaded()                  {}
-func (NopMetrics) DocumentUnloaded()                {}
-func (NopMetrics) Committed(time.Duration, error)   {}
-func (NopMetrics) Generated(time.Duration)          {}
-func (NopMetrics) PeerCut(CutReason)                {}
-func (NopMetrics) Refused(Refusal)                  {}
-func (NopMetrics) Quarantined()                     {}
+
+// MessageReceived does nothing.
+func (NopMetrics) MessageReceived(string, int) {}
+
+// MessageSent does nothing.
+func (NopMetrics) MessageSent(string, int) {}
+
+// ChangesApplied does nothing.
+func (NopMetrics) ChangesApplied(int) {}
+
+// DocumentLoaded does nothing.
+func (NopMetrics) DocumentLoaded() {}
+
+// DocumentUnloaded does nothing.
+func (NopMetrics) DocumentUnloaded() {}
+
+// Committed does nothing.
+func (NopMetrics) Committed(time.Duration, error) {}
+
+// Generated does nothing.
+func (NopMetrics) Generated(time.Duration) {}
+
+// PeerCut does nothing.
+func (NopMetrics) PeerCut(CutReason) {}
+
+// Refused does nothing.
+func (NopMetrics) Refused(Refusal) {}
+
+// Quarantined does nothing.
+func (NopMetrics) Quarantined() {}
 
 // MessageTypeLabel is the label a message type is counted under: one of
 // the protocol's types, or "other" for anything a peer invents, so a peer

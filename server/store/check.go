@@ -68,6 +68,7 @@ type Leftover struct {
 	Missing string
 }
 
+// String says what the record is and which document it misses.
 func (l Leftover) String() string {
 	return fmt.Sprintf("%s %s: document %s is not stored", l.Bucket, l.Key, l.Missing)
 }
