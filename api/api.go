@@ -26,10 +26,13 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/automerge/automerge-go"
+
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
+	"github.com/veche-sync/veche/crdt"
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
 	"github.com/veche-sync/veche/server/bundle"
@@ -82,6 +85,14 @@ type Options struct {
 	// sized for a 10 kbit/s link with 800 ms round trips (see body.go).
 	BodyMinRate int
 	BodyGrace   time.Duration
+	// Custody holds the custodial keys the relay signs REST writes with,
+	// for members without a key of their own. Default: nil, and then
+	// every council write is refused (the relay cannot sign).
+	Custody *auth.Custody
+	// Councils reads council documents through cached verified logs
+	// (server.Grants). Default: nil, and then every read verifies the
+	// whole log (crdt.Read).
+	Councils CouncilReader
 	// WebSocket tunes sync connections (keepalive, write timeout, frame
 	// size). Default: wsconn's defaults.
 	WebSocket wsconn.Options
@@ -107,6 +118,13 @@ type Options struct {
 	// MaxBundleSize bounds the changes of one bundle taken in by POST
 	// /api/bundles. Default: bundle.DefaultMaxSize (64 MiB).
 	MaxBundleSize int64
+}
+
+// CouncilReader reads a council document through a cached verified
+// fact log; server.Grants is one. ReadCouncil is called with the
+// document's synchronizer lock held.
+type CouncilReader interface {
+	ReadCouncil(council string, doc *automerge.Doc, now time.Time) (crdt.View, []crdt.Problem, []crdt.Fact)
 }
 
 // Server routes HTTP requests to the relay.

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server/wire"
 )
 
 // MemberRequest is the body of POST /api/councils/:id/members, and the
@@ -22,21 +23,11 @@ type MemberRequest struct {
 	ID   string `json:"id,omitempty"`
 	Name string `json:"name"`
 	Role string `json:"role"`
-	// SentBy is for delegates joining a federation.
-	SentBy *crdt.SentBy `json:"sentBy,omitempty"`
 }
 
-// spec checks the request's council ids and returns the crdt spec.
-func (m MemberRequest) spec(field string) (crdt.MemberSpec, error) {
-	spec := crdt.MemberSpec{ID: m.ID, Name: m.Name, Role: m.Role}
-	if m.SentBy != nil {
-		council, err := documentIDArg(field+"sentBy.council", m.SentBy.Council, false)
-		if err != nil {
-			return spec, err
-		}
-		spec.SentBy = &crdt.SentBy{Council: council, Mandate: m.SentBy.Mandate}
-	}
-	return spec, nil
+// spec returns the crdt spec of a member whose key the relay will hold.
+func (m MemberRequest) spec() crdt.MemberSpec {
+	return crdt.MemberSpec{ID: m.ID, Name: m.Name, Role: m.Role, Custodial: true}
 }
 
 // CreateCouncilRequest is the body of POST /api/councils.
@@ -80,21 +71,34 @@ func (s *Server) createCouncil(c echo.Context) error {
 	if req.Rule != nil {
 		spec.Rule = *req.Rule
 	}
-	founder, err := req.Founder.spec("founder.")
+	if s.opts.Custody == nil {
+		return &Error{Code: CodeUnavailable, Message: "this relay keeps no custodial keys: it cannot sign the founding record"}
+	}
+	spec.Founder = req.Founder.spec()
+	// The founding record names the council: found it first, keep the
+	// founder's key, then store the document under the id it names.
+	now := time.Now()
+	founder := crdt.NewSigner(spec.Founder.ID, true)
+	founding, council, err := crdt.NewCouncil(spec, founder, now)
 	if err != nil {
 		return err
 	}
+	id := wire.DocumentID(council)
+	founder.Council, founder.Member = council, founderOf(founding)
+	ctx := c.Request().Context()
+	if err := s.opts.Custody.Keep(ctx, founder); err != nil {
+		return fmt.Errorf("keeping the founder's key: %w", err)
+	}
 	var answer CreateCouncilAnswer
-	id, err := s.relay.Create(c.Request().Context(), func(doc *automerge.Doc) error {
-		now := time.Now()
-		if err := crdt.CreateCouncil(doc, spec, now); err != nil {
-			return err
-		}
-		founderID, err := crdt.Join(doc, founder, now)
+	err = s.relay.CreateAt(ctx, id, func(doc *automerge.Doc) error {
+		changes, err := founding.Changes()
 		if err != nil {
 			return err
 		}
-		answer = CreateCouncilAnswer{Founder: founderID, View: readView("", doc, now)}
+		if err := doc.Apply(changes...); err != nil {
+			return err
+		}
+		answer = CreateCouncilAnswer{Founder: founder.Member, View: s.readView(id, doc, now)}
 		return nil
 	})
 	if err != nil {
@@ -133,12 +137,37 @@ type HistoryEntry struct {
 	// Op is the council operation, when the change was written by veche
 	// (or a client following its message format); empty otherwise.
 	Op crdt.Op `json:"op,omitempty"`
-	// By is the acting member's id, where known.
-	By string `json:"by,omitempty"`
+	// By is the acting member's id, taken only from a valid signed record
+	// of the change; Unverified ("unverified") for every other change —
+	// never a name from an unsigned message.
+	By string `json:"by"`
+	// Verified: the change carries a valid signed record that counts.
+	Verified bool `json:"verified"`
+	// Custodial: that record was signed with a key the relay holds for
+	// the member, so it rests on the relay's word.
+	Custodial bool `json:"custodial,omitempty"`
+	// Problem says why the change's record does not count, if it carries one.
+	Problem string `json:"problem,omitempty"`
 	// ByName is the acting member's name, when By is a member of this council.
 	ByName string `json:"byName,omitempty"`
 	// Args are the ids the operation names (proposal, mandate, …).
 	Args map[string]string `json:"args,omitempty"`
+}
+
+// Unverified is the By of a history entry whose author no valid signed
+// record names.
+const Unverified = "unverified"
+
+// founderOf returns the founder's member id in a new council document.
+func founderOf(doc *automerge.Doc) string {
+	log := crdt.NewLog()
+	_ = log.Update(doc)
+	for _, e := range log.Entries() {
+		if e.Record != nil && e.Record.Op == crdt.OpCreateCouncil {
+			return e.Record.By
+		}
+	}
+	return ""
 }
 
 // HistoryAnswer is the answer to GET /api/councils/:id/history.
@@ -157,13 +186,23 @@ func (s *Server) history(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		verdicts := map[string]crdt.Fact{}
+		for _, f := range s.facts(view.ID, doc, view.Now) {
+			verdicts[f.Hash] = f
+		}
 		answer = HistoryAnswer{ID: view.ID, URL: view.URL, Changes: make([]HistoryEntry, 0, len(changes))}
 		for _, ch := range changes {
-			e := HistoryEntry{Hash: ch.Hash, Actor: ch.Actor, Seq: ch.Seq, Time: ch.Time, Message: ch.Message}
+			e := HistoryEntry{Hash: ch.Hash, Actor: ch.Actor, Seq: ch.Seq, Time: ch.Time, Message: ch.Message, By: Unverified}
 			if ch.Veche {
-				e.Op, e.By, e.Args = ch.Info.Op, ch.Info.By, ch.Info.Args
-				if m, ok := view.Member(e.By); ok && ch.Info.Args["council"] == "" {
-					e.ByName = m.Name
+				e.Op, e.Args = ch.Info.Op, ch.Info.Args
+			}
+			if f, ok := verdicts[ch.Hash]; ok {
+				e.Op, e.Problem, e.Custodial = f.Op, f.Problem, f.Custodial
+				if f.Counted {
+					e.By, e.Verified = f.By, true
+					if m, ok := view.Member(f.By); ok && ch.Info.Args["council"] == "" {
+						e.ByName = m.Name
+					}
 				}
 			}
 			answer.Changes = append(answer.Changes, e)
@@ -185,12 +224,18 @@ func (s *Server) join(c echo.Context) error {
 	if err := bind(c, &req, false); err != nil {
 		return err
 	}
-	spec, err := req.spec("")
-	if err != nil {
-		return err
+	spec := req.spec()
+	if spec.ID == "" {
+		spec.ID = crdt.NewID()
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, _ string, now time.Time) (Created, error) {
-		id, err := crdt.Join(doc, spec, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		// The new member gets a custodial key, so they can get a token later.
+		key, err := s.opts.Custody.NewSigner(context.WithoutCancel(c.Request().Context()), as.Council, spec.ID)
+		if err != nil {
+			return Created{}, err
+		}
+		spec.Key = key.PublicKey()
+		id, err := crdt.Join(doc, as, spec, now)
 		return Created{ID: id}, err
 	})
 }
@@ -207,8 +252,8 @@ func (s *Server) leave(c echo.Context) error {
 	if member != p.Member {
 		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("only member %q may leave in their name; your token is member %q's", member, p.Member)}
 	}
-	answer, err := s.change(c, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		return Created{}, crdt.Leave(doc, by, now)
+	answer, err := s.change(c, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		return Created{}, crdt.Leave(doc, as, now)
 	})
 	if err != nil {
 		return err

@@ -60,13 +60,13 @@ func (s *Server) postOffer(c echo.Context) error { return s.postProduce(c, crdt.
 // postNeed serves POST /api/councils/:id/needs.
 func (s *Server) postNeed(c echo.Context) error { return s.postProduce(c, crdt.PostNeed) }
 
-func (s *Server) postProduce(c echo.Context, post func(*automerge.Doc, string, crdt.ProduceSpec, time.Time) (string, error)) error {
+func (s *Server) postProduce(c echo.Context, post func(*automerge.Doc, crdt.Signer, crdt.ProduceSpec, time.Time) (string, error)) error {
 	var req ProduceRequest
 	if err := bind(c, &req, false); err != nil {
 		return err
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		id, err := post(doc, by, req.spec(), now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		id, err := post(doc, as, req.spec(), now)
 		return Created{ID: id}, err
 	})
 }
@@ -81,12 +81,12 @@ func (s *Server) withdrawNeed(c echo.Context) error {
 	return s.withdrawProduce(c, c.Param("need"), crdt.WithdrawNeed)
 }
 
-func (s *Server) withdrawProduce(c echo.Context, id string, withdraw func(*automerge.Doc, string, string, time.Time) error) error {
+func (s *Server) withdrawProduce(c echo.Context, id string, withdraw func(*automerge.Doc, crdt.Signer, string, time.Time) error) error {
 	if err := bind(c, &struct{}{}, true); err != nil {
 		return err
 	}
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		return Created{}, withdraw(doc, by, id, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		return Created{}, withdraw(doc, as, id, now)
 	})
 }
 
@@ -107,8 +107,8 @@ func (s *Server) pledge(c echo.Context) error {
 		return &Error{Code: CodeForbidden, Message: "council: your token acts in this council only; a pledge from another council is made by a member of that council"}
 	}
 	spec := crdt.PledgeSpec{ID: req.ID, Need: req.Need, Offer: req.Offer, Council: council, Quantity: req.Quantity, Unit: req.Unit}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		id, err := crdt.MakePledge(doc, by, spec, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		id, err := crdt.MakePledge(doc, as, spec, now)
 		return Created{ID: id}, err
 	})
 }

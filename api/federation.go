@@ -51,7 +51,7 @@ func (s *Server) removeCouncil(c echo.Context) error {
 // federationLink runs one of the four federation operations; memberOf
 // says whether the body names a federation (the council's side) or a
 // council (the federation's side).
-func (s *Server) federationLink(c echo.Context, op func(doc *automerge.Doc, by, councilID string, at time.Time) error, memberOf bool) error {
+func (s *Server) federationLink(c echo.Context, op func(doc *automerge.Doc, as crdt.Signer, councilID string, at time.Time) error, memberOf bool) error {
 	var other string
 	if memberOf {
 		var req FederationRequest
@@ -74,7 +74,7 @@ func (s *Server) federationLink(c echo.Context, op func(doc *automerge.Doc, by, 
 	if err != nil {
 		return err
 	}
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		return Created{}, op(doc, by, other, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		return Created{}, op(doc, as, other, now)
 	})
 }

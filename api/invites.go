@@ -119,7 +119,7 @@ func (s *Server) acceptInvite(c echo.Context) error {
 	var member string
 	err = s.relay.Change(ctx, id, func(doc *automerge.Doc) error {
 		now := time.Now()
-		view, _ := crdt.Read(doc, now)
+		view, _ := s.readCouncil(inv.Council, doc, now)
 		if !activeMember(view, inv.CreatedBy) {
 			return &Error{Code: CodeInviteInvalid, Message: "the member who made this invite has left the council"}
 		}
@@ -130,8 +130,18 @@ func (s *Server) acceptInvite(c echo.Context) error {
 		if role == "" {
 			role = DefaultRole(view.Council.Kind)
 		}
-		var err error
-		member, err = crdt.Join(doc, crdt.MemberSpec{Name: req.Name, Role: role}, now)
+		// The inviter admits the new member: the admission is signed with
+		// the inviter's key, and the new member gets a custodial key.
+		admitter, err := s.signer(ctx, inv.Council, inv.CreatedBy)
+		if err != nil {
+			return &Error{Code: CodeInviteInvalid, Message: "the relay cannot sign for the member who made this invite"}
+		}
+		member = crdt.NewID()
+		key, err := s.opts.Custody.NewSigner(ctx, inv.Council, member)
+		if err != nil {
+			return err
+		}
+		_, err = crdt.Join(doc, admitter, crdt.MemberSpec{ID: member, Name: req.Name, Role: role, Key: key.PublicKey(), Custodial: true}, now)
 		return err
 	})
 	if errors.Is(err, server.ErrDocumentNotFound) {

@@ -27,8 +27,8 @@ func (s *Server) report(c echo.Context) error {
 		return err
 	}
 	mandate := c.Param("mandate")
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		return Created{}, crdt.SubmitReport(doc, by, mandate, req.Text, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		return Created{}, crdt.SubmitReport(doc, as, mandate, req.Text, now)
 	})
 }
 
@@ -44,12 +44,12 @@ func (s *Server) complete(c echo.Context) error {
 
 // delegateAct runs an operation of the mandate's delegate that takes no
 // more than who acts.
-func (s *Server) delegateAct(c echo.Context, op func(doc *automerge.Doc, by, mandateID string, at time.Time) error) error {
+func (s *Server) delegateAct(c echo.Context, op func(doc *automerge.Doc, as crdt.Signer, mandateID string, at time.Time) error) error {
 	if err := bind(c, &struct{}{}, true); err != nil {
 		return err
 	}
 	mandate := c.Param("mandate")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		return Created{}, op(doc, by, mandate, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		return Created{}, op(doc, as, mandate, now)
 	})
 }

@@ -32,8 +32,8 @@ func (s *Server) startMinutes(c echo.Context) error {
 	if err := bind(c, &req, false); err != nil {
 		return err
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		id, err := crdt.StartMinutes(doc, by, crdt.MinutesSpec{ID: req.ID, Title: req.Title, Notes: req.Notes}, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		id, err := crdt.StartMinutes(doc, as, crdt.MinutesSpec{ID: req.ID, Title: req.Title, Notes: req.Notes}, now)
 		return Created{ID: id}, err
 	})
 }
@@ -45,14 +45,14 @@ func (s *Server) editMinutes(c echo.Context) error {
 		return err
 	}
 	minutes := c.Param("minutes")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		view, _ := crdt.Read(doc, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		view, _ := s.readCouncil(as.Council, doc, now)
 		current := ""
 		for _, m := range view.Minutes {
 			if m.ID == minutes {
 				current = m.Notes
 			}
 		}
-		return Created{}, crdt.EditMinutes(doc, by, minutes, crdt.TextEditBetween(current, req.Notes), now)
+		return Created{}, crdt.EditMinutes(doc, as, minutes, crdt.TextEditBetween(current, req.Notes), now)
 	})
 }

@@ -83,13 +83,13 @@ func (s *Server) propose(c echo.Context) error {
 	if req.ClosesAt != nil {
 		spec.ClosesAt = *req.ClosesAt
 	}
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
 		if req.Kind != crdt.ProposalMandate {
-			id, err := crdt.Propose(doc, by, spec, now)
+			id, err := crdt.Propose(doc, as, spec, now)
 			return Created{ID: id}, err
 		}
 		m := crdt.MandateSpec{ID: req.Mandate.ID, Task: req.Mandate.Task, Body: req.Mandate.Body, Delegate: req.Mandate.Delegate}
-		pid, mid, err := crdt.ProposeMandate(doc, by, spec, m, now)
+		pid, mid, err := crdt.ProposeMandate(doc, as, spec, m, now)
 		return Created{ID: pid, Mandate: mid}, err
 	})
 }
@@ -102,8 +102,8 @@ func (s *Server) vote(c echo.Context) error {
 		return err
 	}
 	proposal := c.Param("proposal")
-	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		return Created{}, crdt.CastVote(doc, by, proposal, req.Choice, now)
+	return s.write(c, http.StatusCreated, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		return Created{}, crdt.CastVote(doc, as, proposal, req.Choice, now)
 	})
 }
 
@@ -113,8 +113,8 @@ func (s *Server) withdrawProposal(c echo.Context) error {
 		return err
 	}
 	proposal := c.Param("proposal")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		return Created{}, crdt.WithdrawProposal(doc, by, proposal, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		return Created{}, crdt.WithdrawProposal(doc, as, proposal, now)
 	})
 }
 
@@ -126,9 +126,9 @@ func (s *Server) editProposal(c echo.Context) error {
 		return err
 	}
 	proposal := c.Param("proposal")
-	return s.write(c, http.StatusOK, func(doc *automerge.Doc, by string, now time.Time) (Created, error) {
-		view, _ := crdt.Read(doc, now)
+	return s.write(c, http.StatusOK, func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error) {
+		view, _ := s.readCouncil(as.Council, doc, now)
 		current, _ := view.Proposal(proposal) // a missing proposal is refused by EditProposal
-		return Created{}, crdt.EditProposal(doc, by, proposal, crdt.TextEditBetween(current.Body, req.Body), now)
+		return Created{}, crdt.EditProposal(doc, as, proposal, crdt.TextEditBetween(current.Body, req.Body), now)
 	})
 }

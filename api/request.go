@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/veche-sync/veche/crdt"
 	"github.com/veche-sync/veche/server"
+	"github.com/veche-sync/veche/server/auth"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -121,9 +123,31 @@ type CouncilView struct {
 	Problems []crdt.Problem `json:"problems"`
 }
 
+// readCouncil reads council's document at now from its verified fact
+// log. Called inside the document's synchronizer.
+func (s *Server) readCouncil(council string, doc *automerge.Doc, now time.Time) (crdt.View, []crdt.Problem) {
+	if s.opts.Councils != nil {
+		view, problems, _ := s.opts.Councils.ReadCouncil(council, doc, now)
+		return view, problems
+	}
+	return crdt.Read(doc, council, now)
+}
+
+// facts returns the verdict on every change of council's history.
+func (s *Server) facts(council string, doc *automerge.Doc, now time.Time) []crdt.Fact {
+	if s.opts.Councils != nil {
+		_, _, facts := s.opts.Councils.ReadCouncil(council, doc, now)
+		return facts
+	}
+	log := crdt.NewLog()
+	_ = log.Update(doc)
+	_, _, facts := log.Derive(council, now, nil)
+	return facts
+}
+
 // readView reads doc at now. Called inside the document's synchronizer.
-func readView(id wire.DocumentID, doc *automerge.Doc, now time.Time) CouncilView {
-	view, problems := crdt.Read(doc, now)
+func (s *Server) readView(id wire.DocumentID, doc *automerge.Doc, now time.Time) CouncilView {
+	view, problems := s.readCouncil(string(id), doc, now)
 	if problems == nil {
 		problems = []crdt.Problem{}
 	}
@@ -161,7 +185,7 @@ type WriteAnswer struct {
 // after the change. If op fails, nothing changes and its error is
 // answered. A member who is no longer active in the council is answered
 // like anyone who may not read it: 404.
-func (s *Server) write(c echo.Context, status int, op func(doc *automerge.Doc, by string, now time.Time) (Created, error)) error {
+func (s *Server) write(c echo.Context, status int, op func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error)) error {
 	answer, err := s.change(c, op)
 	if err != nil {
 		return err
@@ -171,23 +195,27 @@ func (s *Server) write(c echo.Context, status int, op func(doc *automerge.Doc, b
 
 // change is write without the answer: it makes the change and returns
 // what write would answer.
-func (s *Server) change(c echo.Context, op func(doc *automerge.Doc, by string, now time.Time) (Created, error)) (WriteAnswer, error) {
+func (s *Server) change(c echo.Context, op func(doc *automerge.Doc, as crdt.Signer, now time.Time) (Created, error)) (WriteAnswer, error) {
 	var answer WriteAnswer
 	id, err := councilID(c)
 	if err != nil {
 		return answer, err
 	}
 	by := principalOf(c).Member
+	as, err := s.signer(c.Request().Context(), string(id), by)
+	if err != nil {
+		return answer, err
+	}
 	err = s.relay.Change(c.Request().Context(), id, func(doc *automerge.Doc) error {
 		now := time.Now()
-		if view, _ := crdt.Read(doc, now); !activeMember(view, by) {
+		if view, _ := s.readCouncil(string(id), doc, now); !activeMember(view, by) {
 			return noCouncil(string(id))
 		}
-		made, err := op(doc, by, now)
+		made, err := op(doc, as, now)
 		if err != nil {
 			return err
 		}
-		answer = WriteAnswer{Created: made, By: by, View: readView(id, doc, now)}
+		answer = WriteAnswer{Created: made, By: by, View: s.readView(id, doc, now)}
 		return nil
 	})
 	if errors.Is(err, server.ErrDocumentNotFound) {
@@ -206,7 +234,7 @@ func (s *Server) read(c echo.Context, fn func(view CouncilView, doc *automerge.D
 	}
 	p := principalOf(c)
 	err = s.relay.View(c.Request().Context(), id, func(doc *automerge.Doc) error {
-		view := readView(id, doc, time.Now())
+		view := s.readView(id, doc, time.Now())
 		// A reader from another council was admitted by the grants.
 		if p.Council == string(id) && !activeMember(view.View, p.Member) {
 			return noCouncil(string(id))
@@ -217,6 +245,19 @@ func (s *Server) read(c echo.Context, fn func(view CouncilView, doc *automerge.D
 		return noCouncil(string(id))
 	}
 	return err
+}
+
+// signer returns the custodial signer of a member: the relay signs the
+// member's REST writes with the key it holds for them.
+func (s *Server) signer(ctx context.Context, council, member string) (crdt.Signer, error) {
+	if s.opts.Custody == nil {
+		return crdt.Signer{}, &Error{Code: CodeUnavailable, Message: "this relay keeps no custodial keys: it cannot sign writes"}
+	}
+	as, err := s.opts.Custody.Signer(ctx, council, member)
+	if errors.Is(err, auth.ErrNoCustodialKey) {
+		return as, &Error{Code: CodeForbidden, Message: fmt.Sprintf("member %q signs on their own device: the relay holds no key for them", member)}
+	}
+	return as, err
 }
 
 // activeMember reports whether member is an active member of the council.

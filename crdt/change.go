@@ -55,50 +55,63 @@ func msTime(t time.Time) time.Time {
 
 // tx is one operation in preparation. Every operation runs in two phases:
 //
-//  1. validate: begin reads the document at the operation's time with Read
-//     and the operation checks its input against that view, returning a
-//     typed *Error before anything is written;
-//  2. write: commit applies the writes to a fork of the document that keeps
-//     the document's actor id, commits them there as one change, and
-//     applies that single change to the document. If any write, the commit
-//     or the apply fails, the fork is dropped and the document is
-//     untouched.
+//  1. validate: begin derives the council's verified view at the
+//     operation's time and the operation checks its input against it,
+//     returning a typed *Error before anything is written;
+//  2. write: commit signs the operation's record (for operations that
+//     record a fact), applies the state writes to a fork of the document
+//     that keeps the document's actor id, commits them there as one change
+//     whose message carries the record, and applies that single change to
+//     the document. If any write, the commit or the apply fails, the fork
+//     is dropped and the document is untouched.
 type tx struct {
-	op   Op
-	doc  *automerge.Doc
-	at   time.Time
-	view View
-	info ChangeInfo
+	op     Op
+	doc    *automerge.Doc
+	at     time.Time
+	view   View
+	info   ChangeInfo
+	signer Signer
+	args   map[string]string
+	// unsigned: the change carries no record (collaborative text edits).
+	unsigned bool
 }
 
-// begin validates at, reads doc at that time and checks that it holds a
-// council of a schema this package writes.
-func begin(doc *automerge.Doc, op Op, at time.Time) (*tx, error) {
+// begin validates at and derives the view of council as.Council at that
+// time; it checks that the document holds that council.
+func begin(doc *automerge.Doc, op Op, as Signer, at time.Time) (*tx, error) {
 	if doc == nil {
 		return nil, errorf(op, CodeInvalid, "nil document")
 	}
 	if !validTime(at) {
 		return nil, errorf(op, CodeInvalid, "time %v is zero or out of range", at)
 	}
-	at = msTime(at)
-	view, _ := Read(doc, at)
-	switch {
-	case view.Schema == "" && view.Council.Name == "":
-		return nil, errorf(op, CodeNoCouncil, "the document holds no council")
-	case view.Schema != Schema:
-		return nil, errorf(op, CodeUnsupportedSchema, "document schema %q, want %q", view.Schema, Schema)
+	if !as.valid() {
+		return nil, errorf(op, CodeInvalid, "the signer needs a valid member id and an Ed25519 private key")
 	}
-	return &tx{op: op, doc: doc, at: at, view: view, info: ChangeInfo{Op: op}}, nil
+	if !ValidID(as.Council) {
+		return nil, errorf(op, CodeInvalid, "the signer names no council (Signer.Council)")
+	}
+	at = msTime(at)
+	view, _ := Read(doc, as.Council, at)
+	if view.ID == "" {
+		return nil, errorf(op, CodeNoCouncil, "the document holds no valid founding record of council %q", as.Council)
+	}
+	return &tx{op: op, doc: doc, at: at, view: view, info: ChangeInfo{Op: op, By: as.Member}, signer: as}, nil
 }
 
-// beginAs begins a transaction acted by member by, who must be active.
-func beginAs(doc *automerge.Doc, op Op, by string, at time.Time) (*tx, error) {
-	t, err := begin(doc, op, at)
+// beginAs begins a transaction acted by the signer, who must be an active
+// member whose key counts at the operation's time.
+func beginAs(doc *automerge.Doc, op Op, as Signer, at time.Time) (*tx, error) {
+	t, err := begin(doc, op, as, at)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := t.actor(by); err != nil {
+	if _, err := t.actor(as.Member); err != nil {
 		return nil, err
+	}
+	m, _ := t.view.member(as.Member)
+	if !m.HasKey(as.PublicKey(), t.at) {
+		return nil, t.errorf(CodeKeyNotCounted, "the key does not count for member %q (unknown or retired)", as.Member)
 	}
 	return t, nil
 }
@@ -108,23 +121,21 @@ func (t *tx) errorf(code Code, format string, args ...any) *Error {
 	return errorf(t.op, code, format, args...)
 }
 
-// arg records key=value in the change message.
+// arg records key=value in the operation's record (and, for ids, in the
+// message's summary line).
 func (t *tx) arg(key, value string) {
-	if t.info.Args == nil {
-		t.info.Args = map[string]string{}
+	if value == "" {
+		return
 	}
-	t.info.Args[key] = value
+	if t.args == nil {
+		t.args = map[string]string{}
+	}
+	t.args[key] = value
 }
 
-// actor checks that id names a member active at the operation's time and
-// records it as the acting member.
+// actor checks that id names a member active at the operation's time.
 func (t *tx) actor(id string) (*Member, error) {
-	m, err := t.activeMember(id, "member")
-	if err != nil {
-		return nil, err
-	}
-	t.info.By = id
-	return m, nil
+	return t.activeMember(id, "member")
 }
 
 // activeMember checks that id names a member active at the operation's time.
@@ -142,6 +153,27 @@ func (t *tx) activeMember(id, what string) (*Member, error) {
 		return nil, t.errorf(CodeMemberLeft, "%s %q left at %v", what, id, *m.LeftAt)
 	}
 	return m, nil
+}
+
+// message signs the operation's record and returns the change message.
+func (t *tx) message(council string) (string, *Record, error) {
+	if t.unsigned {
+		info := t.info
+		for _, k := range summaryArgs {
+			if v := t.args[k]; v != "" {
+				if info.Args == nil {
+					info.Args = map[string]string{}
+				}
+				info.Args[k] = v
+			}
+		}
+		return info.String(), nil, nil
+	}
+	rec := &Record{Council: council, Op: t.op, At: t.at, Args: t.args}
+	if err := rec.sign(t.signer); err != nil {
+		return "", nil, t.errorf(CodeInvalid, "cannot sign: %v", err)
+	}
+	return rec.Message(), rec, nil
 }
 
 // newID returns the explicit id if valid and unused (taken reports use),
@@ -172,6 +204,15 @@ func (t *tx) newID(explicit, what string, taken func(string) bool) (string, erro
 // their change with the same actor sequence, and the second apply fails
 // (harmlessly, with CodeMalformed). Callers serialize writes per document.
 func (t *tx) commit(write func(w *automerge.Doc) error) error {
+	msg, _, err := t.message(t.view.ID)
+	if err != nil {
+		return err
+	}
+	return t.commitMessage(msg, write)
+}
+
+// commitMessage is commit with the change message made already.
+func (t *tx) commitMessage(msg string, write func(w *automerge.Doc) error) error {
 	fork, err := t.doc.Fork()
 	if err != nil {
 		return &Error{Code: CodeMalformed, Op: t.op, Message: "cannot fork the document", Err: err}
@@ -184,7 +225,7 @@ func (t *tx) commit(write func(w *automerge.Doc) error) error {
 		return &Error{Code: CodeMalformed, Op: t.op, Message: "cannot write the document", Err: err}
 	}
 	at := t.at
-	if _, err := fork.Commit(t.info.String(), automerge.CommitOptions{Time: &at, AllowEmpty: true}); err != nil {
+	if _, err := fork.Commit(msg, automerge.CommitOptions{Time: &at, AllowEmpty: true}); err != nil {
 		return &Error{Code: CodeMalformed, Op: t.op, Message: "cannot commit", Err: err}
 	}
 	changes, err := fork.Changes(heads...)

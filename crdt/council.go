@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -49,51 +50,90 @@ type CouncilSpec struct {
 	Kind   CouncilKind // required: farmers, workers, consumers or federation
 	Region string      // optional, free text
 	Rule   Rule        // required to be Valid; there is no implicit default
+	// Founder is the first member: name and role required; the key is the
+	// founder signer's (CreateCouncil fills it in).
+	Founder MemberSpec
 }
 
-// CreateCouncil writes a new council into doc, which must not hold one yet
-// (an empty automerge.New() document): the schema, the council map, and
-// every container the other operations write into (members, proposals,
+// CreateCouncil founds a council in doc, which must not hold one yet (an
+// empty automerge.New() document), and returns the council's id. The
+// founding record — council name, kind, region, rule, the founder and
+// their key, a random nonce — is signed by the founder (founder.Key; a
+// founder.Member of "" gets a random id, or spec.Founder.ID) and names the
+// council: the id returned is CouncilID of its payload, and the document
+// must be stored under that automerge-repo documentId, which every reader
+// checks. The change also writes the schema, the council map and every
+// container the other operations write into (members, proposals,
 // mandates, exchange.offers/needs/pledges, federation.memberOf/members,
 // minutes). Creating containers once, here, matters: two replicas that
 // each created a missing container concurrently would conflict, and one
 // container with everything in it would be lost.
-//
-// Create a council on one replica and share the document; do not create
-// the same council twice. The change message has no by= (the council has
-// no members yet).
-func CreateCouncil(doc *automerge.Doc, spec CouncilSpec, at time.Time) error {
+func CreateCouncil(doc *automerge.Doc, spec CouncilSpec, founder Signer, at time.Time) (string, error) {
 	const op = OpCreateCouncil
 	if doc == nil {
-		return errorf(op, CodeInvalid, "nil document")
+		return "", errorf(op, CodeInvalid, "nil document")
 	}
 	if !validTime(at) {
-		return errorf(op, CodeInvalid, "time %v is zero or out of range", at)
+		return "", errorf(op, CodeInvalid, "time %v is zero or out of range", at)
 	}
 	at = msTime(at)
-	t := &tx{op: op, doc: doc, at: at, info: ChangeInfo{Op: op}}
+	if founder.Member == "" {
+		founder.Member = spec.Founder.ID
+	}
+	if founder.Member == "" {
+		founder.Member = NewID()
+	}
+	if !founder.valid() {
+		return "", errorf(op, CodeInvalid, "the founder needs a valid member id and an Ed25519 private key")
+	}
+	t := &tx{op: op, doc: doc, at: at, info: ChangeInfo{Op: op, By: founder.Member}, signer: founder}
 	if err := t.requireText(spec.Name, "council name"); err != nil {
-		return err
+		return "", err
 	}
 	if !spec.Kind.Valid() {
-		return t.errorf(CodeInvalid, "council kind %q: want farmers, workers, consumers or federation", spec.Kind)
+		return "", t.errorf(CodeInvalid, "council kind %q: want farmers, workers, consumers or federation", spec.Kind)
 	}
 	if !spec.Rule.Valid() {
-		return t.errorf(CodeInvalid, "rule %+v: quorum must be in [0, 1], majority in [0, 1)", spec.Rule)
+		return "", t.errorf(CodeInvalid, "rule %+v: quorum must be in [0, 1], majority in [0, 1)", spec.Rule)
+	}
+	if err := t.requireText(spec.Founder.Name, "founder name"); err != nil {
+		return "", err
+	}
+	if err := t.requireText(spec.Founder.Role, "founder role"); err != nil {
+		return "", err
 	}
 	root, err := doc.RootMap().Keys()
 	if err != nil {
-		return &Error{Code: CodeMalformed, Op: op, Message: "cannot read the document root", Err: err}
+		return "", &Error{Code: CodeMalformed, Op: op, Message: "cannot read the document root", Err: err}
 	}
 	if len(root) > 0 {
-		return t.errorf(CodeExists, "the document is not empty (it has %d root keys)", len(root))
+		return "", t.errorf(CodeExists, "the document is not empty (it has %d root keys)", len(root))
 	}
-	return t.commit(func(w *automerge.Doc) error {
+	t.arg("name", spec.Name)
+	t.arg("kind", string(spec.Kind))
+	t.arg("region", spec.Region)
+	t.arg("quorum", formatFloat(spec.Rule.Quorum))
+	t.arg("majority", formatFloat(spec.Rule.Majority))
+	t.arg("member", founder.Member)
+	t.arg("member-name", spec.Founder.Name)
+	t.arg("member-role", spec.Founder.Role)
+	t.arg("nonce", NewID()+NewID())
+	if founder.Custodial {
+		t.arg("custodial", "true")
+	}
+	msg, rec, err := t.message("")
+	if err != nil {
+		return "", err
+	}
+	id := CouncilID(rec.Payload)
+	spec.Founder.Key, spec.Founder.Custodial = founder.PublicKey(), founder.Custodial
+	err = t.commitMessage(msg, func(w *automerge.Doc) error {
 		r := w.RootMap()
 		if err := r.Set(keySchema, Schema); err != nil {
 			return err
 		}
 		council := map[string]any{
+			"id":        id,
 			"name":      spec.Name,
 			"kind":      string(spec.Kind),
 			"region":    spec.Region,
@@ -105,7 +145,7 @@ func CreateCouncil(doc *automerge.Doc, spec CouncilSpec, at time.Time) error {
 		}
 		containers := map[string]any{
 			keyCouncil:   council,
-			keyMembers:   map[string]any{},
+			keyMembers:   map[string]any{founder.Member: memberFields(spec.Founder, at, nil)},
 			keyProposals: map[string]any{},
 			keyMandates:  map[string]any{},
 			keyExchange: map[string]any{
@@ -126,14 +166,25 @@ func CreateCouncil(doc *automerge.Doc, spec CouncilSpec, at time.Time) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
-// NewCouncil returns a new document holding a new council, created by
-// CreateCouncil on automerge.New().
-func NewCouncil(spec CouncilSpec, at time.Time) (*automerge.Doc, error) {
+// NewCouncil returns a new document holding a new council, founded by
+// CreateCouncil on automerge.New(), and the council's id.
+func NewCouncil(spec CouncilSpec, founder Signer, at time.Time) (*automerge.Doc, string, error) {
 	doc := automerge.New()
-	if err := CreateCouncil(doc, spec, at); err != nil {
-		return nil, err
+	id, err := CreateCouncil(doc, spec, founder, at)
+	if err != nil {
+		return nil, "", err
 	}
-	return doc, nil
+	return doc, id, nil
+}
+
+// formatFloat formats a number argument of a record: the shortest decimal
+// that parses back to f.
+func formatFloat(f float64) string {
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }

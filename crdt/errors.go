@@ -38,6 +38,9 @@ const (
 	// CodeNotDelegate: only a mandate's delegate may report on it, resign
 	// or complete it.
 	CodeNotDelegate Code = "not-delegate"
+	// CodeKeyNotCounted: the signing key does not count for the acting
+	// member (not theirs, not yet added, or retired).
+	CodeKeyNotCounted Code = "key-not-counted"
 	// CodeMandateNotActive: the mandate is not in a status that allows the
 	// operation (e.g. reporting on a pending mandate, recalling a resigned one).
 	CodeMandateNotActive Code = "mandate-not-active"
@@ -112,6 +115,8 @@ var (
 	ErrNotProposer = &Error{Code: CodeNotProposer}
 	// ErrNotDelegate: only the delegate may act on the mandate (CodeNotDelegate).
 	ErrNotDelegate = &Error{Code: CodeNotDelegate}
+	// ErrKeyNotCounted: the signing key does not count (CodeKeyNotCounted).
+	ErrKeyNotCounted = &Error{Code: CodeKeyNotCounted}
 	// ErrMandateNotActive: the mandate's status forbids the operation (CodeMandateNotActive).
 	ErrMandateNotActive = &Error{Code: CodeMandateNotActive}
 	// ErrWithdrawn: the offer or need is withdrawn (CodeWithdrawn).

@@ -30,6 +30,9 @@ type Offer struct {
 	At          time.Time  `json:"at"`
 	WithdrawnAt *time.Time `json:"withdrawnAt,omitempty"`
 
+	// Custodial: signed with a key a relay holds for the member.
+	Custodial bool `json:"custodial,omitempty"`
+
 	// Withdrawn is derived: withdrawn at or before View.Now. Withdrawn
 	// offers stay in the view.
 	Withdrawn bool `json:"withdrawn"`
@@ -48,6 +51,9 @@ type Need struct {
 	Note        string     `json:"note,omitempty"`
 	At          time.Time  `json:"at"`
 	WithdrawnAt *time.Time `json:"withdrawnAt,omitempty"`
+
+	// Custodial: signed with a key a relay holds for the member.
+	Custodial bool `json:"custodial,omitempty"`
 
 	// Withdrawn is derived, as for Offer.
 	Withdrawn bool `json:"withdrawn"`
@@ -77,6 +83,8 @@ type Pledge struct {
 	Unit string    `json:"unit"`
 	By   string    `json:"by"`
 	At   time.Time `json:"at"`
+	// Custodial: signed with a key a relay holds for the member.
+	Custodial bool `json:"custodial,omitempty"`
 
 	// Counted is derived: the pledge is in its need's Pledged — the need
 	// exists, the unit matches, the quantity is positive and the pledge
@@ -105,30 +113,28 @@ type PledgeSpec struct {
 	// document and is not checked.
 	Offer string
 	// Council is the documentId of the pledging council if it is not this
-	// one. The acting member is then a member of that council and is not
-	// checked against this document's members.
+	// one. The signer is then a member of that council; readers check their
+	// key against that council's log (Councils) and do not count the
+	// pledge without it.
 	Council  string
 	Quantity float64 // required, > 0 and finite, in the need's unit
 	Unit     string  // optional; if set it must equal the need's unit
 }
 
 // PostOffer posts produce the council offers and returns the offer's id.
-func PostOffer(doc *automerge.Doc, by string, spec ProduceSpec, at time.Time) (string, error) {
-	return post(doc, OpPostOffer, keyOffers, "offer", by, spec, at)
+func PostOffer(doc *automerge.Doc, as Signer, spec ProduceSpec, at time.Time) (string, error) {
+	return post(doc, OpPostOffer, keyOffers, "offer", as, spec, at)
 }
 
 // PostNeed posts produce the council needs and returns the need's id.
-func PostNeed(doc *automerge.Doc, by string, spec ProduceSpec, at time.Time) (string, error) {
-	return post(doc, OpPostNeed, keyNeeds, "need", by, spec, at)
+func PostNeed(doc *automerge.Doc, as Signer, spec ProduceSpec, at time.Time) (string, error) {
+	return post(doc, OpPostNeed, keyNeeds, "need", as, spec, at)
 }
 
 // post writes an offer or a need.
-func post(doc *automerge.Doc, op Op, key, what, by string, spec ProduceSpec, at time.Time) (string, error) {
-	t, err := begin(doc, op, at)
+func post(doc *automerge.Doc, op Op, key, what string, as Signer, spec ProduceSpec, at time.Time) (string, error) {
+	t, err := beginAs(doc, op, as, at)
 	if err != nil {
-		return "", err
-	}
-	if _, err := t.actor(by); err != nil {
 		return "", err
 	}
 	if err := t.requireText(spec.Item, what+" item"); err != nil {
@@ -141,7 +147,7 @@ func post(doc *automerge.Doc, op Op, key, what, by string, spec ProduceSpec, at 
 		return "", t.errorf(CodeInvalid, "%s quantity %v: want a positive number", what, spec.Quantity)
 	}
 	fields := map[string]any{
-		"by":       by,
+		"by":       as.Member,
 		"item":     spec.Item,
 		"quantity": spec.Quantity,
 		"unit":     spec.Unit,
@@ -155,6 +161,7 @@ func post(doc *automerge.Doc, op Op, key, what, by string, spec ProduceSpec, at 
 			return "", t.errorf(CodeInvalid, "%s %s time %v is out of range", what, name, tm)
 		}
 		fields[name] = msTime(tm)
+		t.arg(name, millis(tm))
 	}
 	if !spec.From.IsZero() && !spec.Until.IsZero() && spec.Until.Before(spec.From) {
 		return "", t.errorf(CodeInvalid, "%s window ends (%v) before it starts (%v)", what, spec.Until, spec.From)
@@ -162,6 +169,10 @@ func post(doc *automerge.Doc, op Op, key, what, by string, spec ProduceSpec, at 
 	if spec.Note != "" {
 		fields["note"] = spec.Note
 	}
+	t.arg("item", spec.Item)
+	t.arg("quantity", formatFloat(spec.Quantity))
+	t.arg("unit", spec.Unit)
+	t.arg("note", spec.Note)
 	id, err := t.newID(spec.ID, what, func(id string) bool {
 		_, isOffer := t.view.Offer(id)
 		_, isNeed := t.view.need(id)
@@ -180,34 +191,37 @@ func post(doc *automerge.Doc, op Op, key, what, by string, spec ProduceSpec, at 
 	return id, nil
 }
 
-// WithdrawOffer withdraws an offer. Any active member may (all members
-// have equal rights); the offer stays in the view, marked withdrawn.
-func WithdrawOffer(doc *automerge.Doc, by, offerID string, at time.Time) error {
-	return withdraw(doc, OpWithdrawOffer, keyOffers, "offer", by, offerID, at, func(v View) (*time.Time, bool, bool) {
+// WithdrawOffer withdraws an offer; only the member who posted it may
+// (ErrNotProposer otherwise). The offer stays in the view, marked withdrawn.
+func WithdrawOffer(doc *automerge.Doc, as Signer, offerID string, at time.Time) error {
+	return withdraw(doc, OpWithdrawOffer, keyOffers, "offer", as, offerID, at, func(v View) (*time.Time, bool, bool, string) {
 		o, ok := v.Offer(offerID)
-		return o.WithdrawnAt, o.Withdrawn, ok
+		return o.WithdrawnAt, o.Withdrawn, ok, o.By
 	})
 }
 
-// WithdrawNeed withdraws a need. Any active member may; the need stays in
-// the view, marked withdrawn, and takes no more pledges.
-func WithdrawNeed(doc *automerge.Doc, by, needID string, at time.Time) error {
-	return withdraw(doc, OpWithdrawNeed, keyNeeds, "need", by, needID, at, func(v View) (*time.Time, bool, bool) {
+// WithdrawNeed withdraws a need; only the member who posted it may. The
+// need stays in the view, marked withdrawn, and takes no more pledges.
+func WithdrawNeed(doc *automerge.Doc, as Signer, needID string, at time.Time) error {
+	return withdraw(doc, OpWithdrawNeed, keyNeeds, "need", as, needID, at, func(v View) (*time.Time, bool, bool, string) {
 		n, ok := v.Need(needID)
-		return n.WithdrawnAt, n.Withdrawn, ok
+		return n.WithdrawnAt, n.Withdrawn, ok, n.By
 	})
 }
 
 // withdraw marks an offer or a need (key, what) withdrawn; find reports
 // its state in the view.
-func withdraw(doc *automerge.Doc, op Op, key, what, by, id string, at time.Time, find func(View) (withdrawnAt *time.Time, withdrawn, ok bool)) error {
-	t, err := beginAs(doc, op, by, at)
+func withdraw(doc *automerge.Doc, op Op, key, what string, as Signer, id string, at time.Time, find func(View) (withdrawnAt *time.Time, withdrawn, ok bool, by string)) error {
+	t, err := beginAs(doc, op, as, at)
 	if err != nil {
 		return err
 	}
-	withdrawnAt, withdrawn, ok := find(t.view)
+	withdrawnAt, withdrawn, ok, by := find(t.view)
 	if !ok {
 		return t.errorf(CodeNotFound, "no %s %q", what, id)
+	}
+	if by != as.Member {
+		return t.errorf(CodeNotProposer, "%s %q was posted by %q: only they withdraw it", what, id, by)
 	}
 	if withdrawn {
 		return t.errorf(CodeWithdrawn, "%s %q was withdrawn at %v", what, id, *withdrawnAt)
@@ -222,23 +236,23 @@ func withdraw(doc *automerge.Doc, op Op, key, what, by, id string, at time.Time,
 // returns the pledge's id. Pledges are never edited: each is a separate
 // fact, so concurrent pledges all count. Over-pledging is allowed
 // (Remaining stops at 0).
-func MakePledge(doc *automerge.Doc, by string, spec PledgeSpec, at time.Time) (string, error) {
-	t, err := begin(doc, OpPledge, at)
+func MakePledge(doc *automerge.Doc, as Signer, spec PledgeSpec, at time.Time) (string, error) {
+	var t *tx
+	var err error
+	if spec.Council == "" {
+		t, err = beginAs(doc, OpPledge, as, at)
+	} else {
+		// A member of another council: their key is checked by readers
+		// that hold that council's log.
+		t, err = begin(doc, OpPledge, as, at)
+	}
 	if err != nil {
 		return "", err
 	}
-	if spec.Council == "" {
-		if _, err := t.actor(by); err != nil {
-			return "", err
+	if spec.Council != "" {
+		if !ValidID(spec.Council) || spec.Council == t.view.ID {
+			return "", t.errorf(CodeInvalid, "council %q is not another council's document id", spec.Council)
 		}
-	} else {
-		if !ValidID(spec.Council) {
-			return "", t.errorf(CodeInvalid, "council %q is not a valid document id", spec.Council)
-		}
-		if !ValidID(by) {
-			return "", t.errorf(CodeInvalid, "member id %q is not a valid id", by)
-		}
-		t.info.By = by
 		t.arg("council", spec.Council)
 	}
 	n, ok := t.view.need(spec.Need)
@@ -286,9 +300,11 @@ func MakePledge(doc *automerge.Doc, by string, spec PledgeSpec, at time.Time) (s
 		"need":     n.ID,
 		"quantity": spec.Quantity,
 		"unit":     n.Unit,
-		"by":       by,
+		"by":       as.Member,
 		"at":       t.at,
 	}
+	t.arg("quantity", formatFloat(spec.Quantity))
+	t.arg("unit", n.Unit)
 	if spec.Offer != "" {
 		fields["offer"] = spec.Offer
 		t.arg("offer", spec.Offer)
@@ -308,7 +324,7 @@ func MakePledge(doc *automerge.Doc, by string, spec PledgeSpec, at time.Time) (s
 // derivePledges sets each pledge's Counted and each need's Withdrawn,
 // Pledged, Remaining and Met at now. Pledges are summed in id order so the
 // floating-point sum is the same on every replica.
-func derivePledges(x *Exchange, now time.Time, r *reader) {
+func derivePledges(x *Exchange, now time.Time, r *reader, _ Councils) {
 	needs := make(map[string]*Need, len(x.Needs))
 	for i := range x.Needs {
 		n := &x.Needs[i]

@@ -24,11 +24,8 @@ type FederationLink struct {
 
 // federationLink checks the acting member and the id of the other
 // document.
-func (t *tx) federationLink(by, id, what string) error {
-	if _, err := t.actor(by); err != nil {
-		return err
-	}
-	if !ValidID(id) {
+func (t *tx) federationLink(id, what string) error {
+	if !ValidID(id) || id == t.view.ID {
 		return t.errorf(CodeInvalid, "%s %q is not a valid document id", what, id)
 	}
 	t.arg(what, id)
@@ -48,12 +45,12 @@ func hasLink(links []FederationLink, id string) bool {
 // belongs to the federation whose documentId is federationID
 // (federation.memberOf). The federation's document records the other side
 // with AdmitCouncil.
-func JoinFederation(doc *automerge.Doc, by, federationID string, at time.Time) error {
-	t, err := begin(doc, OpJoinFederation, at)
+func JoinFederation(doc *automerge.Doc, as Signer, federationID string, at time.Time) error {
+	t, err := beginAs(doc, OpJoinFederation, as, at)
 	if err != nil {
 		return err
 	}
-	if err := t.federationLink(by, federationID, "federation"); err != nil {
+	if err := t.federationLink(federationID, "federation"); err != nil {
 		return err
 	}
 	if hasLink(t.view.Federation.MemberOf, federationID) {
@@ -67,12 +64,12 @@ func JoinFederation(doc *automerge.Doc, by, federationID string, at time.Time) e
 // LeaveFederation removes, in a council's own document, its membership of
 // a federation (the memberOf entry is deleted). The federation's document
 // records the other side with RemoveCouncil.
-func LeaveFederation(doc *automerge.Doc, by, federationID string, at time.Time) error {
-	t, err := begin(doc, OpLeaveFederation, at)
+func LeaveFederation(doc *automerge.Doc, as Signer, federationID string, at time.Time) error {
+	t, err := beginAs(doc, OpLeaveFederation, as, at)
 	if err != nil {
 		return err
 	}
-	if err := t.federationLink(by, federationID, "federation"); err != nil {
+	if err := t.federationLink(federationID, "federation"); err != nil {
 		return err
 	}
 	if !hasLink(t.view.Federation.MemberOf, federationID) {
@@ -87,15 +84,15 @@ func LeaveFederation(doc *automerge.Doc, by, federationID string, at time.Time) 
 // federation), that the council whose documentId is councilID is a member
 // (federation.members). The acting member is a member of the federation,
 // typically a delegate.
-func AdmitCouncil(doc *automerge.Doc, by, councilID string, at time.Time) error {
-	t, err := begin(doc, OpAdmitCouncil, at)
+func AdmitCouncil(doc *automerge.Doc, as Signer, councilID string, at time.Time) error {
+	t, err := beginAs(doc, OpAdmitCouncil, as, at)
 	if err != nil {
 		return err
 	}
 	if t.view.Council.Kind != KindFederation {
 		return t.errorf(CodeInvalid, "the document's council is %q, not a federation", t.view.Council.Kind)
 	}
-	if err := t.federationLink(by, councilID, "council"); err != nil {
+	if err := t.federationLink(councilID, "council"); err != nil {
 		return err
 	}
 	if hasLink(t.view.Federation.Members, councilID) {
@@ -108,12 +105,12 @@ func AdmitCouncil(doc *automerge.Doc, by, councilID string, at time.Time) error 
 
 // RemoveCouncil removes, in a federation's document, a member council (the
 // members entry is deleted).
-func RemoveCouncil(doc *automerge.Doc, by, councilID string, at time.Time) error {
-	t, err := begin(doc, OpRemoveCouncil, at)
+func RemoveCouncil(doc *automerge.Doc, as Signer, councilID string, at time.Time) error {
+	t, err := beginAs(doc, OpRemoveCouncil, as, at)
 	if err != nil {
 		return err
 	}
-	if err := t.federationLink(by, councilID, "council"); err != nil {
+	if err := t.federationLink(councilID, "council"); err != nil {
 		return err
 	}
 	if !hasLink(t.view.Federation.Members, councilID) {

@@ -35,6 +35,9 @@ const (
 	OpRemoveCouncil    Op = "remove-council"    // RemoveCouncil
 	OpStartMinutes     Op = "start-minutes"     // StartMinutes
 	OpEditMinutes      Op = "edit-minutes"      // EditMinutes
+	OpSeat             Op = "seat"              // TakeSeat
+	OpAddKey           Op = "add-key"           // AddKey
+	OpRetireKey        Op = "retire-key"        // RetireKey
 )
 
 // messagePrefix starts every change message written by this package.

@@ -59,8 +59,8 @@ type MandateSpec struct {
 // mandate is pending while the proposal is open, active once it passes and
 // rejected if it does not. p.Kind must be empty or mandate and p.Subject
 // empty or the mandate's id.
-func ProposeMandate(doc *automerge.Doc, by string, p ProposalSpec, m MandateSpec, at time.Time) (proposalID, mandateID string, err error) {
-	t, err := beginAs(doc, OpProposeMandate, by, at)
+func ProposeMandate(doc *automerge.Doc, as Signer, p ProposalSpec, m MandateSpec, at time.Time) (proposalID, mandateID string, err error) {
+	t, err := beginAs(doc, OpProposeMandate, as, at)
 	if err != nil {
 		return "", "", err
 	}
@@ -72,6 +72,9 @@ func ProposeMandate(doc *automerge.Doc, by string, p ProposalSpec, m MandateSpec
 	}
 	if !ValidID(m.Body) {
 		return "", "", t.errorf(CodeInvalid, "mandate body %q is not a valid document id", m.Body)
+	}
+	if !hasLink(t.view.Federation.MemberOf, m.Body) {
+		return "", "", t.errorf(CodeInvalid, "mandate body %q is not a federation this council belongs to (join it first)", m.Body)
 	}
 	if _, err := t.activeMember(m.Delegate, "delegate"); err != nil {
 		return "", "", err
@@ -85,11 +88,15 @@ func ProposeMandate(doc *automerge.Doc, by string, p ProposalSpec, m MandateSpec
 	}
 	p.Kind, p.Subject = ProposalMandate, mandateID
 	proposalID, fields, err := t.proposal(p)
+	delete(t.args, "kind")
+	delete(t.args, "subject")
 	if err != nil {
 		return "", "", err
 	}
 	t.arg("mandate", mandateID)
 	t.arg("member", m.Delegate)
+	t.arg("task", m.Task)
+	t.arg("body", m.Body)
 	mandate := map[string]any{
 		"task":     m.Task,
 		"body":     m.Body,
@@ -114,9 +121,6 @@ func ProposeMandate(doc *automerge.Doc, by string, p ProposalSpec, m MandateSpec
 // mandate, and that the mandate's status at the operation's time is one of
 // allowed.
 func (t *tx) delegateOf(by, mandateID string, allowed ...MandateStatus) (*Mandate, error) {
-	if _, err := t.actor(by); err != nil {
-		return nil, err
-	}
 	m, ok := t.view.mandate(mandateID)
 	if !ok {
 		return nil, t.errorf(CodeNotFound, "no mandate %q", mandateID)
@@ -135,21 +139,22 @@ func (t *tx) delegateOf(by, mandateID string, allowed ...MandateStatus) (*Mandat
 
 // SubmitReport appends the delegate's report to an active mandate.
 // Reports are appended to a list, so concurrent reports are all kept.
-func SubmitReport(doc *automerge.Doc, by, mandateID, text string, at time.Time) error {
-	t, err := begin(doc, OpReport, at)
+func SubmitReport(doc *automerge.Doc, as Signer, mandateID, text string, at time.Time) error {
+	t, err := beginAs(doc, OpReport, as, at)
 	if err != nil {
 		return err
 	}
-	if _, err := t.delegateOf(by, mandateID, MandateActive); err != nil {
+	if _, err := t.delegateOf(as.Member, mandateID, MandateActive); err != nil {
 		return err
 	}
 	if err := t.requireText(text, "report text"); err != nil {
 		return err
 	}
+	t.arg("text", text)
 	return t.commit(func(w *automerge.Doc) error {
 		return w.Path(keyMandates, mandateID, keyReports).List().Append(map[string]any{
 			"at":   t.at,
-			"by":   by,
+			"by":   as.Member,
 			"text": text,
 		})
 	})
@@ -157,12 +162,12 @@ func SubmitReport(doc *automerge.Doc, by, mandateID, text string, at time.Time) 
 
 // Resign records the delegate's resignation from a pending or active
 // mandate.
-func Resign(doc *automerge.Doc, by, mandateID string, at time.Time) error {
-	t, err := begin(doc, OpResign, at)
+func Resign(doc *automerge.Doc, as Signer, mandateID string, at time.Time) error {
+	t, err := beginAs(doc, OpResign, as, at)
 	if err != nil {
 		return err
 	}
-	if _, err := t.delegateOf(by, mandateID, MandatePending, MandateActive); err != nil {
+	if _, err := t.delegateOf(as.Member, mandateID, MandatePending, MandateActive); err != nil {
 		return err
 	}
 	return t.commit(func(w *automerge.Doc) error {
@@ -172,12 +177,12 @@ func Resign(doc *automerge.Doc, by, mandateID string, at time.Time) error {
 
 // Complete records that the delegate completed the task of an active
 // mandate.
-func Complete(doc *automerge.Doc, by, mandateID string, at time.Time) error {
-	t, err := begin(doc, OpComplete, at)
+func Complete(doc *automerge.Doc, as Signer, mandateID string, at time.Time) error {
+	t, err := beginAs(doc, OpComplete, as, at)
 	if err != nil {
 		return err
 	}
-	if _, err := t.delegateOf(by, mandateID, MandateActive); err != nil {
+	if _, err := t.delegateOf(as.Member, mandateID, MandateActive); err != nil {
 		return err
 	}
 	return t.commit(func(w *automerge.Doc) error {

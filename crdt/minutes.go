@@ -30,8 +30,8 @@ type MinutesSpec struct {
 
 // StartMinutes appends the minutes of a meeting held at at, with notes as
 // an Automerge Text, and returns their id.
-func StartMinutes(doc *automerge.Doc, by string, spec MinutesSpec, at time.Time) (string, error) {
-	t, err := beginAs(doc, OpStartMinutes, by, at)
+func StartMinutes(doc *automerge.Doc, as Signer, spec MinutesSpec, at time.Time) (string, error) {
+	t, err := beginAs(doc, OpStartMinutes, as, at)
 	if err != nil {
 		return "", err
 	}
@@ -46,13 +46,14 @@ func StartMinutes(doc *automerge.Doc, by string, spec MinutesSpec, at time.Time)
 		return "", err
 	}
 	t.arg("minutes", id)
+	t.arg("title", spec.Title)
 	err = t.commit(func(w *automerge.Doc) error {
 		return w.Path(keyMinutes).List().Append(map[string]any{
 			"id":     id,
 			"at":     t.at,
 			"title":  spec.Title,
 			keyNotes: automerge.NewText(spec.Notes),
-			"by":     by,
+			"by":     as.Member,
 		})
 	})
 	if err != nil {
@@ -63,11 +64,12 @@ func StartMinutes(doc *automerge.Doc, by string, spec MinutesSpec, at time.Time)
 
 // EditMinutes splices the notes of the minutes with the given id. Any
 // active member may edit; concurrent edits merge character by character.
-func EditMinutes(doc *automerge.Doc, by, minutesID string, edit TextEdit, at time.Time) error {
-	t, err := beginAs(doc, OpEditMinutes, by, at)
+func EditMinutes(doc *automerge.Doc, as Signer, minutesID string, edit TextEdit, at time.Time) error {
+	t, err := beginAs(doc, OpEditMinutes, as, at)
 	if err != nil {
 		return err
 	}
+	t.unsigned = true // collaborative text: content, not a fact
 	m, ok := t.view.minutes(minutesID)
 	if !ok || !ValidID(minutesID) {
 		return t.errorf(CodeNotFound, "no minutes %q", minutesID)

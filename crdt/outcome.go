@@ -17,8 +17,10 @@ type Tally struct {
 }
 
 // count tallies p's votes at moment at: the electorate is the members
-// active at at; a vote counts if its member is in the electorate, its
-// choice is valid and it was cast at or before at. It sets Vote.Counted.
+// active at at; each member's ballot is their latest vote cast at or
+// before at (p.Votes may hold several votes of one member, in time order),
+// and it counts if the member is in the electorate and its choice is
+// valid. It sets Vote.Counted on the ballots that count.
 func count(p *Proposal, members map[string]*Member, rule Rule, at time.Time) Tally {
 	var t Tally
 	for _, m := range members {
@@ -26,10 +28,18 @@ func count(p *Proposal, members map[string]*Member, rule Rule, at time.Time) Tal
 			t.Electorate++
 		}
 	}
+	ballots := map[string]int{}
 	for i := range p.Votes {
 		v := &p.Votes[i]
-		m, ok := members[v.Member]
-		v.Counted = ok && m.ActiveAt(at) && v.Choice.Valid() && !v.At.After(at)
+		v.Counted = false
+		if v.Choice.Valid() && !v.At.After(at) {
+			ballots[v.Member] = i // later votes replace earlier ones
+		}
+	}
+	for member, i := range ballots {
+		v := &p.Votes[i]
+		m, ok := members[member]
+		v.Counted = ok && m.ActiveAt(at)
 		if !v.Counted {
 			continue
 		}
@@ -46,6 +56,33 @@ func count(p *Proposal, members map[string]*Member, rule Rule, at time.Time) Tal
 	// in JavaScript, never fused into another operation.
 	t.QuorumMet = float64(t.Yes+t.No+t.Abstain) >= float64(rule.Quorum*float64(t.Electorate))
 	return t
+}
+
+// ballots keeps one vote per member in p.Votes, the one the tally used:
+// the member's counted vote, else their latest vote at or before the tally
+// moment, else their latest vote. Votes end in member order.
+func ballots(p *Proposal, at time.Time) {
+	keep := map[string]int{}
+	rank := func(v Vote) int {
+		switch {
+		case v.Counted:
+			return 2
+		case !v.At.After(at):
+			return 1
+		}
+		return 0
+	}
+	for i, v := range p.Votes {
+		j, ok := keep[v.Member]
+		if !ok || rank(v) > rank(p.Votes[j]) || rank(v) == rank(p.Votes[j]) && rank(v) != 2 {
+			keep[v.Member] = i
+		}
+	}
+	out := make([]Vote, 0, len(keep))
+	for _, member := range sortedKeys(keep) {
+		out = append(out, p.Votes[keep[member]])
+	}
+	p.Votes = out
 }
 
 // passes reports whether a tally with quorum met passes: yes > majority ×
@@ -68,12 +105,14 @@ func closingMoment(p *Proposal, members map[string]*Member, now time.Time) (time
 	if p.At.After(now) {
 		return time.Time{}, false
 	}
-	votes := make(map[string]*Vote, len(p.Votes))
+	votes := make(map[string]*Vote, len(p.Votes)) // each member's first valid vote
 	candidates := []time.Time{p.At}
 	for i := range p.Votes {
 		v := &p.Votes[i]
 		if v.Choice.Valid() {
-			votes[v.Member] = v
+			if first, ok := votes[v.Member]; !ok || v.At.Before(first.At) {
+				votes[v.Member] = v
+			}
 			candidates = append(candidates, v.At)
 		}
 	}
@@ -121,18 +160,22 @@ func everyoneVoted(members map[string]*Member, votes map[string]*Vote, c time.Ti
 //   - otherwise counted at the closing moment: no-quorum, passed or
 //     rejected (see Rule).
 func decide(p *Proposal, members map[string]*Member, rule Rule, now time.Time) {
+	slices.SortStableFunc(p.Votes, func(a, b Vote) int { return a.At.Compare(b.At) })
 	closeAt, decided := closingMoment(p, members, now)
 	if w := p.WithdrawnAt; w != nil && !w.After(now) && (!decided || !w.After(closeAt)) {
 		at := *w
 		p.Outcome, p.ClosedAt, p.Tally = OutcomeWithdrawn, &at, count(p, members, rule, at)
+		ballots(p, at)
 		return
 	}
 	if !decided {
 		p.Outcome, p.ClosedAt, p.Tally = OutcomeOpen, nil, count(p, members, rule, now)
+		ballots(p, now)
 		return
 	}
 	p.ClosedAt = &closeAt
 	p.Tally = count(p, members, rule, closeAt)
+	ballots(p, closeAt)
 	switch {
 	case !p.Tally.QuorumMet:
 		p.Outcome = OutcomeNoQuorum

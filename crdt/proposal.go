@@ -22,6 +22,10 @@ type Proposal struct {
 	// optional offer or need id of an exchange proposal.
 	Subject string `json:"subject,omitempty"`
 	Votes   []Vote `json:"votes"`
+	// NewRule is the rule a proposal of kind rule puts in force if it passes.
+	NewRule *Rule `json:"newRule,omitempty"`
+	// Custodial: signed with a key a relay holds for the proposer.
+	Custodial bool `json:"custodial,omitempty"`
 
 	// Outcome is derived (see the package documentation).
 	Outcome Outcome `json:"outcome"`
@@ -44,8 +48,11 @@ type ProposalSpec struct {
 	// member has voted.
 	ClosesAt time.Time
 	// Subject: for a recall, the id of the (active) mandate to recall; for
-	// an exchange, optionally an offer or need id; empty otherwise.
+	// an expel proposal, the id of the member to expel; for an exchange,
+	// optionally an offer or need id; empty otherwise.
 	Subject string
+	// Rule is the new rule of a proposal of kind rule.
+	Rule *Rule
 }
 
 // TextEdit is one splice of a collaborative text: delete Delete characters
@@ -89,8 +96,8 @@ func (t *tx) checkEdit(edit TextEdit, text string) error {
 // returns its id. Mandate proposals are made with ProposeMandate. A recall
 // names an active mandate in spec.Subject. The proposal is created with an
 // empty votes map and its body as an Automerge Text.
-func Propose(doc *automerge.Doc, by string, spec ProposalSpec, at time.Time) (string, error) {
-	t, err := beginAs(doc, OpPropose, by, at)
+func Propose(doc *automerge.Doc, as Signer, spec ProposalSpec, at time.Time) (string, error) {
+	t, err := beginAs(doc, OpPropose, as, at)
 	if err != nil {
 		return "", err
 	}
@@ -115,6 +122,19 @@ func Propose(doc *automerge.Doc, by string, spec ProposalSpec, at time.Time) (st
 			if !isOffer && !isNeed {
 				return "", t.errorf(CodeNotFound, "no offer or need %q", spec.Subject)
 			}
+		}
+	case ProposalRule:
+		if spec.Rule == nil || !spec.Rule.Valid() {
+			return "", t.errorf(CodeInvalid, "a rule proposal needs a valid rule: quorum in [0, 1], majority in [0, 1)")
+		}
+		if spec.Subject != "" {
+			return "", t.errorf(CodeInvalid, "a rule proposal has no subject")
+		}
+		t.arg("quorum", formatFloat(spec.Rule.Quorum))
+		t.arg("majority", formatFloat(spec.Rule.Majority))
+	case ProposalExpel:
+		if _, err := t.activeMember(spec.Subject, "member to expel"); err != nil {
+			return "", err
 		}
 	case ProposalMandate:
 		return "", t.errorf(CodeInvalid, "make mandate proposals with ProposeMandate")
@@ -147,7 +167,7 @@ func (t *tx) proposal(spec ProposalSpec) (string, map[string]any, error) {
 		"kind":    string(spec.Kind),
 		"title":   spec.Title,
 		keyBody:   automerge.NewText(spec.Body),
-		"by":      t.info.By,
+		"by":      t.signer.Member,
 		"at":      t.at,
 		keyVotes:  map[string]any{},
 		"subject": spec.Subject,
@@ -155,6 +175,12 @@ func (t *tx) proposal(spec ProposalSpec) (string, map[string]any, error) {
 	if spec.Subject == "" {
 		delete(fields, "subject")
 	}
+	if spec.Rule != nil && spec.Kind == ProposalRule {
+		fields["rule"] = map[string]any{"quorum": spec.Rule.Quorum, "majority": spec.Rule.Majority}
+	}
+	t.arg("kind", string(spec.Kind))
+	t.arg("title", spec.Title)
+	t.arg("subject", spec.Subject)
 	if !spec.ClosesAt.IsZero() {
 		if !validTime(spec.ClosesAt) {
 			return "", nil, t.errorf(CodeInvalid, "closing time %v is out of range", spec.ClosesAt)
@@ -164,6 +190,7 @@ func (t *tx) proposal(spec ProposalSpec) (string, map[string]any, error) {
 			return "", nil, t.errorf(CodeInvalid, "closing time %v is not after the proposal (%v)", closes, t.at)
 		}
 		fields["closesAt"] = closes
+		t.arg("closes-at", millis(closes))
 	}
 	id, err := t.newID(spec.ID, "proposal", func(id string) bool { _, ok := t.view.proposal(id); return ok })
 	if err != nil {
@@ -190,8 +217,8 @@ func (t *tx) openProposal(id string) (*Proposal, error) {
 
 // WithdrawProposal withdraws an open proposal; only its proposer may. A
 // withdrawn mandate proposal leaves its mandate rejected.
-func WithdrawProposal(doc *automerge.Doc, by, proposalID string, at time.Time) error {
-	t, err := beginAs(doc, OpWithdrawProposal, by, at)
+func WithdrawProposal(doc *automerge.Doc, as Signer, proposalID string, at time.Time) error {
+	t, err := beginAs(doc, OpWithdrawProposal, as, at)
 	if err != nil {
 		return err
 	}
@@ -199,7 +226,7 @@ func WithdrawProposal(doc *automerge.Doc, by, proposalID string, at time.Time) e
 	if err != nil {
 		return err
 	}
-	if p.By != by {
+	if p.By != as.Member {
 		return t.errorf(CodeNotProposer, "proposal %q was made by %q", p.ID, p.By)
 	}
 	return t.commit(func(w *automerge.Doc) error {
@@ -210,11 +237,12 @@ func WithdrawProposal(doc *automerge.Doc, by, proposalID string, at time.Time) e
 // EditProposal splices the body text of an open proposal. Any active
 // member may edit; concurrent edits merge character by character. A
 // decided proposal's body no longer changes (ErrProposalClosed).
-func EditProposal(doc *automerge.Doc, by, proposalID string, edit TextEdit, at time.Time) error {
-	t, err := beginAs(doc, OpEditProposal, by, at)
+func EditProposal(doc *automerge.Doc, as Signer, proposalID string, edit TextEdit, at time.Time) error {
+	t, err := beginAs(doc, OpEditProposal, as, at)
 	if err != nil {
 		return err
 	}
+	t.unsigned = true // collaborative text: content, not a fact
 	p, err := t.openProposal(proposalID)
 	if err != nil {
 		return err

@@ -12,28 +12,34 @@ import (
 	"github.com/automerge/automerge-go"
 )
 
-// Read reads a council document tolerantly and derives every status at
-// now. It never fails and never panics: whatever the document holds —
-// another schema version, missing or extra fields, wrong types — it
-// returns the view it can make and the problems it found, sorted by path.
+// Read reads a council document and derives every status at now from its
+// verified fact log (see Log.Derive): council is the document's id, which
+// names its founding record (CouncilID). It never fails and never panics.
+// Read is NewLog, Log.Update and ReadLog in one call; a relay that reads a
+// document often keeps a Log beside it instead, so signatures are checked
+// once per change.
+func Read(doc *automerge.Doc, council string, now time.Time) (View, []Problem) {
+	log := NewLog()
+	if doc != nil {
+		_ = log.Update(doc) // an unreadable history leaves the log empty: nothing counts
+	}
+	return ReadLog(doc, log, council, now, nil)
+}
+
+// ReadLog derives the view of doc at now from log, which must have been
+// updated from doc, resolving facts that rest on other councils through
+// others (may be nil). The view holds only what the verified log says,
+// plus the collaborative texts (proposal bodies, minutes notes), which are
+// unsigned content read from the document state. The document state is
+// also read tolerantly and compared with the log: whatever it says that
+// the log does not — a vote, a member, a departure, a rule, a federation
+// link — is reported as a problem at its path, and counts for nothing.
 //
-// It accepts, without reporting a problem: strings stored as Automerge
-// Text (JavaScript's default) or as plain strings; numbers stored as int,
-// uint, float or counter; timestamps stored as timestamps, as numbers
-// (milliseconds since the Unix epoch) or as RFC 3339 strings; null where a
-// field is optional; fields it does not know. It reports: a missing or
-// unknown schema (and reads the document as Schema anyway), missing
-// required fields, values of the wrong type or out of range, and
-// references to things that do not exist. A value with a problem is
-// replaced by its zero value or a default (DefaultRule), or the entry is
-// skipped when it is not a map at all.
-//
-// Read does not modify doc. Reads may run concurrently with each other,
-// not with writes to the same document.
-func Read(doc *automerge.Doc, now time.Time) (view View, problems []Problem) {
-	now = now.UTC()
-	r := &reader{}
-	view = newView(now)
+// Problems are sorted by path. Reads may run concurrently with each other,
+// not with writes to the same document or log.
+func ReadLog(doc *automerge.Doc, log *Log, council string, now time.Time, others Councils) (view View, problems []Problem) {
+	view, problems, _ = log.Derive(council, now, others)
+	r := &reader{problems: problems}
 	defer func() {
 		if e := recover(); e != nil {
 			r.problem("", "reading stopped: %v", e)
@@ -44,6 +50,15 @@ func Read(doc *automerge.Doc, now time.Time) (view View, problems []Problem) {
 		r.problem("", "no document")
 		return view, nil
 	}
+	state := readState(doc, r)
+	compareState(&view, state, r)
+	return view, nil
+}
+
+// readState reads the document state tolerantly, as another client wrote
+// it; nothing in it is trusted.
+func readState(doc *automerge.Doc, r *reader) View {
+	view := newView(time.Time{})
 	root, _ := r.object(doc.Root(), "", true)
 	view.Schema = r.readSchema(root)
 	view.Council = r.readCouncil(root)
@@ -53,13 +68,12 @@ func Read(doc *automerge.Doc, now time.Time) (view View, problems []Problem) {
 	view.Exchange = r.readExchange(root)
 	view.Federation = r.readFederation(root)
 	view.Minutes = r.readMinutes(root)
-	derive(&view, r)
-	return view, nil
+	return view
 }
 
 // derive computes every derived field of v at v.Now, reporting dangling
-// references.
-func derive(v *View, r *reader) {
+// references. ruleAt gives the rule in force at a proposal's time.
+func derive(v *View, r *reader, ruleAt func(time.Time) Rule, others Councils) {
 	members := make(map[string]*Member, len(v.Members))
 	for i := range v.Members {
 		m := &v.Members[i]
@@ -70,42 +84,17 @@ func derive(v *View, r *reader) {
 	recalls := map[string][]*Proposal{}
 	for i := range v.Proposals {
 		p := &v.Proposals[i]
-		path := pointer("/proposals", p.ID)
 		proposals[p.ID] = p
-		if _, ok := members[p.By]; !ok && p.By != "" {
-			r.problem(pointer(path, "by"), "proposal by unknown member %q", p.By)
-		}
-		for _, vote := range p.Votes {
-			if _, ok := members[vote.Member]; !ok {
-				r.problem(pointer(pointer(path, keyVotes), vote.Member), "vote by unknown member; not counted")
-			}
-		}
-		decide(p, members, v.Council.Rule, v.Now)
+		decide(p, members, ruleAt(p.At), v.Now)
 		if p.Kind == ProposalRecall {
 			recalls[p.Subject] = append(recalls[p.Subject], p) // in (at, id) order
 		}
 	}
-	mandates := make(map[string]bool, len(v.Mandates))
 	for i := range v.Mandates {
 		m := &v.Mandates[i]
-		path := pointer("/mandates", m.ID)
-		mandates[m.ID] = true
-		if p, ok := proposals[m.Proposal]; !ok && m.Proposal != "" {
-			r.problem(pointer(path, "proposal"), "approving proposal %q not found; the mandate stays pending", m.Proposal)
-		} else if ok && p.Kind != ProposalMandate {
-			r.problem(pointer(path, "proposal"), "approving proposal %q is of kind %q, not mandate", m.Proposal, p.Kind)
-		}
-		if _, ok := members[m.Delegate]; !ok && m.Delegate != "" {
-			r.problem(pointer(path, "delegate"), "delegate %q is not a member", m.Delegate)
-		}
 		deriveMandate(m, proposals, recalls[m.ID], v.Now)
 	}
-	for _, p := range v.Proposals {
-		if p.Kind == ProposalRecall && !mandates[p.Subject] {
-			r.problem(pointer(pointer("/proposals", p.ID), "subject"), "recall of unknown mandate %q", p.Subject)
-		}
-	}
-	derivePledges(&v.Exchange, v.Now, r)
+	derivePledges(&v.Exchange, v.Now, r, others)
 }
 
 // reader collects problems while reading.

@@ -3,7 +3,7 @@ package crdt
 // Schema is the schema a council document declares in its root "schema"
 // field. Operations write only documents of this schema; Read reads any
 // document and reports a different or missing schema as a problem.
-const Schema = "veche/council/1"
+const Schema = "veche/council/2"
 
 // CouncilKind says whom a council gathers.
 type CouncilKind string
@@ -43,12 +43,14 @@ const (
 	ProposalMandate  ProposalKind = "mandate"  // approves one mandate (see ProposeMandate)
 	ProposalRecall   ProposalKind = "recall"   // recalls the mandate named by its subject
 	ProposalExchange ProposalKind = "exchange" // an exchange decision; subject may name an offer or need
+	ProposalRule     ProposalKind = "rule"     // changes the council's rule (quorum, majority) once it passes
+	ProposalExpel    ProposalKind = "expel"    // ends the membership of the member named by its subject
 )
 
 // Valid reports whether k is one of the proposal kinds of the schema.
 func (k ProposalKind) Valid() bool {
 	switch k {
-	case ProposalGeneral, ProposalMandate, ProposalRecall, ProposalExchange:
+	case ProposalGeneral, ProposalMandate, ProposalRecall, ProposalExchange, ProposalRule, ProposalExpel:
 		return true
 	}
 	return false

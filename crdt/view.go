@@ -15,7 +15,11 @@ import (
 // federation links by council id, minutes in document (list) order. Lists
 // are never nil.
 type View struct {
-	// Schema is the document's declared schema ("" if missing).
+	// ID is the council's id, the document id its founding record names
+	// (CouncilID); "" if the log holds no valid founding record.
+	ID string `json:"id"`
+	// Schema is the schema the view follows: Schema once a founding record
+	// counts, "" otherwise.
 	Schema string `json:"schema"`
 	// Now is the moment derived statuses were computed for.
 	Now        time.Time  `json:"now"`

@@ -16,9 +16,11 @@ type Vote struct {
 	// Counted is derived: whether the vote is in the proposal's Tally — the
 	// member is in the electorate and voted at or before the tally moment.
 	Counted bool `json:"counted"`
+	// Custodial: signed with a key a relay holds for the member.
+	Custodial bool `json:"custodial,omitempty"`
 }
 
-// CastVote records member by's choice on a proposal, replacing the
+// CastVote records the signer's choice on a proposal, replacing the
 // member's earlier vote. The whole vote {choice, at} is written as one new
 // map, so concurrent votes of one member resolve to one of them, never a
 // mix. It refuses a proposal that is decided or withdrawn at at
@@ -28,8 +30,8 @@ type Vote struct {
 // when replicas merge; the reader ignores it (it was cast after closing),
 // and because it replaced the member's earlier vote, that member then
 // counts as not having voted.
-func CastVote(doc *automerge.Doc, by, proposalID string, choice Choice, at time.Time) error {
-	t, err := beginAs(doc, OpVote, by, at)
+func CastVote(doc *automerge.Doc, as Signer, proposalID string, choice Choice, at time.Time) error {
+	t, err := beginAs(doc, OpVote, as, at)
 	if err != nil {
 		return err
 	}
@@ -43,8 +45,9 @@ func CastVote(doc *automerge.Doc, by, proposalID string, choice Choice, at time.
 	if t.at.Before(p.At) {
 		return t.errorf(CodeInvalid, "vote at %v is before the proposal (%v)", t.at, p.At)
 	}
+	t.arg("choice", string(choice))
 	return t.commit(func(w *automerge.Doc) error {
-		return w.Path(keyProposals, proposalID, keyVotes, by).Set(map[string]any{
+		return w.Path(keyProposals, proposalID, keyVotes, as.Member).Set(map[string]any{
 			"choice": string(choice),
 			"at":     t.at,
 		})

@@ -47,10 +47,14 @@ type Grants struct {
 
 	mu       sync.Mutex // guards the following
 	councils map[string]*councilFacts
+	logs     map[string]*crdt.Log // verified fact logs; each used only under its document's synchronizer lock
 }
 
-// councilFacts is what grants need to know of one council document.
+// councilFacts is what grants need to know of one council document, all
+// derived from its verified fact log.
 type councilFacts struct {
+	view      crdt.View              // the verified view, for other councils' facts that rest on this one
+	fedMember map[string]bool        // councils this federation admitted (its half of membership)
 	members   map[string]bool        // active member ids
 	sentBy    map[string]crdt.SentBy // members sent by another council (delegates in a federation)
 	memberOf  map[string]bool        // federations the council belongs to
@@ -64,7 +68,7 @@ type councilFacts struct {
 // NewGrants returns grants derived from the documents r holds. Install
 // them with r.SetAccess before serving.
 func NewGrants(r *Relay, owners OwnerStore) *Grants {
-	return &Grants{relay: r, owners: owners, log: r.log, councils: make(map[string]*councilFacts)}
+	return &Grants{relay: r, owners: owners, log: r.log, councils: make(map[string]*councilFacts), logs: make(map[string]*crdt.Log)}
 }
 
 // SetAccess installs the access policy; call it before serving.
@@ -78,7 +82,18 @@ func (g *Grants) CanRead(p Principal, documentID string) bool {
 		return true
 	}
 	f := g.member(p)
-	return f != nil && f.memberOf[documentID]
+	return f != nil && g.belongs(p.Council, f, documentID)
+}
+
+// belongs reports whether council (with facts f) belongs to federation:
+// both logs must say so — the council's joins it, the federation's admits
+// the council.
+func (g *Grants) belongs(council string, f *councilFacts, federation string) bool {
+	if !f.memberOf[federation] {
+		return false
+	}
+	fed := g.facts(federation)
+	return fed != nil && fed.fedMember[council]
 }
 
 // member returns the facts of p's council when p is an active member of
@@ -113,7 +128,7 @@ func (g *Grants) CanWrite(p Principal, documentID string) bool {
 		return true
 	}
 	for _, body := range f.mandates[p.Member] {
-		if body == documentID {
+		if body == documentID && g.belongs(p.Council, f, documentID) {
 			return true
 		}
 	}
@@ -150,35 +165,67 @@ func (g *Grants) facts(council string) *councilFacts {
 	if ok {
 		return f
 	}
-	id, err := wire.ParseDocumentID(council)
-	if err != nil {
-		return nil
-	}
-	_ = g.relay.View(context.Background(), id, func(doc *automerge.Doc) error {
-		g.update(council, doc)
-		return nil
-	})
+	g.refresh(council)
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.councils[council]
+	f = g.councils[council]
+	g.mu.Unlock()
+	if f == nil || len(f.fedMember) == 0 {
+		return f
+	}
+	// A federation's seats rest on its member councils' logs: read them,
+	// then derive the federation again with their views.
+	loaded := false
+	for member := range f.fedMember {
+		g.mu.Lock()
+		_, known := g.councils[member]
+		g.mu.Unlock()
+		if !known {
+			g.refresh(member)
+			loaded = true
+		}
+	}
+	if loaded {
+		g.refresh(council)
+		g.mu.Lock()
+		f = g.councils[council]
+		g.mu.Unlock()
+	}
+	return f
 }
 
-// update recomputes a council's facts from its document and cuts the
-// connections of members who lost a grant. It is called with the
-// document's synchronizer lock held, after every commit.
+// update recomputes a council's facts from its document's verified fact
+// log and cuts the connections of members who lost a grant. It is called
+// with the document's synchronizer lock held, after every commit; the
+// document's log is read only there, so verification is incremental:
+// signatures are checked once per new change. Facts of one council that
+// rest on another (a delegate's seat) are resolved through the other
+// council's last known view; when a council's members or mandates change,
+// the councils that rest on it are refreshed.
 func (g *Grants) update(council string, doc *automerge.Doc) {
 	if !isCouncil(doc) {
 		return
 	}
 	now := time.Now()
-	view, _ := crdt.Read(doc, now)
+	g.mu.Lock()
+	log := g.logs[council]
+	if log == nil {
+		log = crdt.NewLog()
+		g.logs[council] = log
+	}
+	g.mu.Unlock()
+	if err := log.Update(doc); err != nil {
+		g.log.Error("reading a council's history", "doc", council, "err", err)
+	}
+	view, _, _ := log.Derive(council, now, g.viewOf)
 	f := &councilFacts{
-		members:  map[string]bool{},
-		sentBy:   map[string]crdt.SentBy{},
-		memberOf: map[string]bool{},
-		mandates: map[string][]string{},
-		active:   map[string]bool{},
-		ended:    map[string]bool{},
+		view:      view,
+		fedMember: map[string]bool{},
+		members:   map[string]bool{},
+		sentBy:    map[string]crdt.SentBy{},
+		memberOf:  map[string]bool{},
+		mandates:  map[string][]string{},
+		active:    map[string]bool{},
+		ended:     map[string]bool{},
 	}
 	for _, m := range view.Members {
 		if m.Active {
@@ -190,6 +237,9 @@ func (g *Grants) update(council string, doc *automerge.Doc) {
 	}
 	for _, l := range view.Federation.MemberOf {
 		f.memberOf[l.Council] = true
+	}
+	for _, l := range view.Federation.Members {
+		f.fedMember[l.Council] = true
 	}
 	for _, m := range view.Mandates {
 		switch m.Status {
@@ -216,11 +266,87 @@ func (g *Grants) update(council string, doc *automerge.Doc) {
 	if !f.nextClose.IsZero() {
 		f.timer = time.AfterFunc(time.Until(f.nextClose)+time.Millisecond, func() { g.refresh(council) })
 	}
+	var dependents []string
+	if old == nil || changedPeople(old, f) {
+		for other, of := range g.councils {
+			if other != council && restsOn(of, council) {
+				dependents = append(dependents, other)
+			}
+		}
+	}
 	g.mu.Unlock()
 
 	if old != nil {
 		g.cutLost(council, old, f)
 	}
+	for _, other := range dependents {
+		go g.refresh(other) // not under this document's lock: lock order
+	}
+}
+
+// viewOf returns the last verified view of a council this relay has read,
+// for facts of another council that rest on it. It never loads a
+// document (it may run under a synchronizer's lock).
+func (g *Grants) viewOf(council string) (crdt.View, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.councils[council]
+	if f == nil {
+		return crdt.View{}, false
+	}
+	return f.view, true
+}
+
+// changedPeople reports whether members or mandates differ between two
+// derivations of a council: what other councils' facts may rest on.
+func changedPeople(a, b *councilFacts) bool {
+	return len(a.view.Members) != len(b.view.Members) || len(a.active) != len(b.active) || len(a.ended) != len(b.ended) ||
+		len(a.members) != len(b.members) || keyCount(a.view) != keyCount(b.view)
+}
+
+// keyCount counts the keys of a view's members, retired ones included.
+func keyCount(v crdt.View) int {
+	n := 0
+	for _, m := range v.Members {
+		n += len(m.Keys)
+		if m.LeftAt != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// restsOn reports whether a council's facts rest on another's: a
+// delegate seated from it, or a council that is a member of it.
+func restsOn(f *councilFacts, council string) bool {
+	if f.fedMember[council] {
+		return true
+	}
+	for _, by := range f.sentBy {
+		if by.Council == council {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadCouncil reads a council document through its cached verified log:
+// the view at now and its problems (see crdt.ReadLog), with facts that
+// rest on other councils resolved from their last known views. It must
+// be called with the document's synchronizer lock held (inside
+// Relay.View or Relay.Change).
+func (g *Grants) ReadCouncil(council string, doc *automerge.Doc, now time.Time) (crdt.View, []crdt.Problem, []crdt.Fact) {
+	g.mu.Lock()
+	log := g.logs[council]
+	if log == nil {
+		log = crdt.NewLog()
+		g.logs[council] = log
+	}
+	g.mu.Unlock()
+	_ = log.Update(doc)
+	view, problems := crdt.ReadLog(doc, log, council, now, g.viewOf)
+	_, _, facts := log.Derive(council, now, g.viewOf)
+	return view, problems, facts
 }
 
 // refresh re-reads a council when the clock may have closed a proposal.

@@ -72,6 +72,13 @@ func (r *Relay) Adopt(ctx context.Context, id wire.DocumentID, fn func(*automerg
 	return r.local(ctx, id, &call{fn: fn, write: true, adopt: true})
 }
 
+// CreateAt makes a new document under a given id — a council's, which
+// its founding record names — initialized by fn, committed durably before
+// CreateAt returns. It fails if a document with that id exists.
+func (r *Relay) CreateAt(ctx context.Context, id wire.DocumentID, fn func(*automerge.Doc) error) error {
+	return r.local(ctx, id, &call{fn: fn, write: true, create: true})
+}
+
 func (r *Relay) local(ctx context.Context, id wire.DocumentID, c *call) error {
 	if !id.Valid() {
 		return fmt.Errorf("%w: malformed document id %q", ErrDocumentNotFound, id)

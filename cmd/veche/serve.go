@@ -340,13 +340,20 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxMessagesPerSecond: float64(m.Limits.MaxMessagesPerSecond),
 		MaxDocumentSize:      m.Limits.MaxDocumentBytes,
 	})
+	custody, err := auth.OpenCustody(st, m.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
+	// Every grant derives from the verified fact logs of the council
+	// documents; the REST API reads councils through the same cached logs.
+	grants := server.NewGrants(m.relay, st)
 	if m.Anonymous {
 		// Anonymous relays are for trusted networks: every connection may
 		// read and write every document.
 		m.log.Warn("anonymous access is on: every websocket connection may read and write every document")
 	} else {
-		// Every grant derives from the council documents themselves.
-		m.relay.SetAccess(server.NewGrants(m.relay, st))
+		m.relay.SetAccess(grants)
 	}
 	if m.OpenRegistration {
 		m.log.Warn("open registration is on: anyone may create a council")
@@ -365,6 +372,8 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		BackupStaging:            m.DataDir,
 		Auth:                     credentials,
+		Custody:                  custody,
+		Councils:                 grants,
 		AllowAnonymous:           m.Anonymous,
 		OpenRegistration:         m.OpenRegistration,
 		AuthFailuresPerMinute:    m.AuthFailuresPerMinute,

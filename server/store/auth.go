@@ -26,6 +26,7 @@ var (
 	bucketTokens  = []byte("tokens")
 	bucketInvites = []byte("invites")
 	bucketOwners  = []byte("owners")
+	bucketKeys    = []byte("keys")
 )
 
 // ErrExpired is returned by TakeInvite for an invite past its expiry. The
@@ -255,6 +256,42 @@ func (s *Bolt) Owner(ctx context.Context, docID string) (council string, err err
 		return nil
 	})
 	return council, err
+}
+
+// PutSealedKey stores the sealed custodial key of a member under
+// auth/keys/<council>/<member>. The store never sees the key itself: the
+// caller seals it (server/auth.Custody).
+func (s *Bolt) PutSealedKey(ctx context.Context, council, member string, sealed []byte) (err error) {
+	defer wrap(&err, "put key of %q/%q", council, member)
+	if err := checkID("council id", council); err != nil {
+		return err
+	}
+	if err := checkID("member id", member); err != nil {
+		return err
+	}
+	return s.authPut(ctx, bucketKeys, []byte(council+"/"+member), sealed)
+}
+
+// SealedKey returns the sealed custodial key of a member, or ErrNotFound.
+func (s *Bolt) SealedKey(ctx context.Context, council, member string) (sealed []byte, err error) {
+	defer wrap(&err, "key of %q/%q", council, member)
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := authBucket(tx, bucketKeys)
+		if b == nil {
+			return ErrNotFound
+		}
+		v := b.Get([]byte(council + "/" + member))
+		if v == nil {
+			return ErrNotFound
+		}
+		sealed = append([]byte(nil), v...)
+		return nil
+	})
+	return sealed, err
 }
 
 // authPut puts k=v into auth/<sub>, creating the buckets if needed.
