@@ -23,12 +23,13 @@ import (
 	"github.com/veche-sync/veche/server/wsconn"
 )
 
-// A testRelay is a relay with its HTTP surface, its auth service, an
-// operator token, and the logs it wrote.
+// A testRelay is a relay with its HTTP surface, its auth service, the
+// custody of its members' keys, an operator token, and the logs it wrote.
 type testRelay struct {
 	ts       *httptest.Server
 	relay    *server.Relay
 	auth     *auth.Service
+	custody  *auth.Custody
 	operator string
 	logs     *syncBuffer
 }
@@ -44,13 +45,22 @@ func newTestRelay(t *testing.T, opts api.Options) *testRelay {
 	tr := &testRelay{logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(tr.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tr.relay = server.New(st, server.Options{Logger: log})
+	grants := server.NewGrants(tr.relay, st)
 	if !opts.AllowAnonymous { // as veche serve wires it
-		tr.relay.SetAccess(server.NewGrants(tr.relay, st))
+		tr.relay.SetAccess(grants)
+	}
+	if opts.Custody == nil {
+		if opts.Custody, err = auth.OpenCustody(st, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opts.Councils == nil {
+		opts.Councils = grants
 	}
 	if opts.Auth == nil {
 		opts.Auth = auth.New(st)
 	}
-	tr.auth = opts.Auth
+	tr.auth, tr.custody = opts.Auth, opts.Custody
 	if tr.operator, err = tr.auth.IssueOperatorToken(t.Context(), "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func TestAccessWithStockClients(t *testing.T) {
 	rest(t, r, operator, "POST", "/api/councils", obj{"name": "South growers", "kind": "farmers", "founder": obj{"name": "Cai", "role": "small-farmer"}}, &south)
 	nb := "/api/councils/" + north.ID
 	rest(t, r, north.Token, "POST", nb+"/federation/join", obj{"federation": fed.ID}, nil)
+	rest(t, r, fed.Token, "POST", "/api/councils/"+fed.ID+"/federation/admit", obj{"council": north.ID}, nil)
 	var invite api.InviteAnswer
 	var ben api.AcceptInviteAnswer
 	rest(t, r, north.Token, "POST", nb+"/invites", nil, &invite)

@@ -51,8 +51,8 @@ func (c *councilCmd) create(ctx context.Context, args []string) error {
 		Rule:    &crdt.Rule{Quorum: *quorum, Majority: *majority},
 		Founder: &api.MemberRequest{Name: *founder, Role: *role},
 	}
-	if *sentBy != "" {
-		req.Founder.SentBy = &crdt.SentBy{Council: *sentBy, Mandate: *mandate}
+	if *sentBy != "" || *mandate != "" {
+		return usagef("--sent-by/--mandate: a delegate takes their seat in a federation themself, signed with their key from the council that sent them (schema veche/council/2)")
 	}
 	ans, err := cl.CreateCouncil(ctx, req)
 	if err != nil {
@@ -168,8 +168,8 @@ func (c *councilCmd) join(ctx context.Context, args []string) error {
 		*role = api.DefaultRole(v.Council.Kind)
 	}
 	req := api.MemberRequest{Name: *name, Role: *role, ID: *id}
-	if *sentBy != "" {
-		req.SentBy = &crdt.SentBy{Council: *sentBy, Mandate: *mandate}
+	if *sentBy != "" || *mandate != "" {
+		return usagef("--sent-by/--mandate: a delegate takes their seat in a federation themself, signed with their key from the council that sent them (schema veche/council/2)")
 	}
 	return c.act(ctx, func(cl *client.Client, council string) (*api.WriteAnswer, error) {
 		return cl.Join(ctx, council, req)

@@ -19,7 +19,9 @@
 //   find {url, timeoutMs, hashes}              -> doc {url, value, heads, hashes?, ms}
 //                                                 | unavailable {url, ms} | timeout {url, ms}
 //   get {url, hashes}                          -> doc (of a handle this client already holds)
-//   change {url, ops:[{op,path,value|by}]}     -> changed {heads}
+//   change {url, ops:[{op,path,value|by}], message?}
+//                                              -> changed {heads}; message is the change's
+//                                                 message (any text: forgeries included)
 //        op: set (creates missing parent maps), push (creates the list),
 //            del, inc (a plain number)
 //   wait-for {url, path, equals|includes|heads, timeoutMs}
@@ -269,10 +271,10 @@ const commands = {
     return { event: "doc", ...snapshot(held(url), hashes) }
   },
 
-  async change({ url, ops }) {
+  async change({ url, ops, message }) {
     const handle = held(url)
     if (!Array.isArray(ops) || ops.length === 0) throw new Error("change: ops must be a non-empty list")
-    handle.change(doc => ops.forEach(op => applyOp(doc, op)))
+    handle.change(doc => ops.forEach(op => applyOp(doc, op)), message === undefined ? {} : { message })
     return { event: "changed", heads: A.getHeads(handle.doc()) }
   },
 
