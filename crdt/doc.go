@@ -1,21 +1,150 @@
 /*
 Package crdt holds the council documents of veche: the schema
-"veche/council/1" as Go types, typed operations that write an
-automerge-go document, and a tolerant reader that derives every status.
-It is pure: no I/O, no network, no clock (every operation and every read
-takes its time explicitly).
+"veche/council/2" as Go types, the signed fact log that decides
+everything that counts, typed operations that record facts and write an
+automerge-go document, and a reader that derives every status from the
+verified log alone. It is pure: no I/O, no network, no clock (every
+operation and every read takes its time explicitly).
 
 This comment is the contract. The web client implements the same rules;
 the JSON test vectors under testdata/vectors keep the two in step.
 
+# The fact log
+
+Every fact that decides something — founding, admitting a member, a
+delegate's seat, adding or retiring a key, leaving, a proposal and its
+withdrawal, a vote, a mandate's reports, resignation and completion,
+offers, needs, their withdrawal, pledges, federation join/leave/admit/
+remove, starting minutes — is a Record signed with the acting member's
+Ed25519 key and carried in the message of the Automerge change that
+makes it. Change messages are covered by the change hash, so no writer
+can edit or delete a record other replicas hold: the log is append-only.
+The same change writes the document state below, so stock automerge-repo
+clients show the council; that state is a convenience. The view, every
+derived status and every grant are computed from the valid records only
+(Log.Derive); whatever the state says that the log does not — a forged
+vote, a deleted member, a rewritten rule — counts for nothing and is
+reported as a Problem at its path (ReadLog). Collaborative texts
+(proposal bodies, minutes notes) are unsigned content any member may
+edit; they are read from the state.
+
+A change message that carries a record is
+
+	veche:<op> by=<memberId> <key>=<id> ...      (a summary for people; never trusted)
+	veche-fact/1 <payload> <signature>
+
+payload and signature in unpadded base64url. The payload is UTF-8 JSON
+with exactly these fields, in this order when written by Go:
+
+	{"v":1,"council":"<council id>","op":"vote","by":"<member id>",
+	 "at":<ms since the Unix epoch>,"key":"<public key>","args":{...}}
+
+council is "" only in the founding record; key is the signing Ed25519
+public key (32 bytes, unpadded base64url); args maps argument names to
+strings (ids, texts, decimal numbers as Go's strconv 'g' -1 writes them,
+times as decimal milliseconds). The signature is Ed25519 over
+"veche-fact/1\n" followed by the payload bytes exactly as carried: no
+re-encoding is needed to verify, so Go and TypeScript verify the same
+bytes. A payload is refused (a problem, never a fact) if it has unknown
+fields, another version, invalid ids, a time out of range, more than 32
+arguments or is over 16 KiB. Two changes carrying the same payload carry
+one fact.
+
+Arguments by operation (record op = Op):
+
+	create-council  name kind region? quorum majority member member-name member-role custodial? nonce
+	join            member name role key custodial?           (by: the admitting member)
+	seat            member name role council mandate          (by: the delegate's id in council; key: their key there)
+	add-key         key custodial?        retire-key  key        leave  (none)
+	propose         proposal kind title closes-at? subject? quorum? majority?
+	propose-mandate proposal title closes-at? mandate task body member
+	withdraw-proposal proposal            vote  proposal choice
+	report          mandate text          resign, complete  mandate
+	post-offer      offer item quantity unit from? until? note?   (post-need: need …)
+	withdraw-offer  offer                 withdraw-need  need
+	pledge          pledge need quantity unit offer? council?
+	join-federation, leave-federation  federation     admit-council, remove-council  council
+	start-minutes   minutes title
+
+edit-proposal and edit-minutes changes carry no record (text is content).
+
+# Founding and keys
+
+A council's id is its automerge-repo documentId, derived from its
+founding record: CouncilID(payload) = bs58check of the first 16 bytes of
+SHA-256("veche-council/1\n" ‖ payload). Every reader is given the id
+(Read, Log.Derive) and counts only the founding record that hashes to
+it: a later write cannot replace the founder, the rule or the name, and
+a second founding record is a problem. The founding record is signed by
+the founder's key, which it names, and admits the founder.
+
+A key counts for a member only through a chain rooted in the founding
+record: the founder's key; a key named by a join record signed by a key
+that counts for an active member at that time (invites accepted over
+REST are joins signed by the inviter's key); a key the member adds with
+add-key signed by one of their keys that counts. retire-key, leave and a
+passed expel proposal retire keys from their time on. A key belongs to
+one member only. A record counts only if its key counts for its by at
+its at and that member is active then (seats and pledges from other
+councils are checked against those councils' logs, below).
+
+Custodial keys: members who act only through a relay's REST API or CLI
+have a key the relay holds for them (sealed at rest). The record that
+introduces such a key says custodial=true, and every fact signed with it
+is marked Custodial in the view and the history: it rests on the
+relay's word. A member may add a key of their own device and retire the
+custodial one.
+
+# Rules of the log
+
+Records are replayed in order of (at, SHA-256 of payload), so the result
+never depends on merge order. Times are the signer's claim; a record
+dated more than MaxSkew after the reading moment is a problem, not a
+fact (and records dated after now but within MaxSkew are not yet in
+effect).
+
+  - A vote counts only if signed by the voter, for an existing proposal,
+    at or after its time; a member's ballot is their latest vote at or
+    before the closing moment (a vote changed after closing is ignored;
+    the earlier one stands). No one can change another member's vote.
+  - The rule (quorum, majority) is the founding rule until a proposal of
+    kind rule passes; its rule is in force from its closing moment on. A
+    proposal is decided by the rule in force at its own time.
+  - A member is removed only by leaving (their own signed leave) or by a
+    passed proposal of kind expel whose subject is them (from its
+    closing moment on).
+  - A proposal is withdrawn only by its proposer; an offer or a need only
+    by the member who posted it.
+  - A mandate exists only through a propose-mandate record whose body is
+    a federation the council has joined (its own log); it is active from
+    the passing of that proposal until a passed recall, or the
+    delegate's signed resignation or completion. Reports, resignation and
+    completion count only when signed by the delegate.
+  - Federation membership needs both sides: a council belongs to a
+    federation only if its log holds a join-federation (by any active
+    member) not followed by a leave-federation, and the federation's log
+    holds an admit-council of it (by any member of the federation). Each
+    log holds one side; relays check both (server.Grants).
+  - A delegate's seat in a federation is a seat record signed with the
+    delegate's key from their home council. Readers given the home
+    council's verified view (Councils) count it only if the named mandate
+    was active when the seat was taken, sends that delegate to this
+    federation, the key counts for the delegate there, and the home
+    council is admitted here; the seat ends when the mandate does.
+    Without the home council's log the seat does not count (a problem).
+  - A pledge from another council counts only if that council's verified
+    view (Councils) shows the signer as an active member holding the key.
+
 # Document
 
-One Automerge document per council:
+One Automerge document per council, written by the operations along
+with each record:
 
-	schema      "veche/council/1"
-	council     { name, kind, region, createdAt, rule: { quorum, majority } }
-	members     { <memberId>: { name, role, joinedAt, leftAt?, sentBy?: { council, mandate } } }
-	proposals   { <id>: { kind, title, body (Text), by, at, closesAt?, withdrawnAt?, subject?,
+	schema      "veche/council/2"
+	council     { id, name, kind, region, createdAt, rule: { quorum, majority } }
+	members     { <memberId>: { name, role, joinedAt, leftAt?, sentBy?: { council, mandate },
+	                            keys: { <key>: { custodial, addedAt, retiredAt? } } } }
+	proposals   { <id>: { kind, title, body (Text), by, at, closesAt?, withdrawnAt?, subject?, rule?,
 	                      votes: { <memberId>: { choice, at } } } }
 	mandates    { <id>: { task, body, delegate, proposal, issuedAt, resignedAt?, completedAt?,
 	                      reports: [ { at, by, text } ] } }
@@ -26,67 +155,40 @@ One Automerge document per council:
 	minutes     [ { id, at, title, notes (Text), by } ]
 
 Kinds: council kind farmers | workers | consumers | federation; proposal
-kind general | mandate | recall | exchange; vote choice yes | no |
-abstain. Beyond the design sketch, offers and needs carry "at" (when
-posted), pledges carry "unit" and minutes entries carry "id".
+kind general | mandate | recall | exchange | rule | expel; vote choice
+yes | no | abstain.
 
 Ids inside a document are random, 16 lowercase hex characters from
 crypto/rand (NewID), generated by the writer, so offline writers never
 collide. Every spec has an optional ID field for callers (and test
-vectors) that need fixed ids; explicit ids must satisfy ValidID. Council
-ids (council, body, sentBy.council, federation keys) are automerge-repo
-documentIds.
-
-Times are Automerge timestamps (milliseconds since the Unix epoch; JS
-Date, Go time.Time). Every operation takes `at time.Time`, truncated to
-the millisecond; it is both the time stored in the fact and the
-timestamp of the change. Free text (names, titles, reports) is stored as
-plain strings, proposal bodies and minutes notes as Automerge Text;
-quantities and rule fractions as floats.
-
-The operations create every container once, with its parent: CreateCouncil
-creates the top-level maps and the minutes list, a proposal is created
-with its votes map, a mandate with its reports list. Two replicas that
-each created a missing container concurrently would conflict, and all
-the entries of one of them would be lost.
+vectors) that need fixed ids; explicit ids must satisfy ValidID.
 
 # Operations
 
-Each operation validates its input against the document as read at `at`
-and returns an *Error (compare with errors.Is against ErrInvalid,
-ErrNotFound, ErrUnknownMember, ErrMemberLeft, ErrProposalClosed,
-ErrNotDelegate, …; or read its Code) having changed nothing. Only then
-does it write: on a fork of the document that keeps the document's actor
-id, committed there as exactly one Automerge change, which is then
-applied to the document. If a write fails midway (the document has an
-unexpected shape) the fork is dropped and the error is ErrMalformed: the
-document is untouched. Writes to one *automerge.Doc must be serialized by
-the caller, and a Read racing with a write may see part of it; Reads may
-run concurrently with each other. Operations expect no uncommitted local
-edits in the document (forking commits them).
+Each operation takes a Signer (council id, member id, private key) and
+validates its input against the verified view at `at`, returning an
+*Error (compare with errors.Is against ErrInvalid, ErrNotFound,
+ErrUnknownMember, ErrMemberLeft, ErrKeyNotCounted, ErrProposalClosed,
+ErrNotDelegate, …) having changed nothing. Only then does it sign the
+record and write: on a fork of the document that keeps the document's
+actor id, committed there as exactly one Automerge change whose message
+carries the record, which is then applied to the document. Writes to one
+*automerge.Doc must be serialized by the caller.
 
-Every change message records the operation and the acting member, in the
-form parsed by ParseChangeMessage:
-
-	veche:<op> by=<memberId> <key>=<id> ...     e.g.  veche:vote by=9f2c… proposal=51ab…
-
-The acting member must be active at `at` (joined, not left), except for
-CreateCouncil (no member yet), Join (the new member) and a pledge from
-another council (a member of that council).
-
-Operations: CreateCouncil / NewCouncil; Join, Leave; Propose,
-ProposeMandate, EditProposal, WithdrawProposal (proposer only); CastVote;
-SubmitReport, Resign, Complete (delegate only); PostOffer, PostNeed,
-WithdrawOffer, WithdrawNeed, MakePledge; JoinFederation, LeaveFederation
-(in a council's document), AdmitCouncil, RemoveCouncil (in a federation's
-document); StartMinutes, EditMinutes. Text edits (TextEdit) count
-positions in Unicode code points.
+Operations: CreateCouncil / NewCouncil; Join, TakeSeat, AddKey,
+RetireKey, Leave; Propose (kinds general, recall, exchange, rule,
+expel), ProposeMandate, EditProposal, WithdrawProposal (proposer only);
+CastVote; SubmitReport, Resign, Complete (delegate only); PostOffer,
+PostNeed, WithdrawOffer, WithdrawNeed (poster only), MakePledge;
+JoinFederation, LeaveFederation (in a council's document), AdmitCouncil,
+RemoveCouncil (in a federation's document); StartMinutes, EditMinutes.
+Text edits (TextEdit) count positions in Unicode code points.
 
 # Derived state
 
-Documents store facts; statuses are derived by Read at a given `now`,
+The log holds facts; statuses are derived by Read at a given `now`,
 never stored, and never depend on the order in which changes were merged:
-they are functions of the merged facts and `now` only. Facts time-stamped
+they are functions of the valid records and `now` only. Facts time-stamped
 after `now` (a vote, a departure, a resignation, a pledge) are not yet in
 effect.
 
@@ -98,7 +200,8 @@ Proposal outcome at now:
     (before that the proposal is open). Without closesAt: the first
     moment c with proposal.at ≤ c ≤ now at which every member active at c
     has a vote cast at or before c; candidates for c are proposal.at, the
-    vote times and the departure (leftAt) times. In particular the
+    vote times and the departure (leftAt) times. A proposal is decided
+    by the rule in force at its own time (see Rules of the log). In particular the
     proposal is decided once every member active now has voted, and a
     member who joins later does not reopen it. With no such moment it is
     open.
@@ -107,10 +210,10 @@ Proposal outcome at now:
     is ignored.
   - Otherwise, at the closing moment c: the electorate is the members
     active at c; a vote counts iff its member is in the electorate, its
-    choice is valid and vote.at ≤ c. Votes are last-writer-wins per
-    member: a vote changed after closing (possible only offline) is
-    ignored, and because it replaced the member's earlier vote, that
-    member then counts as not having voted.
+    choice is valid and vote.at ≤ c, and each member's ballot is their
+    latest vote at or before c: a vote changed after closing (possible
+    only offline, or by back-dating one's own record) does not replace
+    the earlier one.
   - no-quorum unless float64(yes+no+abstain) ≥ quorum × float64(|electorate|)
     (the quorum is a fraction of the electorate, the majority a fraction
     of the yes and no votes);
@@ -146,22 +249,12 @@ order; remaining = max(0, quantity − pledged); met ⇔ pledged ≥ quantity.
 Withdrawn offers and needs (withdrawnAt ≤ now) stay in the view, marked
 withdrawn.
 
-# Federation
-
-A federation is a council of kind federation whose members are delegates:
-a delegate's member entry carries sentBy {council, mandate} — the
-sending council's documentId and the mandate id in that council's
-document, whose body is the federation's documentId. A council's document
-records the federations it belongs to (federation.memberOf, written by
-JoinFederation and LeaveFederation); the federation's document records
-its member councils (federation.members, written by AdmitCouncil and
-RemoveCouncil). Each operation writes one document; joining takes one
-operation on each side. Leaving deletes the entry.
-
 # Reading
 
-Read never fails and never panics: see its documentation for what it
-tolerates (strings as Text, numbers of any kind, timestamps as numbers,
-unknown fields and schema versions) and what it reports as a Problem.
+Read never fails and never panics. The state reader behind ReadLog
+tolerates strings as Text, numbers of any kind, timestamps as numbers,
+unknown fields and schema versions, and reports what it cannot read as a
+Problem; a Log verifies signatures once per change (Update reads only
+new changes), so a relay keeps one per document and derives cheaply.
 */
 package crdt
