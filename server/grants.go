@@ -108,10 +108,10 @@ func (g *Grants) member(p Principal) *councilFacts {
 		return nil
 	}
 	if by, ok := f.sentBy[p.Member]; ok {
-		// The seat ends with the mandate. A mandate the home council does
-		// not (yet) show — a federation's founders are seated before any
-		// mandate can name it — does not end it.
-		if home := g.facts(by.Council); home != nil && home.ended[by.Mandate] {
+		// The seat ends with the mandate, and when the home council
+		// leaves the federation (the federation's side is checked when
+		// its log is derived).
+		if home := g.facts(by.Council); home != nil && (home.ended[by.Mandate] || !home.memberOf[p.Council]) {
 			return nil
 		}
 	}
@@ -386,19 +386,38 @@ func (g *Grants) cutLost(council string, old, now *councilFacts) {
 			ended[id] = true
 		}
 	}
+	// Federation membership that ended, on either side: the councils
+	// involved lose their read of the federation (and their delegates
+	// their write), this council's delegates seated there their seat.
+	left := map[string]bool{}       // federations this council left
+	councils := map[string]string{} // council → why its members are cut
+	for fed := range old.memberOf {
+		if !now.memberOf[fed] {
+			left[fed] = true
+			councils[council] = "the council left federation " + fed
+		}
+	}
+	for c := range old.fedMember {
+		if !now.fedMember[c] {
+			councils[c] = "the council is no longer a member of federation " + council
+		}
+	}
 	elsewhere := map[string]string{} // principal ID → why
-	if len(ended) > 0 {
+	if len(ended) > 0 || len(left) > 0 {
 		g.mu.Lock()
 		for body, bf := range g.councils {
 			for m, by := range bf.sentBy {
-				if by.Council == council && ended[by.Mandate] {
+				switch {
+				case by.Council == council && ended[by.Mandate]:
 					elsewhere[MemberPrincipal(body, m).ID] = "the mandate that sent them ended"
+				case by.Council == council && left[body]:
+					elsewhere[MemberPrincipal(body, m).ID] = "the council that sent them left the federation"
 				}
 			}
 		}
 		g.mu.Unlock()
 	}
-	if len(lost) == 0 && len(elsewhere) == 0 {
+	if len(lost) == 0 && len(elsewhere) == 0 && len(councils) == 0 {
 		return
 	}
 	why := func(p Principal) string {
@@ -407,6 +426,9 @@ func (g *Grants) cutLost(council string, old, now *councilFacts) {
 		}
 		if p.Council == council && lost[p.Member] != "" {
 			return lost[p.Member]
+		}
+		if why := councils[p.Council]; why != "" {
+			return why
 		}
 		return elsewhere[p.ID]
 	}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"strings"
 	"testing"
 	"time"
@@ -61,61 +63,103 @@ func connectAs(t testing.TB, r *Relay, id string, p Principal) *testPeer {
 	return tp
 }
 
+// testKey is member id's deterministic Ed25519 key: every world, on
+// every relay, gives a member the same key.
+func testKey(id string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("veche-test-key/" + id))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
 // world is a federation and two member councils, each with members, on a
-// relay with grants.
+// relay with grants. The federation admitted north and north joined it;
+// north sent Ben to it by a passed mandate, and Ben took his seat there
+// (TakeSeat, signed with his north key). South is in no federation.
 type world struct {
 	r                   *Relay
+	g                   *Grants
 	fed, north, south   wire.DocumentID
-	ana, ben, cai, dora string // ana, ben in north; cai in south; dora founds the federation
-	mandate, proposal   string // ben's mandate to the federation
+	ana, ben, cai, dora string    // ana, ben in north; cai founds south; dora founds the federation
+	mandate, proposal   string    // ben's mandate to the federation
+	seat                string    // ben's member id in the federation
+	at                  time.Time // when the last fact of the fixture was made (an hour ago)
 }
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	st := openStore(t)
 	r := newTestRelay(t, st, Options{Access: AllowAll{}})
-	r.SetAccess(NewGrants(r, &memOwners{m: map[string]string{}}))
-	w := &world{r: r}
-	ctx := context.Background()
-	at := time.Now().Add(-time.Hour)
-	council := func(name string, kind crdt.CouncilKind, members ...*string) wire.DocumentID {
-		id, err := r.Create(ctx, func(d *automerge.Doc) error {
-			if err := crdt.CreateCouncil(d, crdt.CouncilSpec{Name: name, Kind: kind, Region: "valley", Rule: crdt.DefaultRule}, at); err != nil {
-				return err
-			}
-			for _, m := range members {
-				id, err := crdt.Join(d, crdt.MemberSpec{Name: name + "-member", Role: "worker"}, at)
-				if err != nil {
-					return err
-				}
-				*m = id
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	w.fed = council("federation", crdt.KindFederation, &w.dora)
-	w.north = council("north", crdt.KindFarmers, &w.ana, &w.ben)
-	w.south = council("south", crdt.KindFarmers, &w.cai)
+	g := NewGrants(r, &memOwners{m: map[string]string{}})
+	r.SetAccess(g)
+	w := &world{r: r, g: g, ana: "ana", ben: "ben", cai: "cai", dora: "dora", seat: "ben-north", at: time.Now().Add(-time.Hour)}
+	// Each fact a second after the one before: records of one council are
+	// replayed in the order of their times.
+	next := func() time.Time { w.at = w.at.Add(time.Second); return w.at }
+	w.fed = foundCouncil(t, r, "federation", crdt.KindFederation, w.dora, next())
+	w.north = foundCouncil(t, r, "north", crdt.KindFarmers, w.ana, next())
+	w.south = foundCouncil(t, r, "south", crdt.KindFarmers, w.cai, next())
 	w.change(t, w.north, func(d *automerge.Doc) error {
-		if err := crdt.JoinFederation(d, w.ana, string(w.fed), at); err != nil {
-			return err
-		}
+		_, err := crdt.Join(d, w.as(w.north, w.ana), w.spec(w.ben), next())
+		return err
+	})
+	// Both sides of north's membership of the federation.
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		return crdt.JoinFederation(d, w.as(w.north, w.ana), string(w.fed), next())
+	})
+	w.change(t, w.fed, func(d *automerge.Doc) error {
+		return crdt.AdmitCouncil(d, w.as(w.fed, w.dora), string(w.north), next())
+	})
+	w.change(t, w.north, func(d *automerge.Doc) error {
 		var err error
-		w.proposal, w.mandate, err = crdt.ProposeMandate(d, w.ana, crdt.ProposalSpec{Title: "send ben"},
-			crdt.MandateSpec{Task: "grain price", Body: string(w.fed), Delegate: w.ben}, at)
+		w.proposal, w.mandate, err = crdt.ProposeMandate(d, w.as(w.north, w.ana), crdt.ProposalSpec{Title: "send ben"},
+			crdt.MandateSpec{Task: "grain price", Body: string(w.fed), Delegate: w.ben}, next())
 		if err != nil {
 			return err
 		}
-		if err := crdt.CastVote(d, w.ana, w.proposal, crdt.Yes, at); err != nil {
+		if err := crdt.CastVote(d, w.as(w.north, w.ana), w.proposal, crdt.Yes, next()); err != nil {
 			return err
 		}
-		return crdt.CastVote(d, w.ben, w.proposal, crdt.Yes, at)
+		return crdt.CastVote(d, w.as(w.north, w.ben), w.proposal, crdt.Yes, next())
+	})
+	w.change(t, w.fed, func(d *automerge.Doc) error {
+		_, err := crdt.TakeSeat(d, w.as(w.fed, w.ben), crdt.SeatSpec{ID: w.seat, Name: "Ben (north)",
+			Council: string(w.north), Mandate: w.mandate}, next())
+		return err
 	})
 	return w
+}
+
+// foundCouncil founds a council on r, founded by founder (their test key,
+// custodial false), and stores it under the id its founding record names.
+func foundCouncil(t testing.TB, r *Relay, name string, kind crdt.CouncilKind, founder string, at time.Time) wire.DocumentID {
+	t.Helper()
+	spec := crdt.CouncilSpec{Name: name, Kind: kind, Region: "valley", Rule: crdt.DefaultRule,
+		Founder: crdt.MemberSpec{ID: founder, Name: founder, Role: "worker"}}
+	founding, council, err := crdt.NewCouncil(spec, crdt.Signer{Member: founder, Key: testKey(founder)}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := wire.DocumentID(council)
+	if !id.Valid() {
+		t.Fatalf("council id %q is not a document id", id)
+	}
+	changes, err := founding.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CreateAt(context.Background(), id, func(d *automerge.Doc) error { return d.Apply(changes...) }); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// as is member acting in council's document with their test key.
+func (w *world) as(council wire.DocumentID, member string) crdt.Signer {
+	return crdt.Signer{Council: string(council), Member: member, Key: testKey(member)}
+}
+
+// spec describes member id for admission, with their test key.
+func (w *world) spec(id string) crdt.MemberSpec {
+	return crdt.MemberSpec{ID: id, Name: id, Role: "worker", Key: crdt.EncodeKey(testKey(id).Public().(ed25519.PublicKey))}
 }
 
 func (w *world) change(t testing.TB, id wire.DocumentID, fn func(*automerge.Doc) error) {
@@ -128,16 +172,30 @@ func (w *world) change(t testing.TB, id wire.DocumentID, fn func(*automerge.Doc)
 // recallBen passes a recall of Ben's mandate in north: Ana for, Ben abstaining.
 func (w *world) recallBen(t testing.TB, now time.Time) {
 	t.Helper()
-	w.change(t, w.north, func(d *automerge.Doc) error {
-		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, now)
+	w.recall(t, w.r, now)
+}
+
+// recall passes a recall of Ben's mandate in north on relay r, decided
+// at now (proposed two seconds before, Ana's vote one second before), and
+// returns the recall proposal's id.
+func (w *world) recall(t testing.TB, r *Relay, now time.Time) string {
+	t.Helper()
+	var pid string
+	err := r.Change(context.Background(), w.north, func(d *automerge.Doc) error {
+		var err error
+		pid, err = crdt.Propose(d, w.as(w.north, w.ana), crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, now.Add(-2*time.Second))
 		if err != nil {
 			return err
 		}
-		if err := crdt.CastVote(d, w.ana, pid, crdt.Yes, now); err != nil {
+		if err := crdt.CastVote(d, w.as(w.north, w.ana), pid, crdt.Yes, now.Add(-time.Second)); err != nil {
 			return err
 		}
-		return crdt.CastVote(d, w.ben, pid, crdt.Abstain, now)
+		return crdt.CastVote(d, w.as(w.north, w.ben), pid, crdt.Abstain, now)
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
 
 func (w *world) heads(t testing.TB, id wire.DocumentID) []string {
@@ -287,11 +345,11 @@ func TestRecallClosingByTheClockCutsTheDelegate(t *testing.T) {
 	now := time.Now()
 	closes := now.Add(300 * time.Millisecond)
 	w.change(t, w.north, func(d *automerge.Doc) error {
-		pid, err := crdt.Propose(d, w.ana, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate, ClosesAt: closes}, now)
+		pid, err := crdt.Propose(d, w.as(w.north, w.ana), crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate, ClosesAt: closes}, now.Add(-time.Second))
 		if err != nil {
 			return err
 		}
-		return crdt.CastVote(d, w.ana, pid, crdt.Yes, now)
+		return crdt.CastVote(d, w.as(w.north, w.ana), pid, crdt.Yes, now)
 	})
 	select {
 	case <-ben.served:
@@ -368,21 +426,27 @@ func TestSecurityTableWebsocket(t *testing.T) {
 	dora.waitFor("federation", func() bool { return len(dora.doc(w.fed).Heads()) > 0 })
 
 	// A recalled delegate: Cai of south held a mandate to the federation
-	// that south then recalled (built here on south's document).
+	// that south then recalled (built here on south's document). South
+	// joined the federation, but the federation never admitted it.
 	at := time.Now().Add(-time.Minute)
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	cai := w.as(w.south, w.cai)
 	w.change(t, w.south, func(d *automerge.Doc) error {
-		pid, mid, err := crdt.ProposeMandate(d, w.cai, crdt.ProposalSpec{Title: "send cai"}, crdt.MandateSpec{Task: "t", Body: string(w.fed), Delegate: w.cai}, at)
+		if err := crdt.JoinFederation(d, cai, string(w.fed), next()); err != nil {
+			return err
+		}
+		pid, mid, err := crdt.ProposeMandate(d, cai, crdt.ProposalSpec{Title: "send cai"}, crdt.MandateSpec{Task: "t", Body: string(w.fed), Delegate: w.cai}, next())
 		if err != nil {
 			return err
 		}
-		if err := crdt.CastVote(d, w.cai, pid, crdt.Yes, at); err != nil {
+		if err := crdt.CastVote(d, cai, pid, crdt.Yes, next()); err != nil {
 			return err
 		}
-		rid, err := crdt.Propose(d, w.cai, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall", Subject: mid}, at)
+		rid, err := crdt.Propose(d, cai, crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall", Subject: mid}, next())
 		if err != nil {
 			return err
 		}
-		return crdt.CastVote(d, w.cai, rid, crdt.Yes, at)
+		return crdt.CastVote(d, cai, rid, crdt.Yes, next())
 	})
 
 	type want int
@@ -470,21 +534,14 @@ func TestSecurityTableWebsocket(t *testing.T) {
 }
 
 // TestDelegateSeatInTheFederationLastsAsLongAsTheMandate: a delegate
-// seated as a member of the federation (sentBy: their council and mandate)
-// holds that seat's grants only while the mandate is active; the recall
-// cuts the seat's connections too.
+// seated as a member of the federation (TakeSeat, signed with their north
+// key, naming their council and mandate) holds that seat's grants only
+// while north's log shows the mandate active; the recall cuts the seat's
+// connections too.
 func TestDelegateSeatInTheFederationLastsAsLongAsTheMandate(t *testing.T) {
 	w := newWorld(t)
-	var seat string
-	w.change(t, w.fed, func(d *automerge.Doc) error {
-		var err error
-		seat, err = crdt.Join(d, crdt.MemberSpec{Name: "Ben (north)", Role: "delegate",
-			SentBy: &crdt.SentBy{Council: string(w.north), Mandate: w.mandate}}, time.Now().Add(-time.Minute))
-		return err
-	})
-	p := MemberPrincipal(string(w.fed), seat)
-	g := w.r.opts.Access.(*Grants)
-	if !g.CanWrite(p, string(w.fed)) {
+	p := MemberPrincipal(string(w.fed), w.seat)
+	if !w.g.CanWrite(p, string(w.fed)) {
 		t.Fatal("a seated delegate with an active mandate cannot write the federation")
 	}
 	conn := connectAs(t, w.r, "seat", p)
@@ -494,11 +551,17 @@ func TestDelegateSeatInTheFederationLastsAsLongAsTheMandate(t *testing.T) {
 	now := time.Now()
 	w.recallBen(t, now)
 	conn.waitClosed()
-	if g.CanWrite(p, string(w.fed)) || g.CanRead(p, string(w.fed)) {
+	if w.g.CanWrite(p, string(w.fed)) || w.g.CanRead(p, string(w.fed)) {
 		t.Fatal("the seat keeps its grants after the recall")
 	}
+	// The federation's own log ends the seat too, once it has re-read
+	// north: the seat's member is no longer active there.
+	waitUntil(t, "the federation to end the seat", func() bool {
+		f := w.g.facts(string(w.fed))
+		return f != nil && !f.members[w.seat]
+	})
 	// Dora, a member the federation seated itself, is unaffected.
-	if !g.CanWrite(MemberPrincipal(string(w.fed), w.dora), string(w.fed)) {
+	if !w.g.CanWrite(MemberPrincipal(string(w.fed), w.dora), string(w.fed)) {
 		t.Fatal("the recall touched another member")
 	}
 }
