@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
 	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/crdt"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -167,6 +169,47 @@ func (cc *councilClient) create(name, founder string) (id, founderID string) {
 		"founder": map[string]any{"name": founder, "role": "small-farmer"},
 	})
 	return ans.ID, ans.Founder
+}
+
+// createFederation founds a federation with the given founder name and
+// returns its id and the founder's member id.
+func (cc *councilClient) createFederation(name, founder string) (id, founderID string) {
+	cc.t.Helper()
+	ans := cc.found(map[string]any{
+		"name": name, "kind": "federation",
+		"founder": map[string]any{"name": founder, "role": "delegate"},
+	})
+	return ans.ID, ans.Founder
+}
+
+// seat seats member of council home as a delegate in federation, under
+// mandate, and returns the seat's member id there. The REST API has no
+// seat route yet: the delegate signs the seat themself with their key
+// from home (here the custodial key the relay keeps for them), written
+// straight through the relay; the relay then keeps that key for the seat
+// too, so the seat's REST writes are signed with it.
+func (cc *councilClient) seat(federation, home, member, mandate, name string) string {
+	cc.t.Helper()
+	ctx := cc.t.Context()
+	as, err := cc.custody.Signer(ctx, home, member)
+	if err != nil {
+		cc.t.Fatal(err)
+	}
+	as.Council = federation
+	var seat string
+	err = cc.relay.Change(ctx, wire.DocumentID(federation), func(doc *automerge.Doc) error {
+		var err error
+		seat, err = crdt.TakeSeat(doc, as, crdt.SeatSpec{Name: name, Council: home, Mandate: mandate}, time.Now())
+		return err
+	})
+	if err != nil {
+		cc.t.Fatalf("seat %s of %s in %s: %v", member, home, federation, err)
+	}
+	as.Member = seat
+	if err := cc.custody.Keep(ctx, as); err != nil {
+		cc.t.Fatal(err)
+	}
+	return seat
 }
 
 // invite makes an invite to council as its founder and returns the code.

@@ -34,6 +34,15 @@ func TestCreateCouncil(t *testing.T) {
 		v.Members[0].ID != ans.Founder || v.Members[0].Name != "Ana" || !v.Members[0].Active || len(v.Problems) != 0 {
 		t.Fatalf("view after create: %+v", v)
 	}
+	// The founder's key is the custodial key the relay keeps for them,
+	// and the view says it is custodial.
+	key, err := cc.custody.Signer(t.Context(), ans.ID, ans.Founder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks := v.Members[0].Keys; len(ks) != 1 || ks[0].Key != key.PublicKey() || !ks[0].Custodial || ks[0].RetiredAt != nil {
+		t.Fatalf("founder's keys %+v, want the custodial key %s", ks, key.PublicKey())
+	}
 
 	// GET answers the same council, by id or by automerge URL.
 	for _, id := range []string{ans.ID, ans.URL} {
@@ -43,12 +52,16 @@ func TestCreateCouncil(t *testing.T) {
 		}
 	}
 
-	// The history says who founded it.
+	// The history says who founded it: one change, the founding record,
+	// signed with the founder's custodial key.
 	var h api.HistoryAnswer
 	cc.must(http.StatusOK, "GET", "/api/councils/"+ans.ID+"/history", nil, &h)
-	if len(h.Changes) != 2 || h.Changes[0].Op != crdt.OpCreateCouncil || h.Changes[1].Op != crdt.OpJoin ||
-		h.Changes[1].By != ans.Founder || h.Changes[1].ByName != "Ana" || h.Changes[1].Actor == "" || h.Changes[1].Time.IsZero() {
+	if len(h.Changes) != 1 {
 		t.Fatalf("history %+v", h)
+	}
+	if c := h.Changes[0]; c.Op != crdt.OpCreateCouncil || c.By != ans.Founder || c.ByName != "Ana" || !c.Verified || !c.Custodial ||
+		c.Problem != "" || c.Actor == "" || c.Time.IsZero() {
+		t.Fatalf("founding change %+v", c)
 	}
 }
 
@@ -120,8 +133,14 @@ func TestMandateSentReportedRecalled(t *testing.T) {
 	cc := newCouncilClient(t)
 	id, ana := cc.create("Mill workers", "Ana")
 	ben, cai := cc.join(id, "Ben"), cc.join(id, "Cai")
-	federation := string(wire.NewDocumentID())
+	federation, _ := cc.createFederation("District federation", "Dora")
 	base := "/api/councils/" + id
+	// A mandate's body must be a federation the council joined.
+	cc.refused(id, http.StatusBadRequest, api.CodeInvalidArgument, "POST", base+"/proposals", map[string]any{
+		"by": ana, "kind": "mandate", "title": "Too early",
+		"mandate": map[string]any{"task": "t", "body": federation, "delegate": ben},
+	})
+	cc.write(http.StatusOK, "POST", base+"/federation/join", map[string]any{"by": ana, "federation": federation})
 
 	send := func(delegate, task string) (proposal, mandate string) {
 		p := cc.write(http.StatusCreated, "POST", base+"/proposals", map[string]any{
@@ -190,7 +209,10 @@ func TestExchange(t *testing.T) {
 	if n.Pledged != 80 || n.Remaining != 20 || n.Met || len(pl.View.Exchange.Pledges) != 2 || pl.View.Exchange.Pledges[1].Council != "" {
 		t.Fatalf("need after pledges: %+v", n)
 	}
-	w := cc.write(http.StatusOK, "POST", base+"/offers/"+offer.ID+"/withdraw", map[string]any{"by": ana})
+	// Only an offer's poster withdraws it.
+	cc.refused(id, http.StatusForbidden, api.CodeNotProposer, "POST", base+"/offers/"+offer.ID+"/withdraw", map[string]any{"by": ana})
+	cc.refused(id, http.StatusForbidden, api.CodeNotProposer, "POST", base+"/needs/"+need.ID+"/withdraw", map[string]any{"by": ben})
+	w := cc.write(http.StatusOK, "POST", base+"/offers/"+offer.ID+"/withdraw", map[string]any{"by": ben})
 	if o, _ := w.View.Offer(offer.ID); !o.Withdrawn {
 		t.Fatalf("offer %+v", o)
 	}
@@ -207,11 +229,13 @@ func TestFederation(t *testing.T) {
 	council, ana := cc.create("Riverside growers", "Ana")
 	fed := cc.found(map[string]any{
 		"name": "District federation", "kind": "federation",
+		"founder": map[string]any{"name": "Dora", "role": "delegate"},
+	})
+	// A founder is no delegate: a delegate takes their seat themself.
+	cc.refused("", http.StatusBadRequest, api.CodeInvalidArgument, "POST", "/api/councils", map[string]any{
+		"name": "Other federation", "kind": "federation",
 		"founder": map[string]any{"name": "Ana", "role": "delegate", "sentBy": map[string]any{"council": council, "mandate": "m1"}},
 	})
-	if m := fed.View.Members[0]; m.SentBy == nil || m.SentBy.Council != council {
-		t.Fatalf("delegate founder %+v", m)
-	}
 
 	j := cc.write(http.StatusOK, "POST", "/api/councils/"+council+"/federation/join", map[string]any{"by": ana, "federation": fed.ID})
 	if l := j.View.Federation.MemberOf; len(l) != 1 || l[0].Council != fed.ID {
@@ -261,6 +285,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 	open := cc.write(http.StatusCreated, "POST", base+"/proposals", map[string]any{"by": ana, "title": "Open", "closesAt": time.Now().Add(time.Hour)}).ID
 	need := cc.write(http.StatusCreated, "POST", base+"/needs", map[string]any{"by": ana, "item": "salt", "quantity": 5, "unit": "kg"}).ID
 	unknown := string(wire.NewDocumentID())
+	fed, _ := cc.createFederation("District federation", "Dora")
+	cc.write(http.StatusOK, "POST", base+"/federation/join", map[string]any{"by": ana, "federation": fed})
 
 	cases := []struct {
 		name, method, path string
@@ -269,7 +295,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 		code, message      string // message: a part of the answer's message
 	}{
 		{"acting member in the body", "POST", base + "/proposals", `{"by": "` + ben + `", "title": "x"}`, 400, api.CodeInvalidArgument, `"by"`},
-		{"unknown delegate", "POST", base + "/proposals", map[string]any{"title": "x", "mandate": map[string]any{"task": "t", "body": unknown, "delegate": "zed"}}, 422, api.CodeUnknownMember, "zed"},
+		{"unknown delegate", "POST", base + "/proposals", map[string]any{"title": "x", "mandate": map[string]any{"task": "t", "body": fed, "delegate": "zed"}}, 422, api.CodeUnknownMember, "zed"},
+		{"mandate to a federation not joined", "POST", base + "/proposals", map[string]any{"title": "x", "mandate": map[string]any{"task": "t", "body": unknown, "delegate": ben}}, 400, api.CodeInvalidArgument, unknown},
+		{"rule kind without a rule", "POST", base + "/proposals", map[string]any{"by": ana, "kind": "rule", "title": "x"}, 400, api.CodeInvalidArgument, "rule"},
+		{"rule on a general proposal", "POST", base + "/proposals", map[string]any{"by": ana, "title": "x", "rule": map[string]any{"quorum": 1, "majority": 0.5}}, 400, api.CodeInvalidArgument, "rule"},
+		{"invalid rule", "POST", base + "/proposals", map[string]any{"by": ana, "kind": "rule", "title": "x", "rule": map[string]any{"quorum": 2, "majority": 0.5}}, 400, api.CodeInvalidArgument, "rule"},
+		{"expel no member", "POST", base + "/proposals", map[string]any{"by": ana, "kind": "expel", "title": "x", "subject": "0123456789abcdef"}, 422, api.CodeUnknownMember, "0123456789abcdef"},
+		{"unknown proposal kind", "POST", base + "/proposals", map[string]any{"by": ana, "kind": "coup", "title": "x"}, 400, api.CodeInvalidArgument, "coup"},
 		{"vote on a closed proposal", "POST", base + "/proposals/" + decided + "/votes", map[string]any{"by": ben, "choice": "no"}, 409, api.CodeProposalClosed, "passed"},
 		{"vote on no proposal", "POST", base + "/proposals/nope/votes", map[string]any{"by": ben, "choice": "no"}, 404, api.CodeNotFound, "nope"},
 		{"unknown choice", "POST", base + "/proposals/" + open + "/votes", map[string]any{"by": ben, "choice": "maybe"}, 400, api.CodeInvalidArgument, "maybe"},

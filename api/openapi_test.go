@@ -109,6 +109,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Council":              reflect.TypeFor[crdt.Council](),
 		"SentBy":               reflect.TypeFor[crdt.SentBy](),
 		"Member":               reflect.TypeFor[crdt.Member](),
+		"KeyInfo":              reflect.TypeFor[crdt.KeyInfo](),
 		"Vote":                 reflect.TypeFor[crdt.Vote](),
 		"Tally":                reflect.TypeFor[crdt.Tally](),
 		"Proposal":             reflect.TypeFor[crdt.Proposal](),
@@ -210,26 +211,34 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 }
 
 // jsonFields lists the JSON object keys encoding/json uses for t, sorted.
+// A field of an embedded struct is hidden by a field of the same name at
+// a shallower depth (CouncilView's id hides View's), as encoding/json
+// does.
 func jsonFields(t reflect.Type) []string {
-	var out []string
-	for f := range t.Fields() {
-		tag := f.Tag.Get("json")
-		name, _, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
+	depth := map[string]int{}
+	var walk func(t reflect.Type, d int)
+	walk = func(t reflect.Type, d int) {
+		for f := range t.Fields() {
+			tag := f.Tag.Get("json")
+			name, _, _ := strings.Cut(tag, ",")
+			if name == "-" {
+				continue
+			}
+			if f.Anonymous && name == "" {
+				walk(f.Type, d+1)
+				continue
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if old, ok := depth[name]; !ok || d < old {
+				depth[name] = d
+			}
 		}
-		if f.Anonymous && name == "" {
-			out = append(out, jsonFields(f.Type)...)
-			continue
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out = append(out, name)
 	}
-	slices.Sort(out)
-	return out
+	walk(t, 0)
+	return slices.Sorted(maps.Keys(depth))
 }

@@ -14,7 +14,8 @@ import (
 type ProposalRequest struct {
 	// ID is an optional explicit proposal id; random if empty.
 	ID string `json:"id,omitempty"`
-	// Kind is general (the default), mandate, recall or exchange.
+	// Kind is general (the default), mandate, recall, exchange, rule or
+	// expel.
 	Kind  crdt.ProposalKind `json:"kind,omitempty"`
 	Title string            `json:"title"`
 	// Body is the initial text of the proposal.
@@ -22,11 +23,14 @@ type ProposalRequest struct {
 	// ClosesAt, if set, is when voting closes; without it the proposal is
 	// decided once every member has voted.
 	ClosesAt *time.Time `json:"closesAt,omitempty"`
-	// Subject: the mandate to recall (kind recall), optionally an offer
-	// or need (kind exchange).
+	// Subject: the mandate to recall (kind recall), the member to expel
+	// (kind expel), optionally an offer or need (kind exchange).
 	Subject string `json:"subject,omitempty"`
 	// Mandate is the mandate a proposal of kind mandate approves.
 	Mandate *MandateRequest `json:"mandate,omitempty"`
+	// Rule is the rule a proposal of kind rule puts in force once it
+	// passes; required for that kind, refused for the others.
+	Rule *crdt.Rule `json:"rule,omitempty"`
 }
 
 // MandateRequest describes the mandate of a mandate proposal: a delegate
@@ -71,6 +75,10 @@ func (s *Server) propose(c echo.Context) error {
 		return invalid("mandate: required for a proposal of kind mandate ({\"task\", \"body\", \"delegate\"})")
 	case req.Kind != crdt.ProposalMandate && req.Mandate != nil:
 		return invalid("mandate: only a proposal of kind mandate carries one (kind is %q)", req.Kind)
+	case req.Kind == crdt.ProposalRule && req.Rule == nil:
+		return invalid("rule: required for a proposal of kind rule ({\"quorum\", \"majority\"})")
+	case req.Kind != crdt.ProposalRule && req.Rule != nil:
+		return invalid("rule: only a proposal of kind rule carries one (kind is %q)", req.Kind)
 	}
 	if req.Mandate != nil {
 		body, err := documentIDArg("mandate.body", req.Mandate.Body, false)
@@ -79,7 +87,7 @@ func (s *Server) propose(c echo.Context) error {
 		}
 		req.Mandate.Body = body
 	}
-	spec := crdt.ProposalSpec{ID: req.ID, Kind: req.Kind, Title: req.Title, Body: req.Body, Subject: req.Subject}
+	spec := crdt.ProposalSpec{ID: req.ID, Kind: req.Kind, Title: req.Title, Body: req.Body, Subject: req.Subject, Rule: req.Rule}
 	if req.ClosesAt != nil {
 		spec.ClosesAt = *req.ClosesAt
 	}

@@ -18,7 +18,8 @@ import (
 )
 
 // testRelay is a relay wired as veche serve wires it (bbolt store, grants
-// from documents, tokens), served by httptest on loopback.
+// from verified fact logs, tokens, custodial keys sealed with a relay
+// secret in its data directory), served by httptest on loopback.
 type testRelay struct {
 	URL      string
 	Operator string // the operator's token
@@ -42,13 +43,18 @@ func startRelay(dir string) *testRelay {
 		panic(err)
 	}
 	relay := server.New(st, server.Options{Logger: log, StorageID: storageID, SyncInterval: 20 * time.Millisecond})
-	relay.SetAccess(server.NewGrants(relay, st))
+	grants := server.NewGrants(relay, st)
+	relay.SetAccess(grants)
 	credentials := auth.New(st)
 	operator, err := credentials.IssueOperatorToken(context.Background(), "test")
 	if err != nil {
 		panic(err)
 	}
-	ts := httptest.NewServer(api.New(relay, api.Options{Auth: credentials, Logger: log}).Handler())
+	custody, err := auth.OpenCustody(st, dir)
+	if err != nil {
+		panic(err)
+	}
+	ts := httptest.NewServer(api.New(relay, api.Options{Auth: credentials, Custody: custody, Councils: grants, Logger: log}).Handler())
 	r := &testRelay{URL: ts.URL, Operator: operator, Relay: relay, Store: st, ID: storageID, ts: ts}
 	r.close = func() {
 		r.ts.Close()

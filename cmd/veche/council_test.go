@@ -11,6 +11,7 @@ import (
 
 	"github.com/veche-sync/veche/api"
 	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server/wire"
 )
 
 // cli runs `veche council` in-process against one relay.
@@ -114,6 +115,7 @@ func TestCouncilFlow(t *testing.T) {
 	out := c.create("--name", "District federation", "--kind", "federation", "--founder", "Dora")
 	contains(t, out, "Council founded: District federation (federation)", "token", "vt_", "export VECHE_COUNCIL=", "VECHE_TOKEN=")
 	fed := regexp.MustCompile(`export VECHE_COUNCIL=(\S+)`).FindStringSubmatch(out)[1]
+	doraToken := regexp.MustCompile(`VECHE_TOKEN=(\S+)`).FindStringSubmatch(out)[1]
 
 	// The council, founded with --json, the operator token in VECHE_TOKEN.
 	operator, err := os.ReadFile(c.operator)
@@ -147,6 +149,12 @@ func TestCouncilFlow(t *testing.T) {
 	c.ok("vote", proposal.ID, "yes", "--token", benToken)
 	contains(t, c.ok("vote", proposal.ID, "no", "--token", caiToken), `Cai votes no on "Share the seed store": passed (2 yes, 1 no, 0 abstain of 3)`)
 	c.fails(exitRefused, "proposal_closed", "vote", proposal.ID, "yes", "--token", caiToken)
+
+	// The council joins the federation, which admits it: a delegate is
+	// sent only to a federation the council joined.
+	c.fails(exitRefused, "join it first", "mandate", "send", "--delegate", "Ben", "--task", "Too early", "--to", fed)
+	contains(t, c.ok("federation", "join", fed), "member of 1 federation(s)")
+	c.ok("federation", "admit", created.ID, "--council", fed, "--token", doraToken)
 
 	// A delegate is sent: the mandate is active once its proposal passes.
 	var send api.WriteAnswer
@@ -186,9 +194,9 @@ func TestCouncilFlow(t *testing.T) {
 	c.okJSON(&need, "need", "salt", "10", "kg", "--until", "48h")
 	contains(t, c.ok("pledge", need.ID, "4", "--token", caiToken), "4 of 10 kg pledged, 6 remaining")
 	c.fails(exitRefused, "invalid_argument", "offer", "rye", "-3", "kg")
-	contains(t, c.ok("offer", "--withdraw", offer.ID), "withdrawn")
+	c.fails(exitDenied, "not_proposer", "offer", "--withdraw", offer.ID)
+	contains(t, c.ok("offer", "--withdraw", offer.ID, "--token", benToken), "withdrawn")
 	contains(t, c.ok("minutes", "Spring meeting", "--notes", "Present: all"), "Minutes")
-	contains(t, c.ok("federation", "join", fed), "member of 1 federation(s)")
 	out = c.ok("show")
 	contains(t, out, "OFFERS", "withdrawn", "NEEDS", "salt", "PLEDGES", "MINUTES", "Spring meeting", "FEDERATION", "member of")
 	out = c.ok("history")
@@ -218,6 +226,7 @@ func TestCouncilExitCodes(t *testing.T) {
 	c.fails(exitUsage, "flag provided but not defined", "show", "--colour")
 	c.fails(exitUsage, "quantity \"lots\" is not a number", "offer", "rye", "lots", "kg", "--council", created.ID)
 	c.fails(exitUsage, "--closes", "propose", "--title", "x", "--closes", "soon", "--council", created.ID)
+	c.fails(exitUsage, "takes their seat", "join", "--name", "X", "--sent-by", created.ID, "--mandate", "m1", "--council", created.ID)
 	if _, _, code := c.run(); code != exitUsage {
 		t.Fatalf("no verb: exit %d", code)
 	}
@@ -227,7 +236,9 @@ func TestCouncilExitCodes(t *testing.T) {
 	c.fails(exitNotFound, "no proposal", "vote", "nope", "yes", "--council", created.ID)
 
 	// Refused: exit 4.
-	c.fails(exitRefused, "unknown_member", "mandate", "send", "--delegate", "Nobody", "--task", "t", "--to", created.ID, "--council", created.ID)
+	fed := string(wire.NewDocumentID())
+	c.ok("federation", "join", fed, "--council", created.ID)
+	c.fails(exitRefused, "unknown_member", "mandate", "send", "--delegate", "Nobody", "--task", "t", "--to", fed, "--council", created.ID)
 	c.fails(exitRefused, "invalid_argument", "vote", "x", "maybe", "--council", created.ID)
 
 	// Not allowed: exit 5.
