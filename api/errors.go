@@ -37,7 +37,8 @@ const (
 	// CodeForbidden (403): the principal is known and may not do this: a
 	// member creating a council on a relay without open registration, a
 	// member acting for another (leaving in their name, pledging for
-	// another council).
+	// another council), a member whose writes the relay cannot sign (they
+	// retired the custodial key it holds for them, or it holds none).
 	CodeForbidden = "forbidden"
 	// CodeQuarantined (403): the principal sent a change that crashes the
 	// relay's Automerge engine and is suspended until the operator
@@ -157,6 +158,7 @@ var crdtCodes = map[crdt.Code]string{
 	crdt.CodeProposalClosed:    CodeProposalClosed,
 	crdt.CodeNotProposer:       CodeNotProposer,
 	crdt.CodeNotDelegate:       CodeNotDelegate,
+	crdt.CodeKeyNotCounted:     CodeForbidden, // the key the relay signs with no longer counts for the member
 	crdt.CodeMandateNotActive:  CodeMandateNotActive,
 	crdt.CodeWithdrawn:         CodeWithdrawn,
 	crdt.CodeNoCouncil:         CodeNotACouncil,

@@ -324,6 +324,42 @@ func (cc *councilClient) vote(council, proposal string, members []string, choice
 	return last
 }
 
+// TestRetiredCustodialKeySignsNothing: a member who holds a device key
+// of their own and retired the custodial key the relay kept for them is
+// refused REST writes (the relay has nothing that counts to sign with),
+// and nothing changes; they still read the council.
+func TestRetiredCustodialKeySignsNothing(t *testing.T) {
+	cc := newCouncilClient(t)
+	id, _ := cc.create("Riverside growers", "Ana")
+	ben := cc.join(id, "Ben")
+	custodial, err := cc.custody.Signer(t.Context(), id, ben)
+	if err != nil {
+		t.Fatal(err)
+	}
+	device := crdt.Signer{Council: id, Member: ben, Key: crdt.NewKey()}
+	err = cc.relay.Change(t.Context(), wire.DocumentID(id), func(doc *automerge.Doc) error {
+		now := time.Now()
+		if err := crdt.AddKey(doc, custodial, device.PublicKey(), false, now); err != nil {
+			return err
+		}
+		return crdt.RetireKey(doc, device, custodial.PublicKey(), now.Add(time.Millisecond))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := cc.view(id).Member(ben)
+	if !m.Active || len(m.Keys) != 2 || m.Keys[0].RetiredAt == nil || m.Keys[1].Custodial || m.Keys[1].RetiredAt != nil {
+		t.Fatalf("Ben's keys after retiring the custodial one: %+v", m)
+	}
+	e := cc.refused(id, http.StatusForbidden, api.CodeForbidden, "POST", "/api/councils/"+id+"/proposals", map[string]any{"by": ben, "title": "x"})
+	if !strings.Contains(e.Message, "key") {
+		t.Fatalf("message %q does not say the key is the matter", e.Message)
+	}
+	if status, raw := cc.callAs(cc.tokens[ben], "GET", "/api/councils/"+id, nil); status != http.StatusOK {
+		t.Fatalf("Ben reads his council: %d %s", status, raw)
+	}
+}
+
 // history returns a council's history, read by its founder.
 func history(cc *councilClient, council string) api.HistoryAnswer {
 	cc.t.Helper()
