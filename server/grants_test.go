@@ -242,6 +242,9 @@ func TestGrantsReadAccess(t *testing.T) {
 		{MemberPrincipal(string(w.north), w.ana), w.south, false},
 		{MemberPrincipal(string(w.south), w.cai), w.north, false},
 		{MemberPrincipal(string(w.south), w.cai), w.fed, false}, // south is not a member
+		{MemberPrincipal(string(w.fed), w.dora), w.fed, true},
+		{MemberPrincipal(string(w.fed), w.seat), w.fed, true},    // Ben's seat, while his mandate is active
+		{MemberPrincipal(string(w.fed), w.seat), w.north, false}, // a seat is no membership of north
 		{MemberPrincipal(string(w.north), "nobody"), w.north, false},
 		{OperatorPrincipal, w.north, false},
 		{Principal{ID: "peer:x", Kind: KindPeer}, w.north, false},
