@@ -56,7 +56,7 @@ func (s *Server) importBundle(c echo.Context) error {
 	// Automerge core in the sandbox first, as a sync message's do.
 	err = s.relay.ChangeUntrusted(r.Context(), id, p, b.Payload(), func(doc *automerge.Doc) error {
 		if p.Kind == server.KindMember && p.Council == string(id) {
-			if view := readView(id, doc, time.Now()); !activeMember(view.View, p.Member) {
+			if view := s.readView(id, doc, time.Now()); !activeMember(view.View, p.Member) {
 				return noCouncil(string(id))
 			}
 		}
