@@ -72,7 +72,8 @@ type replay struct {
 	facts     map[string]*Fact
 	factOrder []string
 	seats     []*seat
-	current   string // hash of the change being applied
+	current   string      // hash of the change being applied
+	copies    [][2]string // (change hash, hash of the change whose record it repeats)
 }
 
 // ruleChange is the rule in force from At on.
@@ -118,22 +119,48 @@ func (l *Log) Derive(council string, now time.Time, others Councils) (View, []Pr
 		minutes: map[string]*Minutes{}, facts: map[string]*Fact{},
 	}
 	items := p.collect(l)
-	for _, it := range items {
-		p.advance(it.rec.At)
-		p.current = it.hash
-		if err := p.apply(it.rec); err != "" {
-			p.reject(it.hash, it.rec, err)
-			continue
+	for i := 0; i < len(items); {
+		// Records of one millisecond may depend on each other (a member
+		// admitted, then acting, at the same moment), whatever their id
+		// order: apply the group again while that admits more of it.
+		j := i + 1
+		for j < len(items) && items[j].rec.At.Equal(items[i].rec.At) {
+			j++
 		}
-		f := p.facts[it.hash]
-		f.Counted = true
-		if k := p.keys[it.rec.Key]; k != nil {
-			f.Custodial = k.info.Custodial
+		p.advance(items[i].rec.At)
+		pending := items[i:j]
+		for {
+			var failed []item
+			var why []string
+			for _, it := range pending {
+				p.current = it.hash
+				if err := p.apply(it.rec); err != "" {
+					failed, why = append(failed, it), append(why, err)
+					continue
+				}
+				f := p.facts[it.hash]
+				f.Counted = true
+				if k := p.keys[it.rec.Key]; k != nil {
+					f.Custodial = k.info.Custodial
+				}
+			}
+			if len(failed) == 0 || len(failed) == len(pending) {
+				for k, it := range failed {
+					p.reject(it.hash, it.rec, why[k])
+				}
+				break
+			}
+			pending = failed
 		}
+		i = j
 	}
 	p.advance(now)
 	p.checkSeats()
 	p.finish()
+	for _, c := range p.copies {
+		f, first := p.facts[c[0]], p.facts[c[1]]
+		f.Counted, f.Custodial = first.Counted, first.Custodial
+	}
 	facts := make([]Fact, 0, len(p.factOrder))
 	for _, h := range p.factOrder {
 		facts = append(facts, *p.facts[h])
@@ -145,7 +172,7 @@ func (l *Log) Derive(council string, now time.Time, others Councils) (View, []Pr
 // records to replay, in (time, id) order, each once.
 func (p *replay) collect(l *Log) []item {
 	var items []item
-	seen := map[string]bool{}
+	seen := map[string]string{} // record id → hash of its first change
 	var founding []item
 	latest := map[string]time.Time{} // change hash → latest record time in its causal past (approximated by log order)
 	_ = latest
@@ -164,12 +191,14 @@ func (p *replay) collect(l *Log) []item {
 		rec := e.Record
 		f.Op, f.By = rec.Op, rec.By
 		id := rec.ID()
-		if seen[id] {
+		if first, ok := seen[id]; ok {
+			// The fact counts once, through its first copy; the copy gets
+			// the same verdict once the log is replayed.
 			f.Problem = "a copy of a record already in the log"
-			f.Counted = true // the fact counts once, through its first copy
+			p.copies = append(p.copies, [2]string{e.Hash, first})
 			continue
 		}
-		seen[id] = true
+		seen[id] = e.Hash
 		switch {
 		case rec.Op == OpCreateCouncil:
 			founding = append(founding, item{rec, e.Hash})

@@ -119,8 +119,9 @@ type HistoryEntry struct {
 	Seq     uint64    `json:"seq"`     // sequence number of the change for its actor
 	Time    time.Time `json:"time"`    // the change's timestamp: the operation's at
 	Message string    `json:"message"` // the raw change message
-	// Info is the parsed message; Veche is false when the message was not
-	// written by this package (Info is then zero).
+	// Info is the parsed summary (the first line of the message, never
+	// trusted: see Log for the verified record); Veche is false when the
+	// message was not written by this package (Info is then zero).
 	Info  ChangeInfo `json:"info"`
 	Veche bool       `json:"veche"`
 }
@@ -141,7 +142,9 @@ func History(doc *automerge.Doc) ([]HistoryEntry, error) {
 			Time:    c.Timestamp().UTC(),
 			Message: c.Message(),
 		}
-		e.Info, e.Veche = ParseChangeMessage(e.Message)
+		// The summary is the first line; a record line may follow.
+		summary, _, _ := strings.Cut(e.Message, "\n")
+		e.Info, e.Veche = ParseChangeMessage(summary)
 		out = append(out, e)
 	}
 	return out, nil
