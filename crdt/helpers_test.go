@@ -1,8 +1,12 @@
 package crdt_test
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -22,16 +26,92 @@ func ptr(t time.Time) *time.Time { return &t }
 // majority is a simple-majority rule with a half quorum.
 var majority = crdt.Rule{Quorum: 0.5, Majority: 0.5}
 
-// newCouncil creates a farmers' council at t0 with the given rule and
-// members (ids as given, joined at t0), failing the test on error.
+// testKey returns the deterministic private key of a test member:
+// Ed25519 from the seed SHA-256("veche-test:" + id). The shared vectors
+// derive keys the same way (testdata/vectors/README.md).
+func testKey(id string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("veche-test:" + id))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// pub returns the public key of testKey(id), encoded as records carry it.
+func pub(id string) string {
+	return crdt.EncodeKey(testKey(id).Public().(ed25519.PublicKey))
+}
+
+// councils caches the council id of documents by pointer (forks are new
+// pointers and are looked up again).
+var councils sync.Map
+
+// councilOf returns the id of the council founded in doc: CouncilID of the
+// first founding record in its history ("" if none).
+func councilOf(doc *automerge.Doc) string {
+	if doc == nil {
+		return ""
+	}
+	if id, ok := councils.Load(doc); ok {
+		return id.(string)
+	}
+	changes, err := doc.Changes()
+	if err != nil {
+		return ""
+	}
+	for _, c := range changes {
+		rec, err := crdt.ParseRecord(c.Message())
+		if err == nil && rec.Op == crdt.OpCreateCouncil {
+			id := crdt.CouncilID(rec.Payload)
+			councils.Store(doc, id)
+			return id
+		}
+	}
+	return ""
+}
+
+// as returns the signer for member acting on a council: where is the
+// council's document (*automerge.Doc) or its id (string). The key is the
+// member's test key.
+func as(where any, member string) crdt.Signer {
+	var council string
+	switch w := where.(type) {
+	case *automerge.Doc:
+		council = councilOf(w)
+	case string:
+		council = w
+	default:
+		panic("as: want a document or a council id")
+	}
+	return crdt.Signer{Council: council, Member: member, Key: testKey(member)}
+}
+
+// memberSpec is the spec admitting member id with their test key.
+func memberSpec(id string) crdt.MemberSpec {
+	return crdt.MemberSpec{ID: id, Name: "Member " + id, Role: crdt.RoleSmallFarmer, Key: pub(id)}
+}
+
+// newCouncil creates a farmers' council at t0 with the given rule: the
+// first member founds it, the others are admitted by the founder at t0
+// (ids as given). It fails the test on error.
 func newCouncil(t tb, rule crdt.Rule, members ...string) *automerge.Doc {
 	t.Helper()
-	doc, err := crdt.NewCouncil(crdt.CouncilSpec{Name: "Riverside growers", Kind: crdt.KindFarmers, Region: "Lower valley", Rule: rule}, t0)
+	return newCouncilOf(t, crdt.KindFarmers, rule, members...)
+}
+
+// newCouncilOf is newCouncil for a council of the given kind.
+func newCouncilOf(t tb, kind crdt.CouncilKind, rule crdt.Rule, members ...string) *automerge.Doc {
+	t.Helper()
+	if len(members) == 0 {
+		t.Fatal("newCouncil: a council needs a founder")
+	}
+	founder := members[0]
+	doc, _, err := crdt.NewCouncil(crdt.CouncilSpec{
+		Name: "Council of " + founder, Kind: kind, Region: "Lower valley", Rule: rule,
+		Founder: crdt.MemberSpec{ID: founder, Name: "Member " + founder, Role: crdt.RoleSmallFarmer},
+	}, crdt.Signer{Member: founder, Key: testKey(founder)}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range members {
-		if _, err := crdt.Join(doc, crdt.MemberSpec{ID: m, Name: "Member " + m, Role: crdt.RoleSmallFarmer}, t0); err != nil {
+	for _, m := range members[1:] {
+		if _, err := crdt.Join(doc, as(doc, founder), memberSpec(m), t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,11 +140,73 @@ func must1[T any](t tb) func(v T, err error) T {
 // read reads doc at now and fails the test on problems.
 func read(t tb, doc *automerge.Doc, now time.Time) crdt.View {
 	t.Helper()
-	v, problems := crdt.Read(doc, now)
+	v, problems := readAny(doc, now)
 	if len(problems) > 0 {
 		t.Fatalf("problems: %v", problems)
 	}
 	return v
+}
+
+// readAny reads doc at now, whatever the problems. It keeps a Log per
+// document (by pointer), as a relay does, so signatures are checked once
+// per change; TestReadLogIsRead checks that this is Read.
+func readAny(doc *automerge.Doc, now time.Time) (crdt.View, []crdt.Problem) {
+	if doc == nil {
+		return crdt.Read(doc, "", now)
+	}
+	return crdt.ReadLog(doc, logOf(doc), councilOf(doc), now, nil)
+}
+
+// logs caches a Log per document.
+var logs sync.Map
+
+// logOf returns doc's cached Log, updated.
+func logOf(doc *automerge.Doc) *crdt.Log {
+	l, _ := logs.LoadOrStore(doc, crdt.NewLog())
+	log := l.(*crdt.Log)
+	if err := log.Update(doc); err != nil {
+		panic(err)
+	}
+	return log
+}
+
+// readPast reads doc at a past moment now: records dated more than
+// MaxSkew after it are reported as future-dated (and the state that they
+// wrote as not in the log), which is expected; any other problem fails
+// the test.
+func readPast(t tb, doc *automerge.Doc, now time.Time) crdt.View {
+	t.Helper()
+	v, problems := readAny(doc, now)
+	for _, p := range problems {
+		if !strings.HasPrefix(p.Path, "/log/") || !strings.Contains(p.Message, "in the future") {
+			if !strings.Contains(p.Message, "not in the signed log") && !strings.Contains(p.Message, "the signed log says") {
+				t.Fatalf("problem reading the past: %v", p)
+			}
+		}
+	}
+	return v
+}
+
+// paths returns the distinct problem paths, in order.
+func paths(problems []crdt.Problem) []string {
+	out := []string{}
+	for _, p := range problems {
+		if len(out) == 0 || out[len(out)-1] != p.Path {
+			out = append(out, p.Path)
+		}
+	}
+	return out
+}
+
+// hasProblem reports whether a problem is at path (or under it, if prefix
+// ends with "/").
+func hasProblem(problems []crdt.Problem, path string) bool {
+	for _, p := range problems {
+		if p.Path == path || strings.HasSuffix(path, "/") && strings.HasPrefix(p.Path, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // refused checks that err matches want and that doc did not change.
@@ -138,26 +280,58 @@ func merge(t tb, dst, src *automerge.Doc) {
 }
 
 // rawSet writes value at path as a non-validating client would, in one
-// change.
+// change with no record.
 func rawSet(t tb, doc *automerge.Doc, value any, path ...any) {
 	t.Helper()
 	must(t, doc.Path(path...).Set(value))
-	now := t0
-	if _, err := doc.Commit("raw", automerge.CommitOptions{Time: &now, AllowEmpty: true}); err != nil {
+	rawCommit(t, doc, "raw", t0)
+}
+
+// rawDelete deletes the value at path as a non-validating client would.
+func rawDelete(t tb, doc *automerge.Doc, path ...any) {
+	t.Helper()
+	must(t, doc.Path(path...).Delete())
+	rawCommit(t, doc, "raw", t0)
+}
+
+// rawCommit commits doc's pending edits (or nothing) with message msg.
+func rawCommit(t tb, doc *automerge.Doc, msg string, when time.Time) {
+	t.Helper()
+	if _, err := doc.Commit(msg, automerge.CommitOptions{Time: &when, AllowEmpty: true}); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// lastMessage returns the message of the last change of doc's history.
+func lastMessage(t tb, doc *automerge.Doc) string {
+	t.Helper()
+	h := must1[[]crdt.HistoryEntry](t)(crdt.History(doc))
+	return h[len(h)-1].Message
+}
+
+// federationID is the document id mandates in unit tests send delegates
+// to; councils join it with joinFed before proposing mandates.
+const federationID = "2sXhFederation"
+
+// joinFed records, signed by member, that doc's council belongs to the
+// federation federationID.
+func joinFed(t tb, doc *automerge.Doc, member string) {
+	t.Helper()
+	must(t, crdt.JoinFederation(doc, as(doc, member), federationID, t0))
+}
+
 // approvedMandate adds a mandate for delegate "ben" proposed by "ana" at
 // 10:05 and approved by every member of a-b-c at 11:00; ids pm1 and m1.
+// The council joins federationID first (a mandate's body must be one).
 func approvedMandate(t tb, doc *automerge.Doc) {
 	t.Helper()
-	_, _, err := crdt.ProposeMandate(doc, "ana",
+	joinFed(t, doc, "ana")
+	_, _, err := crdt.ProposeMandate(doc, as(doc, "ana"),
 		crdt.ProposalSpec{ID: "pm1", Title: "Send Ben", ClosesAt: at(60)},
-		crdt.MandateSpec{ID: "m1", Task: "Sell the rye", Body: "2sXhFederation", Delegate: "ben"}, at(5))
+		crdt.MandateSpec{ID: "m1", Task: "Sell the rye", Body: federationID, Delegate: "ben"}, at(5))
 	must(t, err)
 	for _, m := range []string{"ana", "ben", "cai"} {
-		must(t, crdt.CastVote(doc, m, "pm1", crdt.Yes, at(10)))
+		must(t, crdt.CastVote(doc, as(doc, m), "pm1", crdt.Yes, at(10)))
 	}
 }
 
@@ -165,10 +339,10 @@ func approvedMandate(t tb, doc *automerge.Doc) {
 // to, and has ana and cai vote yes at minute from+1.
 func recall(t tb, doc *automerge.Doc, r string, from, to int) {
 	t.Helper()
-	_, err := crdt.Propose(doc, "cai", crdt.ProposalSpec{ID: r, Kind: crdt.ProposalRecall, Title: "Recall Ben", Subject: "m1", ClosesAt: at(to)}, at(from))
+	_, err := crdt.Propose(doc, as(doc, "cai"), crdt.ProposalSpec{ID: r, Kind: crdt.ProposalRecall, Title: "Recall Ben", Subject: "m1", ClosesAt: at(to)}, at(from))
 	must(t, err)
-	must(t, crdt.CastVote(doc, "ana", r, crdt.Yes, at(from+1)))
-	must(t, crdt.CastVote(doc, "cai", r, crdt.Yes, at(from+1)))
+	must(t, crdt.CastVote(doc, as(doc, "ana"), r, crdt.Yes, at(from+1)))
+	must(t, crdt.CastVote(doc, as(doc, "cai"), r, crdt.Yes, at(from+1)))
 }
 
 // tb is the part of testing.TB the helpers need; *rapid.T has it too.

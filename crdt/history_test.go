@@ -50,7 +50,7 @@ func TestHistoryNamesTheActingMember(t *testing.T) {
 		op crdt.Op
 		by string
 	}{
-		{crdt.OpCreateCouncil, ""}, {crdt.OpJoin, "ana"}, {crdt.OpJoin, "ben"}, {crdt.OpJoin, "cai"},
+		{crdt.OpCreateCouncil, "ana"}, {crdt.OpJoin, "ana"}, {crdt.OpJoin, "ana"}, {crdt.OpJoinFederation, "ana"},
 		{crdt.OpProposeMandate, "ana"}, {crdt.OpVote, "ana"}, {crdt.OpVote, "ben"}, {crdt.OpVote, "cai"},
 		{crdt.OpPropose, "cai"}, {crdt.OpVote, "ana"}, {crdt.OpVote, "cai"},
 	}
@@ -67,5 +67,30 @@ func TestHistoryNamesTheActingMember(t *testing.T) {
 	}
 	if got := h[9].Info.Args["proposal"]; got != "r1" || !h[9].Time.Equal(at(71)) {
 		t.Errorf("vote change = %+v", h[9])
+	}
+	if got := h[1].Info.Args["member"]; got != "ben" {
+		t.Errorf("join change = %+v", h[1])
+	}
+	// The summary line is what the message says, never trusted: a stock
+	// client can write any. The log says who signed.
+	commitRecord(t, doc, "veche:vote by=ben proposal=r1", at(72), nil)
+	h = must1[[]crdt.HistoryEntry](t)(crdt.History(doc))
+	if last := h[len(h)-1]; !last.Veche || last.Info.By != "ben" {
+		t.Errorf("forged summary = %+v", last)
+	}
+	log := crdt.NewLog()
+	must(t, log.Update(doc))
+	_, _, facts := log.Derive(councilOf(doc), at(100), nil)
+	verdicts := map[string]crdt.Fact{}
+	for _, f := range facts {
+		verdicts[f.Hash] = f
+	}
+	if _, ok := verdicts[h[len(h)-1].Hash]; ok {
+		t.Error("a change without a record has a verdict")
+	}
+	for i, w := range want {
+		if f := verdicts[h[i].Hash]; !f.Counted || f.By != w.by || f.Op != w.op {
+			t.Errorf("verdict on change %d = %+v", i, f)
+		}
 	}
 }

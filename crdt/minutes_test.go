@@ -8,15 +8,15 @@ import (
 
 func TestMinutes(t *testing.T) {
 	doc := newCouncil(t, majority, "ana", "ben")
-	id := must1[string](t)(crdt.StartMinutes(doc, "ana", crdt.MinutesSpec{Title: "Spring assembly", Notes: "Present: all."}, at(30)))
-	must(t, crdt.EditMinutes(doc, "ben", id, crdt.TextEdit{Pos: 13, Insert: " Agreed: rye."}, at(31)))
+	id := must1[string](t)(crdt.StartMinutes(doc, as(doc, "ana"), crdt.MinutesSpec{Title: "Spring assembly", Notes: "Present: all."}, at(30)))
+	must(t, crdt.EditMinutes(doc, as(doc, "ben"), id, crdt.TextEdit{Pos: 13, Insert: " Agreed: rye."}, at(31)))
 
 	// Both replicas start a meeting offline: both entries are kept, in the
 	// same order everywhere.
 	a, b := fork(t, doc), fork(t, doc)
-	must1[string](t)(crdt.StartMinutes(a, "ana", crdt.MinutesSpec{ID: "m-a", Title: "Harvest"}, at(40)))
-	must1[string](t)(crdt.StartMinutes(b, "ben", crdt.MinutesSpec{ID: "m-b", Title: "Market"}, at(40)))
-	must(t, crdt.EditMinutes(b, "ben", id, crdt.TextEdit{Pos: 0, Insert: "Minutes. "}, at(41)))
+	must1[string](t)(crdt.StartMinutes(a, as(a, "ana"), crdt.MinutesSpec{ID: "m-a", Title: "Harvest"}, at(40)))
+	must1[string](t)(crdt.StartMinutes(b, as(b, "ben"), crdt.MinutesSpec{ID: "m-b", Title: "Market"}, at(40)))
+	must(t, crdt.EditMinutes(b, as(b, "ben"), id, crdt.TextEdit{Pos: 0, Insert: "Minutes. "}, at(41)))
 	merge(t, a, b)
 	merge(t, b, a)
 	va, vb := read(t, a, at(50)), read(t, b, at(50))
@@ -27,7 +27,7 @@ func TestMinutes(t *testing.T) {
 		t.Errorf("minutes = %+v", m)
 	}
 	// Editing still finds the entry after others were inserted around it.
-	must(t, crdt.EditMinutes(a, "ana", "m-b", crdt.TextEdit{Insert: "Prices up."}, at(51)))
+	must(t, crdt.EditMinutes(a, as(a, "ana"), "m-b", crdt.TextEdit{Insert: "Prices up."}, at(51)))
 	for _, m := range read(t, a, at(52)).Minutes {
 		if m.ID == "m-b" && m.Notes != "Prices up." {
 			t.Errorf("m-b = %+v", m)
@@ -35,15 +35,15 @@ func TestMinutes(t *testing.T) {
 	}
 
 	refused(t, doc, crdt.ErrInvalid, func() error {
-		_, err := crdt.StartMinutes(doc, "ana", crdt.MinutesSpec{Title: ""}, at(60))
+		_, err := crdt.StartMinutes(doc, as(doc, "ana"), crdt.MinutesSpec{Title: ""}, at(60))
 		return err
 	})
 	refused(t, doc, crdt.ErrExists, func() error {
-		_, err := crdt.StartMinutes(doc, "ana", crdt.MinutesSpec{ID: id, Title: "again"}, at(60))
+		_, err := crdt.StartMinutes(doc, as(doc, "ana"), crdt.MinutesSpec{ID: id, Title: "again"}, at(60))
 		return err
 	})
-	refused(t, doc, crdt.ErrNotFound, func() error { return crdt.EditMinutes(doc, "ana", "nope", crdt.TextEdit{Insert: "x"}, at(60)) })
-	refused(t, doc, crdt.ErrNotFound, func() error { return crdt.EditMinutes(doc, "ana", "", crdt.TextEdit{Insert: "x"}, at(60)) })
-	refused(t, doc, crdt.ErrInvalid, func() error { return crdt.EditMinutes(doc, "ana", id, crdt.TextEdit{Pos: 99}, at(60)) })
-	refused(t, doc, crdt.ErrUnknownMember, func() error { return crdt.EditMinutes(doc, "zoe", id, crdt.TextEdit{Insert: "x"}, at(60)) })
+	refused(t, doc, crdt.ErrNotFound, func() error { return crdt.EditMinutes(doc, as(doc, "ana"), "nope", crdt.TextEdit{Insert: "x"}, at(60)) })
+	refused(t, doc, crdt.ErrNotFound, func() error { return crdt.EditMinutes(doc, as(doc, "ana"), "", crdt.TextEdit{Insert: "x"}, at(60)) })
+	refused(t, doc, crdt.ErrInvalid, func() error { return crdt.EditMinutes(doc, as(doc, "ana"), id, crdt.TextEdit{Pos: 99}, at(60)) })
+	refused(t, doc, crdt.ErrUnknownMember, func() error { return crdt.EditMinutes(doc, as(doc, "zoe"), id, crdt.TextEdit{Insert: "x"}, at(60)) })
 }

@@ -30,6 +30,8 @@ func TestOutcome(t *testing.T) {
 		want    crdt.Outcome
 		closed  int // minute of ClosedAt; -1 = nil
 		tally   crdt.Tally
+		// problems are the expected problem paths (none if empty).
+		problems []string
 	}{
 		{name: "open before closing", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}, {"c", crdt.Yes, 3}}, now: 59,
@@ -62,28 +64,30 @@ func TestOutcome(t *testing.T) {
 		{name: "vote at the closing moment counts", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}},
 			setup: func(t *testing.T, doc *automerge.Doc) {
-				rawSet(t, doc, map[string]any{"choice": "yes", "at": at(60)}, "proposals", "p", "votes", "c")
+				signedVote(t, doc, "c", crdt.Yes, 60)
 			}, now: 90,
 			want: crdt.OutcomePassed, closed: 60, tally: crdt.Tally{Electorate: 4, Yes: 3, QuorumMet: true}},
-		{name: "vote changed after closing is ignored and the earlier vote lost", rule: majority, members: four, closes: 60,
-			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}, {"c", crdt.No, 4}},
+		{name: "vote changed after closing is ignored: the ballot is the latest vote before closing", rule: majority, members: four, closes: 60,
+			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.No, 3}, {"c", crdt.No, 4}, {"c", crdt.Yes, 5}, {"b", crdt.Yes, 6}},
 			setup: func(t *testing.T, doc *automerge.Doc) {
-				rawSet(t, doc, map[string]any{"choice": "yes", "at": at(61)}, "proposals", "p", "votes", "c")
-			}, now: 90,
-			want: crdt.OutcomePassed, closed: 60, tally: crdt.Tally{Electorate: 4, Yes: 2, QuorumMet: true}},
+				// Made offline after closing: a signed vote dated 61, and
+				// the state written as CastVote writes it.
+				signedVote(t, doc, "c", crdt.No, 61)
+			}, now: 90, problems: []string{"/proposals/p/votes/c"},
+			want: crdt.OutcomePassed, closed: 60, tally: crdt.Tally{Electorate: 4, Yes: 3, QuorumMet: true}},
 		{name: "member who left is not in the electorate", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}, {"c", crdt.No, 4}, {"d", crdt.No, 5}},
-			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.Leave(doc, "d", at(30))) }, now: 90,
+			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.Leave(doc, as(doc, "d"), at(30))) }, now: 90,
 			want: crdt.OutcomePassed, closed: 60, tally: crdt.Tally{Electorate: 3, Yes: 2, No: 1, QuorumMet: true}},
 		{name: "member leaving after closing still counts", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}, {"c", crdt.No, 4}, {"d", crdt.No, 5}},
-			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.Leave(doc, "d", at(61))) }, now: 90,
+			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.Leave(doc, as(doc, "d"), at(61))) }, now: 90,
 			want: crdt.OutcomeRejected, closed: 60, tally: crdt.Tally{Electorate: 4, Yes: 2, No: 2, QuorumMet: true}},
 		{name: "member joining after closing is not in the electorate", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}},
 			setup: func(t *testing.T, doc *automerge.Doc) {
 				for _, m := range []string{"f", "g", "h"} {
-					must1[string](t)(crdt.Join(doc, crdt.MemberSpec{ID: m, Name: m, Role: crdt.RoleWorker}, at(61)))
+					must1[string](t)(crdt.Join(doc, as(doc, "a"), memberSpec(m), at(61)))
 				}
 			}, now: 90,
 			want: crdt.OutcomePassed, closed: 60, tally: crdt.Tally{Electorate: 4, Yes: 2, QuorumMet: true}},
@@ -91,7 +95,7 @@ func TestOutcome(t *testing.T) {
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}},
 			setup: func(t *testing.T, doc *automerge.Doc) {
 				for _, m := range []string{"f", "g", "h"} {
-					must1[string](t)(crdt.Join(doc, crdt.MemberSpec{ID: m, Name: m, Role: crdt.RoleWorker}, at(30)))
+					must1[string](t)(crdt.Join(doc, as(doc, "a"), memberSpec(m), at(30)))
 				}
 			}, now: 90,
 			want: crdt.OutcomeNoQuorum, closed: 60, tally: crdt.Tally{Electorate: 7, Yes: 2}},
@@ -107,31 +111,31 @@ func TestOutcome(t *testing.T) {
 		{name: "no closing time: a late joiner does not reopen", rule: majority, members: four,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}, {"c", crdt.No, 4}, {"d", crdt.Yes, 5}},
 			setup: func(t *testing.T, doc *automerge.Doc) {
-				must1[string](t)(crdt.Join(doc, crdt.MemberSpec{ID: "f", Name: "f", Role: crdt.RoleWorker}, at(30)))
+				must1[string](t)(crdt.Join(doc, as(doc, "a"), memberSpec("f"), at(30)))
 			}, now: 600,
 			want: crdt.OutcomePassed, closed: 5, tally: crdt.Tally{Electorate: 4, Yes: 3, No: 1, QuorumMet: true}},
 		{name: "no closing time: the last non-voter leaving decides", rule: majority, members: four,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}, {"c", crdt.No, 4}},
-			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.Leave(doc, "d", at(20))) }, now: 600,
+			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.Leave(doc, as(doc, "d"), at(20))) }, now: 600,
 			want: crdt.OutcomePassed, closed: 20, tally: crdt.Tally{Electorate: 3, Yes: 2, No: 1, QuorumMet: true}},
 		{name: "withdrawn", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}, {"c", crdt.Yes, 4}},
-			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.WithdrawProposal(doc, "a", "p", at(10))) }, now: 90,
+			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.WithdrawProposal(doc, as(doc, "a"), "p", at(10))) }, now: 90,
 			want: crdt.OutcomeWithdrawn, closed: 10, tally: crdt.Tally{Electorate: 4, Yes: 3, QuorumMet: true}},
 		{name: "withdrawn at the closing moment", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}},
-			setup: func(t *testing.T, doc *automerge.Doc) { rawSet(t, doc, at(60), "proposals", "p", "withdrawnAt") }, now: 90,
+			setup: func(t *testing.T, doc *automerge.Doc) { signedWithdrawal(t, doc, "a", 60) }, now: 90,
 			want: crdt.OutcomeWithdrawn, closed: 60, tally: crdt.Tally{Electorate: 4, Yes: 1}},
 		{name: "withdrawal after closing is ignored", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}},
-			setup: func(t *testing.T, doc *automerge.Doc) { rawSet(t, doc, at(61), "proposals", "p", "withdrawnAt") }, now: 90,
+			setup: func(t *testing.T, doc *automerge.Doc) { signedWithdrawal(t, doc, "a", 61) }, now: 90,
 			want: crdt.OutcomePassed, closed: 60, tally: crdt.Tally{Electorate: 4, Yes: 2, QuorumMet: true}},
 		{name: "no closing time: withdrawal after the decision is ignored", rule: majority, members: []string{"a", "b"},
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 3}},
-			setup: func(t *testing.T, doc *automerge.Doc) { rawSet(t, doc, at(4), "proposals", "p", "withdrawnAt") }, now: 90,
+			setup: func(t *testing.T, doc *automerge.Doc) { signedWithdrawal(t, doc, "a", 4) }, now: 90,
 			want: crdt.OutcomePassed, closed: 3, tally: crdt.Tally{Electorate: 2, Yes: 2, QuorumMet: true}},
 		{name: "withdrawal in the future is not yet in effect", rule: majority, members: four, closes: 60,
-			setup: func(t *testing.T, doc *automerge.Doc) { rawSet(t, doc, at(50), "proposals", "p", "withdrawnAt") }, now: 40,
+			setup: func(t *testing.T, doc *automerge.Doc) { must(t, crdt.WithdrawProposal(doc, as(doc, "a"), "p", at(50))) }, now: 40,
 			want: crdt.OutcomeOpen, closed: -1, tally: crdt.Tally{Electorate: 4}},
 		{name: "votes after now are not counted in the open tally", rule: majority, members: four, closes: 60,
 			votes: []ballot{{"a", crdt.Yes, 2}, {"b", crdt.Yes, 30}}, now: 20,
@@ -143,14 +147,18 @@ func TestOutcome(t *testing.T) {
 			if tc.closes > 0 {
 				spec.ClosesAt = at(tc.closes)
 			}
-			must1[string](t)(crdt.Propose(doc, "a", spec, at(1)))
+			must1[string](t)(crdt.Propose(doc, as(doc, "a"), spec, at(1)))
 			for _, b := range tc.votes {
-				must(t, crdt.CastVote(doc, b.by, "p", b.choice, at(b.minute)))
+				must(t, crdt.CastVote(doc, as(doc, b.by), "p", b.choice, at(b.minute)))
 			}
 			if tc.setup != nil {
 				tc.setup(t, doc)
 			}
-			p := proposal(t, read(t, doc, at(tc.now)), "p")
+			v, problems := readAny(doc, at(tc.now))
+			if got := paths(problems); len(got) != len(tc.problems) || len(got) > 0 && got[0] != tc.problems[0] {
+				t.Errorf("problems = %v, want paths %v", problems, tc.problems)
+			}
+			p := proposal(t, v, "p")
 			if p.Outcome != tc.want {
 				t.Errorf("outcome = %s, want %s", p.Outcome, tc.want)
 			}
@@ -171,16 +179,33 @@ func TestOutcome(t *testing.T) {
 // change as now advances.
 func TestOutcomeIsStableOverTime(t *testing.T) {
 	doc := newCouncil(t, majority, "a", "b", "c")
-	must1[string](t)(crdt.Propose(doc, "a", crdt.ProposalSpec{ID: "p", Kind: crdt.ProposalGeneral, Title: "x"}, at(1)))
+	must1[string](t)(crdt.Propose(doc, as(doc, "a"), crdt.ProposalSpec{ID: "p", Kind: crdt.ProposalGeneral, Title: "x"}, at(1)))
 	for i, m := range []string{"a", "b", "c"} {
-		must(t, crdt.CastVote(doc, m, "p", crdt.Yes, at(2+i)))
+		must(t, crdt.CastVote(doc, as(doc, m), "p", crdt.Yes, at(2+i)))
 	}
-	must1[string](t)(crdt.Join(doc, crdt.MemberSpec{ID: "d", Name: "d", Role: crdt.RoleWorker}, at(10)))
-	must(t, crdt.Leave(doc, "a", at(20)))
+	must1[string](t)(crdt.Join(doc, as(doc, "a"), memberSpec("d"), at(10)))
+	must(t, crdt.Leave(doc, as(doc, "a"), at(20)))
 	for _, now := range []time.Duration{4, 5, 10, 20, 1000} {
-		p := proposal(t, read(t, doc, at(int(now))), "p")
+		p := proposal(t, readPast(t, doc, at(int(now))), "p")
 		if p.Outcome != crdt.OutcomePassed || !p.ClosedAt.Equal(at(4)) {
 			t.Errorf("at minute %d: %s closed %v", now, p.Outcome, p.ClosedAt)
 		}
 	}
+}
+
+// signedVote commits a vote signed by member at minute, bypassing the
+// operation's checks (as a client signing its own records may), with the
+// state CastVote writes.
+func signedVote(t tb, doc *automerge.Doc, member string, choice crdt.Choice, minute int) {
+	t.Helper()
+	r := signedBy(doc, member, crdt.OpVote, at(minute), map[string]string{"proposal": "p", "choice": string(choice)})
+	commitRecord(t, doc, r.message(), at(minute), setAt(map[string]any{"choice": string(choice), "at": at(minute)}, "proposals", "p", "votes", member))
+}
+
+// signedWithdrawal commits a withdrawal of proposal p signed by member at
+// minute, bypassing the operation's checks, with its state.
+func signedWithdrawal(t tb, doc *automerge.Doc, member string, minute int) {
+	t.Helper()
+	r := signedBy(doc, member, crdt.OpWithdrawProposal, at(minute), map[string]string{"proposal": "p"})
+	commitRecord(t, doc, r.message(), at(minute), setAt(at(minute), "proposals", "p", "withdrawnAt"))
 }

@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -31,6 +32,24 @@ var fuzzStrings = []string{
 	"yes", "no", "abstain", "maybe", "kg", "t", "m0", "m1", "p0", "n0", "2024-05-01T10:00:00Z", "", "\xff\xfe",
 }
 
+// fuzzBase is the council fuzzed documents start from: a founder, a
+// member, a proposal with a vote; fuzzCouncil is its id.
+var fuzzBase, fuzzCouncil = func() (*automerge.Doc, string) {
+	doc, id, err := crdt.NewCouncil(crdt.CouncilSpec{Name: "Fuzz", Kind: crdt.KindFarmers, Rule: crdt.DefaultRule,
+		Founder: crdt.MemberSpec{ID: "m0", Name: "M", Role: crdt.RoleWorker}}, crdt.Signer{Member: "m0", Key: testKey("m0")}, t0)
+	if err != nil {
+		panic(err)
+	}
+	m0 := crdt.Signer{Council: id, Member: "m0", Key: testKey("m0")}
+	_, err1 := crdt.Join(doc, m0, memberSpec("m1"), t0)
+	_, err2 := crdt.Propose(doc, m0, crdt.ProposalSpec{ID: "p0", Kind: crdt.ProposalGeneral, Title: "P", Body: "b"}, at(1))
+	err3 := crdt.CastVote(doc, m0, "p0", crdt.Yes, at(2))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		panic(err)
+	}
+	return doc, id
+}()
+
 // fuzzDoc builds a document from data: a small program of writes to paths
 // made of fuzzKeys and list indexes, with values of every Automerge type,
 // on two replicas that are merged at the end (so conflicts happen too).
@@ -38,9 +57,7 @@ func fuzzDoc(data []byte) *automerge.Doc {
 	r := fuzzReader{data: data}
 	var a *automerge.Doc
 	if r.byte()%2 == 0 {
-		a, _ = crdt.NewCouncil(crdt.CouncilSpec{Name: "Fuzz", Kind: crdt.KindFarmers, Rule: crdt.DefaultRule}, t0)
-		_, _ = crdt.Join(a, crdt.MemberSpec{ID: "m0", Name: "M", Role: crdt.RoleWorker}, t0)
-		_, _ = crdt.Propose(a, "m0", crdt.ProposalSpec{ID: "p0", Kind: crdt.ProposalGeneral, Title: "P", Body: "b"}, at(1))
+		a, _ = fuzzBase.Fork()
 	}
 	if a == nil {
 		a = automerge.New()
@@ -145,7 +162,7 @@ func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc := fuzzDoc(data)
 		now := at(int(int8(len(data))))
-		v, problems := crdt.Read(doc, now)
+		v, problems := crdt.Read(doc, fuzzCouncil, now)
 		for _, p := range problems {
 			if strings.HasPrefix(p.Message, "reading stopped") {
 				t.Fatalf("Read panicked: %v", p)
@@ -158,7 +175,7 @@ func FuzzRead(f *testing.F) {
 		if _, err := json.Marshal(problems); err != nil {
 			t.Fatal(err)
 		}
-		v2, problems2 := crdt.Read(doc, now)
+		v2, problems2 := crdt.Read(doc, fuzzCouncil, now)
 		b2, _ := json.Marshal(v2)
 		p1, _ := json.Marshal(problems)
 		p2, _ := json.Marshal(problems2)

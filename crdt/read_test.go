@@ -13,19 +13,19 @@ import (
 )
 
 func TestReadEmptyAndNil(t *testing.T) {
-	v, problems := crdt.Read(nil, t0)
-	if len(problems) != 1 || v.Members == nil || v.Exchange.Needs == nil {
+	v, problems := crdt.Read(nil, "2sXhNothing", t0)
+	if !hasProblem(problems, "") || v.Members == nil || v.Exchange.Needs == nil || v.ID != "" {
 		t.Errorf("nil doc: %v %+v", problems, v)
 	}
-	v, problems = crdt.Read(automerge.New(), t0)
+	v, problems = crdt.Read(automerge.New(), "2sXhNothing", t0)
 	paths := []string{}
 	for _, p := range problems {
 		paths = append(paths, p.Path)
 	}
-	if got := strings.Join(paths, " "); got != "/council /exchange /mandates /members /proposals /schema" {
+	if got := strings.Join(paths, " "); got != "/council /exchange /log /mandates /members /proposals /schema" {
 		t.Errorf("empty doc problems: %v", problems)
 	}
-	if v.Council.Rule != crdt.DefaultRule {
+	if v.Council.Rule != crdt.DefaultRule || v.Schema != "" {
 		t.Errorf("rule = %+v", v.Council.Rule)
 	}
 	b := asJSON(t, v)
@@ -46,35 +46,62 @@ func TestReadDoesNotModify(t *testing.T) {
 }
 
 // TestReadValueKinds stores each field in every representation a client
-// may use.
+// may use: the state is read without a type problem, and reported only as
+// not in the signed log.
 func TestReadValueKinds(t *testing.T) {
-	doc := newCouncil(t, majority)
+	doc := newCouncil(t, majority, "ana")
 	ms := at(5).UnixMilli()
-	for id, joined := range map[string]any{
-		"ts":      at(5),
-		"int":     ms,
-		"uint":    uint64(ms),
-		"float":   float64(ms),
-		"string":  "2024-05-01T10:05:00Z",
-		"text":    automerge.NewText("2024-05-01T10:05:00.000+00:00"),
-		"counter": automerge.NewCounter(ms),
-	} {
-		rawSet(t, doc, map[string]any{"name": automerge.NewText("N " + id), "role": "worker", "joinedAt": joined, "leftAt": nil}, "members", id)
-	}
-	v := read(t, doc, at(6))
-	if len(v.Members) != 7 {
-		t.Fatalf("members = %+v", v.Members)
-	}
-	for _, m := range v.Members {
-		if !m.JoinedAt.Equal(at(5)) || m.JoinedAt.Location() != time.UTC || m.Name != "N "+m.ID || !m.Active || m.LeftAt != nil {
-			t.Errorf("member %+v", m)
+	// kinds returns each representation afresh (an Automerge Text or
+	// Counter is written once).
+	kinds := func() map[string]any {
+		return map[string]any{
+			"ts":      at(5),
+			"int":     ms,
+			"uint":    uint64(ms),
+			"float":   float64(ms),
+			"string":  "2024-05-01T10:05:00Z",
+			"text":    automerge.NewText("2024-05-01T10:05:00.000+00:00"),
+			"counter": automerge.NewCounter(ms),
 		}
 	}
-	for _, q := range []any{int64(2), uint64(2), 2.0, automerge.NewCounter(2)} {
+	for id, joined := range kinds() {
+		rawSet(t, doc, map[string]any{"name": automerge.NewText("N " + id), "role": "worker", "joinedAt": joined, "leftAt": nil}, "members", id)
+	}
+	for id, joined := range kinds() {
+		rawSet(t, doc, map[string]any{"kind": "general", "title": automerge.NewText("T"), "by": "ana", "at": joined}, "proposals", id)
+	}
+	for id, q := range map[string]any{"qi": int64(2), "qu": uint64(2), "qf": 2.0, "qc": automerge.NewCounter(2)} {
+		rawSet(t, doc, map[string]any{"by": "ana", "item": "x", "quantity": q, "unit": "kg", "at": at(1)}, "exchange", "needs", id)
+	}
+	v, problems := readAny(doc, at(6))
+	if len(v.Members) != 1 || !v.Members[0].Active || len(v.Exchange.Needs) != 0 {
+		t.Fatalf("forged state counted: %+v", v)
+	}
+	want := map[string]bool{}
+	for id := range kinds() {
+		want["/members/"+id] = true
+		want["/proposals/"+id] = true
+	}
+	for _, id := range []string{"qi", "qu", "qf", "qc"} {
+		want["/exchange/needs/"+id] = true
+	}
+	for _, p := range problems {
+		if !want[p.Path] || !strings.Contains(p.Message, "not in the signed log") {
+			t.Errorf("problem %v", p)
+		}
+		delete(want, p.Path)
+	}
+	if len(want) > 0 {
+		t.Errorf("not reported: %v", want)
+	}
+	// The founder's departure written in every representation: each is
+	// read, and compared with the log, which has none.
+	for _, left := range kinds() {
 		d := newCouncil(t, majority, "ana")
-		rawSet(t, d, map[string]any{"by": "ana", "item": "x", "quantity": q, "unit": "kg", "at": at(1)}, "exchange", "needs", "n")
-		if n, _ := read(t, d, at(2)).Need("n"); n.Quantity != 2 || n.Remaining != 2 {
-			t.Errorf("quantity %T: %+v", q, n)
+		rawSet(t, d, left, "members", "ana", "leftAt")
+		_, problems := readAny(d, at(6))
+		if got := paths(problems); len(got) != 1 || got[0] != "/members/ana/leftAt" || !strings.Contains(problems[0].Message, "2024-05-01T10:05:00Z") {
+			t.Errorf("leftAt %T: %v", left, problems)
 		}
 	}
 }
@@ -104,18 +131,22 @@ func TestReadBadValues(t *testing.T) {
 		"minutes a map":         {map[string]any{}, []any{"minutes"}, "/minutes"},
 		"link not a map":        {true, []any{"federation", "memberOf", "5mmX"}, "/federation/memberOf/5mmX"},
 		"key with slash":        {"x", []any{"members", "a/b~c"}, "/members/a~1b~0c"},
-		"recall of nothing":     {"ghost", []any{"proposals", "p", "subject"}, "/proposals/p/subject"},
-		"proposal by nobody":    {"ghost", []any{"proposals", "p", "by"}, "/proposals/p/by"},
-		"mandate kind mismatch": {"general", []any{"proposals", "pm", "kind"}, "/mandates/m/proposal"},
+		"recall of nothing":     {"ghost", []any{"proposals", "p", "subject"}, "/proposals/p"},
+		"proposal by nobody":    {"ghost", []any{"proposals", "p", "by"}, "/proposals/p"},
+		"mandate kind mismatch": {"general", []any{"proposals", "pm", "kind"}, "/proposals/pm"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			doc := newCouncil(t, majority, "ana")
-			_, _, err := crdt.ProposeMandate(doc, "ana", crdt.ProposalSpec{ID: "pm", Title: "x", ClosesAt: at(60)}, crdt.MandateSpec{ID: "m", Task: "t", Body: "2sXh", Delegate: "ana"}, at(1))
+			joinFed(t, doc, "ana")
+			_, _, err := crdt.ProposeMandate(doc, as(doc, "ana"), crdt.ProposalSpec{ID: "pm", Title: "x", ClosesAt: at(60)}, crdt.MandateSpec{ID: "m", Task: "t", Body: federationID, Delegate: "ana"}, at(1))
 			must(t, err)
-			must(t, crdt.CastVote(doc, "ana", "pm", crdt.Yes, at(2)))
-			must1[string](t)(crdt.Propose(doc, "ana", crdt.ProposalSpec{ID: "p", Kind: crdt.ProposalRecall, Title: "x", Subject: "m"}, at(61)))
+			must(t, crdt.CastVote(doc, as(doc, "ana"), "pm", crdt.Yes, at(2)))
+			must1[string](t)(crdt.Propose(doc, as(doc, "ana"), crdt.ProposalSpec{ID: "p", Kind: crdt.ProposalRecall, Title: "x", Subject: "m"}, at(61)))
 			rawSet(t, doc, tc.value, tc.path...)
-			v, problems := crdt.Read(doc, at(100))
+			v, problems := readAny(doc, at(100))
+			if v.Council.Rule != majority || len(v.Members) != 1 || len(v.Proposals) != 2 {
+				t.Errorf("the state changed what counts: %+v", v)
+			}
 			found := false
 			for _, p := range problems {
 				found = found || p.Path == tc.want
@@ -137,8 +168,37 @@ func TestReadUnknownFieldsAndSchemas(t *testing.T) {
 	read(t, doc, at(1)) // no problems
 
 	rawSet(t, doc, "veche/council/7", "schema")
-	v, problems := crdt.Read(doc, at(1))
-	if len(problems) != 1 || problems[0].Path != "/schema" || v.Schema != "veche/council/7" || len(v.Members) != 1 {
+	v, problems := readAny(doc, at(1))
+	if len(problems) != 1 || problems[0].Path != "/schema" || v.Schema != crdt.Schema || len(v.Members) != 1 {
 		t.Errorf("newer schema: %v %+v", problems, v)
+	}
+}
+
+// TestReadLogIsRead: reading through a kept Log, updated as the document
+// grows (and merges), gives what Read gives.
+func TestReadLogIsRead(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben", "cai")
+	log := crdt.NewLog()
+	check := func(now time.Time) {
+		t.Helper()
+		must(t, log.Update(doc))
+		v1, p1 := crdt.Read(doc, councilOf(doc), now)
+		v2, p2 := crdt.ReadLog(doc, log, councilOf(doc), now, nil)
+		if asJSON(t, v1) != asJSON(t, v2) || asJSON(t, p1) != asJSON(t, p2) {
+			t.Fatalf("Read and ReadLog differ at %v:\n%s %v\n%s %v", now, asJSON(t, v1), p1, asJSON(t, v2), p2)
+		}
+	}
+	check(at(1))
+	approvedMandate(t, doc)
+	check(at(61))
+	other := fork(t, doc)
+	recall(t, other, "r1", 70, 90)
+	must(t, crdt.Resign(doc, as(doc, "ben"), "m1", at(80)))
+	check(at(95))
+	merge(t, doc, other)
+	rawSet(t, doc, "x", "proposals", "r1", "title")
+	check(at(95))
+	if log.Len() != len(must1[[]crdt.HistoryEntry](t)(crdt.History(doc))) {
+		t.Errorf("log has %d changes", log.Len())
 	}
 }

@@ -1,12 +1,15 @@
 package crdt_test
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -25,6 +28,7 @@ type vector struct {
 	Now         time.Time         `json:"now"`
 	Operations  []json.RawMessage `json:"operations"`
 	Read        string            `json:"read"`     // replica to read; "main" if empty
+	Others      []string          `json:"others"`   // replicas whose councils resolve seats and pledges
 	Expected    json.RawMessage   `json:"expected"` // partial view
 	Problems    *[]string         `json:"problems"` // the set of problem paths, if given; else none
 }
@@ -63,27 +67,65 @@ func TestVectors(t *testing.T) {
 	}
 }
 
+// run is the state of one vector's replay: its replicas and the change
+// of each labelled operation.
+type run struct {
+	replicas map[string]*automerge.Doc
+	labels   map[string]string // label → hex hash of the change it made
+}
+
+// placeholder matches {council:<replica>}, {key:<seed>} and
+// {change:<label>} in a vector's text.
+var placeholder = regexp.MustCompile(`\{(council|key|change):([A-Za-z0-9._-]+)\}`)
+
+// subst replaces the placeholders of s: the id of the council founded in a
+// replica's document, the public key of a test key seed, the hash of a
+// labelled operation's change.
+func (r *run) subst(t *testing.T, s string) string {
+	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		p := placeholder.FindStringSubmatch(m)
+		switch p[1] {
+		case "council":
+			if id := councilOf(r.replicas[p[2]]); id != "" {
+				return id
+			}
+		case "key":
+			return pub(p[2])
+		case "change":
+			if h, ok := r.labels[p[2]]; ok {
+				return h
+			}
+		}
+		t.Fatalf("placeholder %s names nothing (yet)", m)
+		return ""
+	})
+}
+
 // runVector replays v's operations and compares the view.
 func runVector(t *testing.T, v vector) {
-	replicas := map[string]*automerge.Doc{"main": automerge.New()}
+	r := &run{replicas: map[string]*automerge.Doc{"main": automerge.New()}, labels: map[string]string{}}
+	replicas := r.replicas
 	must(t, replicas["main"].SetActorID(defaultActor))
 	for i, raw := range v.Operations {
+		raw = json.RawMessage(r.subst(t, string(raw)))
 		var op vectorOp
-		if err := json.Unmarshal(raw, &op); err != nil {
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&op); err != nil {
 			t.Fatalf("operation %d: %v", i, err)
 		}
 		if op.Replica == "" {
 			op.Replica = "main"
 		}
 		doc := replicas[op.Replica]
-		if doc == nil && op.Op != "fork" {
+		if doc == nil && op.Op != "fork" && op.Op != "new" {
 			t.Fatalf("operation %d (%s): no replica %q", i, op.Op, op.Replica)
 		}
 		before := ""
 		if doc != nil {
 			before = string(doc.Save())
 		}
-		err := applyVectorOp(t, replicas, op, raw)
+		err := applyVectorOp(t, r, op, raw)
 		switch {
 		case op.Error == "" && err != nil:
 			t.Fatalf("operation %d (%s): %v", i, op.Op, err)
@@ -91,6 +133,13 @@ func runVector(t *testing.T, v vector) {
 			t.Fatalf("operation %d (%s): err = %v, want code %q", i, op.Op, err, op.Error)
 		case op.Error != "" && string(doc.Save()) != before:
 			t.Fatalf("operation %d (%s): refused but changed the document", i, op.Op)
+		}
+		if op.Label != "" {
+			h := must1[[]crdt.HistoryEntry](t)(crdt.History(replicas[op.Replica]))
+			if _, dup := r.labels[op.Label]; dup || len(h) == 0 {
+				t.Fatalf("operation %d: label %q used twice or no change", i, op.Label)
+			}
+			r.labels[op.Label] = h[len(h)-1].Hash
 		}
 	}
 	name := v.Read
@@ -101,7 +150,21 @@ func runVector(t *testing.T, v vector) {
 	if doc == nil {
 		t.Fatalf("no replica %q to read", name)
 	}
-	view, problems := crdt.Read(doc, v.Now)
+	views := map[string]crdt.View{}
+	for _, o := range v.Others {
+		ov, _ := readAny(replicas[o], v.Now)
+		views[ov.ID] = ov
+	}
+	log := crdt.NewLog()
+	must(t, log.Update(doc))
+	view, problems := crdt.ReadLog(doc, log, councilOf(doc), v.Now, func(id string) (crdt.View, bool) { ov, ok := views[id]; return ov, ok })
+	if len(v.Others) == 0 {
+		// Without other councils, ReadLog is Read.
+		v2, p2 := crdt.Read(doc, councilOf(doc), v.Now)
+		if asJSON(t, v2) != asJSON(t, view) || asJSON(t, p2) != asJSON(t, problems) {
+			t.Error("Read and ReadLog differ")
+		}
+	}
 	if os.Getenv("SHOWPROBLEMS") != "" {
 		for _, p := range problems {
 			t.Log(p)
@@ -112,24 +175,22 @@ func runVector(t *testing.T, v vector) {
 		t.Fatal(err)
 	}
 	var want any
-	if err := json.Unmarshal(v.Expected, &want); err != nil {
+	if err := json.Unmarshal([]byte(r.subst(t, string(v.Expected))), &want); err != nil {
 		t.Fatal(err)
 	}
 	if diffs := match("", want, got); len(diffs) > 0 {
 		t.Errorf("view differs from expected:\n  %s\nview: %s", strings.Join(diffs, "\n  "), asJSON(t, view))
 	}
-	paths := []string{}
-	for _, p := range problems {
-		if len(paths) == 0 || paths[len(paths)-1] != p.Path {
-			paths = append(paths, p.Path) // problems are sorted by path
-		}
-	}
+	got2 := paths(problems)
 	if v.Problems != nil {
-		want := append([]string{}, *v.Problems...)
+		want := []string{}
+		for _, p := range *v.Problems {
+			want = append(want, r.subst(t, p))
+		}
 		sort.Strings(want)
 		want = slices.Compact(want)
-		if !reflect.DeepEqual(paths, want) {
-			t.Errorf("problem paths = %q, want %q\nproblems: %v", paths, want, problems)
+		if !reflect.DeepEqual(got2, want) {
+			t.Errorf("problem paths = %q, want %q\nproblems: %v", got2, want, problems)
 		}
 	} else if len(problems) > 0 {
 		t.Errorf("unexpected problems: %v", problems)
@@ -199,40 +260,75 @@ type vectorOp struct {
 	Replica string    `json:"replica"`
 	At      time.Time `json:"at"`
 	Error   string    `json:"error"`
+	Label   string    `json:"label"`
 
-	By       string          `json:"by"`
-	ID       string          `json:"id"`
-	Name     string          `json:"name"`
-	Kind     string          `json:"kind"`
-	Region   string          `json:"region"`
-	Rule     *crdt.Rule      `json:"rule"`
-	Role     string          `json:"role"`
-	SentBy   *crdt.SentBy    `json:"sentBy"`
-	Title    string          `json:"title"`
-	Body     string          `json:"body"`
-	ClosesAt time.Time       `json:"closesAt"`
-	Subject  string          `json:"subject"`
-	Mandate  json.RawMessage `json:"mandate"`
-	Proposal string          `json:"proposal"`
-	Choice   string          `json:"choice"`
-	Edit     crdt.TextEdit   `json:"edit"`
-	Text     string          `json:"text"`
-	Item     string          `json:"item"`
-	Quantity float64         `json:"quantity"`
-	Unit     string          `json:"unit"`
-	From     time.Time       `json:"from"`
-	Until    time.Time       `json:"until"`
-	Note     string          `json:"note"`
-	Offer    string          `json:"offer"`
-	Need     string          `json:"need"`
-	Council  string          `json:"council"`
-	Fed      string          `json:"federation"`
-	Notes    string          `json:"notes"`
-	Minutes  string          `json:"minutes"`
-	Source   string          `json:"source"`
-	Actor    string          `json:"actor"`
-	Path     []any           `json:"path"`
-	Value    json.RawMessage `json:"value"`
+	By        string          `json:"by"`
+	SignWith  string          `json:"signWith"` // seed of the signing key; by if empty
+	Custodial bool            `json:"custodial"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Kind      string          `json:"kind"`
+	Region    string          `json:"region"`
+	Rule      *crdt.Rule      `json:"rule"`
+	Founder   *founderArg     `json:"founder"`
+	Role      string          `json:"role"`
+	KeySeed   string          `json:"keySeed"`
+	Key       string          `json:"key"`
+	Title     string          `json:"title"`
+	Body      string          `json:"body"`
+	ClosesAt  time.Time       `json:"closesAt"`
+	Subject   string          `json:"subject"`
+	Mandate   json.RawMessage `json:"mandate"`
+	Proposal  string          `json:"proposal"`
+	Choice    string          `json:"choice"`
+	Edit      crdt.TextEdit   `json:"edit"`
+	Text      string          `json:"text"`
+	Item      string          `json:"item"`
+	Quantity  float64         `json:"quantity"`
+	Unit      string          `json:"unit"`
+	From      time.Time       `json:"from"`
+	Until     time.Time       `json:"until"`
+	Note      string          `json:"note"`
+	Offer     string          `json:"offer"`
+	Need      string          `json:"need"`
+	Council   string          `json:"council"`
+	Fed       string          `json:"federation"`
+	Notes     string          `json:"notes"`
+	Minutes   string          `json:"minutes"`
+	Source    string          `json:"source"`
+	Actor     string          `json:"actor"`
+	Path      []any           `json:"path"`
+	Value     json.RawMessage `json:"value"`
+	Message   string          `json:"message"`
+	Record    *recordArg      `json:"record"`
+	State     []stateWrite    `json:"state"`
+	Tamper    string          `json:"tamper"`
+	Change    string          `json:"change"`
+	Redate    time.Time       `json:"redate"`
+}
+
+// founderArg is the "founder" argument of create-council.
+type founderArg struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// recordArg is the "record" argument of forge: a record made by hand.
+type recordArg struct {
+	Council *string           `json:"council"` // the replica's council if absent
+	Op      string            `json:"op"`
+	By      string            `json:"by"`
+	At      time.Time         `json:"at"` // the operation's at if zero
+	Args    map[string]string `json:"args"`
+}
+
+// stateWrite is one raw write of a forge operation: set value at path, or
+// delete it if delete is true.
+type stateWrite struct {
+	Path   []any           `json:"path"`
+	Value  json.RawMessage `json:"value"`
+	Delete bool            `json:"delete"`
 }
 
 // mandateArg is the "mandate" argument of propose-mandate.
@@ -243,38 +339,70 @@ type mandateArg struct {
 	Delegate string `json:"delegate"`
 }
 
+// signer returns the signer of op: member by, with the test key of
+// signWith (or by), on the council of doc.
+func (op vectorOp) signer(doc *automerge.Doc) crdt.Signer {
+	seed := op.SignWith
+	if seed == "" {
+		seed = op.By
+	}
+	return crdt.Signer{Council: councilOf(doc), Member: op.By, Key: testKey(seed), Custodial: op.Custodial}
+}
+
 // applyVectorOp runs one vector operation against the replicas.
-func applyVectorOp(t *testing.T, replicas map[string]*automerge.Doc, op vectorOp, raw json.RawMessage) error {
+func applyVectorOp(t *testing.T, r *run, op vectorOp, raw json.RawMessage) error {
+	replicas := r.replicas
 	doc := replicas[op.Replica]
+	s := op.signer(doc)
 	switch op.Op {
 	case "create-council":
 		rule := crdt.Rule{}
 		if op.Rule != nil {
 			rule = *op.Rule
 		}
-		return crdt.CreateCouncil(doc, crdt.CouncilSpec{Name: op.Name, Kind: crdt.CouncilKind(op.Kind), Region: op.Region, Rule: rule}, op.At)
-	case "join":
-		_, err := crdt.Join(doc, crdt.MemberSpec{ID: op.ID, Name: op.Name, Role: op.Role, SentBy: op.SentBy}, op.At)
+		spec := crdt.CouncilSpec{Name: op.Name, Kind: crdt.CouncilKind(op.Kind), Region: op.Region, Rule: rule}
+		if op.Founder != nil {
+			spec.Founder = crdt.MemberSpec{ID: op.Founder.ID, Name: op.Founder.Name, Role: op.Founder.Role}
+			s.Member = op.Founder.ID
+			if op.SignWith == "" {
+				s.Key = testKey(op.Founder.ID)
+			}
+		}
+		_, err := crdt.CreateCouncil(doc, spec, s, op.At)
 		return err
+	case "join":
+		seed := op.KeySeed
+		if seed == "" {
+			seed = op.ID
+		}
+		_, err := crdt.Join(doc, s, crdt.MemberSpec{ID: op.ID, Name: op.Name, Role: op.Role, Key: pub(seed), Custodial: op.Key == "custodial"}, op.At)
+		return err
+	case "take-seat":
+		_, err := crdt.TakeSeat(doc, s, crdt.SeatSpec{ID: op.ID, Name: op.Name, Role: op.Role, Council: op.Council, Mandate: string(bytes.Trim(op.Mandate, `"`))}, op.At)
+		return err
+	case "add-key":
+		return crdt.AddKey(doc, s, pub(op.KeySeed), op.Key == "custodial", op.At)
+	case "retire-key":
+		return crdt.RetireKey(doc, s, pub(op.KeySeed), op.At)
 	case "leave":
-		return crdt.Leave(doc, op.By, op.At)
+		return crdt.Leave(doc, s, op.At)
 	case "propose":
-		_, err := crdt.Propose(doc, op.By, op.proposalSpec(), op.At)
+		_, err := crdt.Propose(doc, s, op.proposalSpec(), op.At)
 		return err
 	case "propose-mandate":
 		var m mandateArg
 		if err := json.Unmarshal(op.Mandate, &m); err != nil {
 			return err
 		}
-		_, _, err := crdt.ProposeMandate(doc, op.By, op.proposalSpec(),
+		_, _, err := crdt.ProposeMandate(doc, s, op.proposalSpec(),
 			crdt.MandateSpec{ID: m.ID, Task: m.Task, Body: m.Body, Delegate: m.Delegate}, op.At)
 		return err
 	case "edit-proposal":
-		return crdt.EditProposal(doc, op.By, op.Proposal, op.Edit, op.At)
+		return crdt.EditProposal(doc, s, op.Proposal, op.Edit, op.At)
 	case "withdraw-proposal":
-		return crdt.WithdrawProposal(doc, op.By, op.Proposal, op.At)
+		return crdt.WithdrawProposal(doc, s, op.Proposal, op.At)
 	case "vote":
-		return crdt.CastVote(doc, op.By, op.Proposal, crdt.Choice(op.Choice), op.At)
+		return crdt.CastVote(doc, s, op.Proposal, crdt.Choice(op.Choice), op.At)
 	case "report", "resign", "complete":
 		var id string
 		if err := json.Unmarshal(op.Mandate, &id); err != nil {
@@ -282,41 +410,51 @@ func applyVectorOp(t *testing.T, replicas map[string]*automerge.Doc, op vectorOp
 		}
 		switch op.Op {
 		case "report":
-			return crdt.SubmitReport(doc, op.By, id, op.Text, op.At)
+			return crdt.SubmitReport(doc, s, id, op.Text, op.At)
 		case "resign":
-			return crdt.Resign(doc, op.By, id, op.At)
+			return crdt.Resign(doc, s, id, op.At)
 		default:
-			return crdt.Complete(doc, op.By, id, op.At)
+			return crdt.Complete(doc, s, id, op.At)
 		}
 	case "post-offer", "post-need":
 		var err error
 		spec := crdt.ProduceSpec{ID: op.ID, Item: op.Item, Quantity: op.Quantity, Unit: op.Unit, From: op.From, Until: op.Until, Note: op.Note}
 		if op.Op == "post-offer" {
-			_, err = crdt.PostOffer(doc, op.By, spec, op.At)
+			_, err = crdt.PostOffer(doc, s, spec, op.At)
 		} else {
-			_, err = crdt.PostNeed(doc, op.By, spec, op.At)
+			_, err = crdt.PostNeed(doc, s, spec, op.At)
 		}
 		return err
 	case "withdraw-offer":
-		return crdt.WithdrawOffer(doc, op.By, op.Offer, op.At)
+		return crdt.WithdrawOffer(doc, s, op.Offer, op.At)
 	case "withdraw-need":
-		return crdt.WithdrawNeed(doc, op.By, op.Need, op.At)
+		return crdt.WithdrawNeed(doc, s, op.Need, op.At)
 	case "pledge":
-		_, err := crdt.MakePledge(doc, op.By, crdt.PledgeSpec{ID: op.ID, Need: op.Need, Offer: op.Offer, Council: op.Council, Quantity: op.Quantity, Unit: op.Unit}, op.At)
+		_, err := crdt.MakePledge(doc, s, crdt.PledgeSpec{ID: op.ID, Need: op.Need, Offer: op.Offer, Council: op.Council, Quantity: op.Quantity, Unit: op.Unit}, op.At)
 		return err
 	case "join-federation":
-		return crdt.JoinFederation(doc, op.By, op.Fed, op.At)
+		return crdt.JoinFederation(doc, s, op.Fed, op.At)
 	case "leave-federation":
-		return crdt.LeaveFederation(doc, op.By, op.Fed, op.At)
+		return crdt.LeaveFederation(doc, s, op.Fed, op.At)
 	case "admit-council":
-		return crdt.AdmitCouncil(doc, op.By, op.Council, op.At)
+		return crdt.AdmitCouncil(doc, s, op.Council, op.At)
 	case "remove-council":
-		return crdt.RemoveCouncil(doc, op.By, op.Council, op.At)
+		return crdt.RemoveCouncil(doc, s, op.Council, op.At)
 	case "start-minutes":
-		_, err := crdt.StartMinutes(doc, op.By, crdt.MinutesSpec{ID: op.ID, Title: op.Title, Notes: op.Notes}, op.At)
+		_, err := crdt.StartMinutes(doc, s, crdt.MinutesSpec{ID: op.ID, Title: op.Title, Notes: op.Notes}, op.At)
 		return err
 	case "edit-minutes":
-		return crdt.EditMinutes(doc, op.By, op.Minutes, op.Edit, op.At)
+		return crdt.EditMinutes(doc, s, op.Minutes, op.Edit, op.At)
+	case "new":
+		if doc != nil || op.Actor == "" {
+			return fmt.Errorf("new: need a new replica and an actor")
+		}
+		d := automerge.New()
+		if err := d.SetActorID(op.Actor); err != nil {
+			return err
+		}
+		replicas[op.Replica] = d
+		return nil
 	case "fork":
 		src := replicas[op.Source]
 		if src == nil || doc != nil || op.Actor == "" {
@@ -338,27 +476,117 @@ func applyVectorOp(t *testing.T, replicas map[string]*automerge.Doc, op vectorOp
 		}
 		_, err := doc.Merge(src)
 		return err
-	case "set":
-		value, err := decodeRaw(op.Value)
+	case "set", "delete":
+		w := stateWrite{Path: op.Path, Value: op.Value, Delete: op.Op == "delete"}
+		if err := w.apply(doc); err != nil {
+			return err
+		}
+		return commitAt(doc, cmp.Or(op.Message, "raw"), op.At)
+	case "forge":
+		return forgeOp(r, doc, op)
+	case "replay":
+		return replayOp(r, doc, op)
+	}
+	return fmt.Errorf("unknown operation %q in %s", op.Op, raw)
+}
+
+// apply makes the write in doc.
+func (w stateWrite) apply(doc *automerge.Doc) error {
+	path := make([]any, len(w.Path))
+	for i, p := range w.Path {
+		if f, ok := p.(float64); ok {
+			path[i] = int(f)
+		} else {
+			path[i] = p
+		}
+	}
+	if w.Delete {
+		return doc.Path(path...).Delete()
+	}
+	value, err := decodeRaw(w.Value)
+	if err != nil {
+		return err
+	}
+	return doc.Path(path...).Set(value)
+}
+
+// commitAt commits doc's pending writes as one change.
+func commitAt(doc *automerge.Doc, msg string, when time.Time) error {
+	_, err := doc.Commit(msg, automerge.CommitOptions{Time: &when, AllowEmpty: true})
+	return err
+}
+
+// forgeOp commits a change carrying a record made by hand (see the README,
+// "Records"), with the state writes given; tamper garbles it.
+func forgeOp(r *run, doc *automerge.Doc, op vectorOp) error {
+	if op.Record == nil {
+		return fmt.Errorf("forge: no record")
+	}
+	rec := record{council: councilOf(doc), op: crdt.Op(op.Record.Op), by: op.Record.By, at: op.Record.At, args: op.Record.Args}
+	if op.Record.Council != nil {
+		rec.council = *op.Record.Council
+	}
+	if rec.at.IsZero() {
+		rec.at = op.At
+	}
+	seed := op.SignWith
+	if seed == "" {
+		seed = rec.by
+	}
+	rec.key = testKey(seed)
+	msg := rec.message()
+	switch op.Tamper {
+	case "":
+	case "signature": // the last character of the signature changed
+		b := []byte(msg)
+		b[len(b)-1] ^= 1
+		msg = string(b)
+	case "unsigned": // the summary line alone
+		msg, _, _ = strings.Cut(msg, "\n")
+	case "garbled": // the record line cut short
+		msg = msg[:len(msg)-20]
+	default:
+		return fmt.Errorf("forge: unknown tamper %q", op.Tamper)
+	}
+	for _, w := range op.State {
+		if err := w.apply(doc); err != nil {
+			return err
+		}
+	}
+	return commitAt(doc, msg, op.At)
+}
+
+// replayOp copies the message of a labelled change (op.Change, made in any
+// replica) into a new change of doc, with the state writes given. With
+// redate, the record's time is changed in its payload and the signature
+// kept.
+func replayOp(r *run, doc *automerge.Doc, op vectorOp) error {
+	var msg string
+	for _, d := range r.replicas {
+		for _, c := range must1[[]*automerge.Change](nil)(d.Changes()) {
+			if c.Hash().String() == op.Change {
+				msg = c.Message()
+			}
+		}
+	}
+	if msg == "" {
+		return fmt.Errorf("replay: no change %q", op.Change)
+	}
+	if !op.Redate.IsZero() {
+		rec, err := crdt.ParseRecord(msg)
 		if err != nil {
 			return err
 		}
-		path := make([]any, len(op.Path))
-		for i, p := range op.Path {
-			if f, ok := p.(float64); ok {
-				path[i] = int(f)
-			} else {
-				path[i] = p
-			}
-		}
-		if err := doc.Path(path...).Set(value); err != nil {
+		payload := strings.Replace(string(rec.Payload), fmt.Sprintf(`"at":%d`, rec.At.UnixMilli()), fmt.Sprintf(`"at":%d`, op.Redate.UnixMilli()), 1)
+		summary, _, _ := strings.Cut(msg, "\n")
+		msg = summary + "\nveche-fact/1 " + b64(payload) + " " + b64(string(rec.Sig))
+	}
+	for _, w := range op.State {
+		if err := w.apply(doc); err != nil {
 			return err
 		}
-		at := op.At
-		_, err = doc.Commit("raw", automerge.CommitOptions{Time: &at, AllowEmpty: true})
-		return err
 	}
-	return fmt.Errorf("unknown operation %q in %s", op.Op, raw)
+	return commitAt(doc, msg, op.At)
 }
 
 // proposalSpec builds the proposal fields of op.

@@ -8,10 +8,10 @@ import (
 
 func TestCastVote(t *testing.T) {
 	doc := newCouncil(t, majority, "ana", "ben", "cai")
-	id := must1[string](t)(crdt.Propose(doc, "ana", crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "x", ClosesAt: at(60)}, at(1)))
-	must(t, crdt.CastVote(doc, "ben", id, crdt.No, at(2)))
-	must(t, crdt.CastVote(doc, "ben", id, crdt.Abstain, at(3))) // changed before closing
-	must(t, crdt.CastVote(doc, "cai", id, crdt.Yes, at(4)))
+	id := must1[string](t)(crdt.Propose(doc, as(doc, "ana"), crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "x", ClosesAt: at(60)}, at(1)))
+	must(t, crdt.CastVote(doc, as(doc, "ben"), id, crdt.No, at(2)))
+	must(t, crdt.CastVote(doc, as(doc, "ben"), id, crdt.Abstain, at(3))) // changed before closing
+	must(t, crdt.CastVote(doc, as(doc, "cai"), id, crdt.Yes, at(4)))
 	p := proposal(t, read(t, doc, at(5)), id)
 	want := []crdt.Vote{
 		{Member: "ben", Choice: crdt.Abstain, At: at(3), Counted: true},
@@ -28,12 +28,12 @@ func TestCastVote(t *testing.T) {
 
 func TestCastVoteRefuses(t *testing.T) {
 	doc := newCouncil(t, majority, "ana", "ben", "cai")
-	id := must1[string](t)(crdt.Propose(doc, "ana", crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "x", ClosesAt: at(60)}, at(10)))
-	w := must1[string](t)(crdt.Propose(doc, "ana", crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "y", ClosesAt: at(60)}, at(10)))
-	must(t, crdt.WithdrawProposal(doc, "ana", w, at(11)))
-	must(t, crdt.Leave(doc, "cai", at(12)))
+	id := must1[string](t)(crdt.Propose(doc, as(doc, "ana"), crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "x", ClosesAt: at(60)}, at(10)))
+	w := must1[string](t)(crdt.Propose(doc, as(doc, "ana"), crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "y", ClosesAt: at(60)}, at(10)))
+	must(t, crdt.WithdrawProposal(doc, as(doc, "ana"), w, at(11)))
+	must(t, crdt.Leave(doc, as(doc, "cai"), at(12)))
 	vote := func(by, p string, c crdt.Choice, minute int) func() error {
-		return func() error { return crdt.CastVote(doc, by, p, c, at(minute)) }
+		return func() error { return crdt.CastVote(doc, as(doc, by), p, c, at(minute)) }
 	}
 	refused(t, doc, crdt.ErrInvalid, vote("ben", id, "maybe", 20))
 	refused(t, doc, crdt.ErrInvalid, vote("ben", id, "", 20))
@@ -43,8 +43,8 @@ func TestCastVoteRefuses(t *testing.T) {
 	refused(t, doc, crdt.ErrProposalClosed, vote("ben", w, crdt.Yes, 20))
 	refused(t, doc, crdt.ErrProposalClosed, vote("ben", id, crdt.Yes, 60)) // at the closing moment
 	refused(t, doc, crdt.ErrProposalClosed, vote("ben", id, crdt.Yes, 61))
-	refused(t, doc, crdt.ErrInvalid, vote("ben", id, crdt.Yes, 9)) // before the proposal
-	must(t, crdt.CastVote(doc, "cai", id, crdt.Yes, at(11)))       // before leaving: accepted
+	refused(t, doc, crdt.ErrInvalid, vote("ben", id, crdt.Yes, 9))    // before the proposal
+	must(t, crdt.CastVote(doc, as(doc, "cai"), id, crdt.Yes, at(11))) // before leaving: accepted
 }
 
 // TestConcurrentVotesOfOneMember: a member votes differently on two
@@ -52,10 +52,10 @@ func TestCastVoteRefuses(t *testing.T) {
 // (a whole {choice, at}, never a mix of the two).
 func TestConcurrentVotesOfOneMember(t *testing.T) {
 	doc := newCouncil(t, majority, "ana", "ben")
-	id := must1[string](t)(crdt.Propose(doc, "ana", crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "x", ClosesAt: at(60)}, at(1)))
+	id := must1[string](t)(crdt.Propose(doc, as(doc, "ana"), crdt.ProposalSpec{Kind: crdt.ProposalGeneral, Title: "x", ClosesAt: at(60)}, at(1)))
 	phone, laptop := fork(t, doc), fork(t, doc)
-	must(t, crdt.CastVote(phone, "ben", id, crdt.Yes, at(2)))
-	must(t, crdt.CastVote(laptop, "ben", id, crdt.No, at(3)))
+	must(t, crdt.CastVote(phone, as(phone, "ben"), id, crdt.Yes, at(2)))
+	must(t, crdt.CastVote(laptop, as(laptop, "ben"), id, crdt.No, at(3)))
 	merge(t, phone, laptop)
 	merge(t, laptop, phone)
 	a := proposal(t, read(t, phone, at(5)), id).Votes
