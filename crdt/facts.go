@@ -71,7 +71,6 @@ type replay struct {
 	pending   []*Proposal  // expel and rule proposals not yet in effect
 	facts     map[string]*Fact
 	factOrder []string
-	seats     []*seat
 	current   string      // hash of the change being applied
 	copies    [][2]string // (change hash, hash of the change whose record it repeats)
 }
@@ -80,14 +79,6 @@ type replay struct {
 type ruleChange struct {
 	At   time.Time
 	Rule Rule
-}
-
-// seat is a delegate's seat in a federation, checked against the home
-// council once everything else is known.
-type seat struct {
-	rec    *Record
-	member string
-	hash   string // the change carrying the seat
 }
 
 // item is a record in replay order.
@@ -155,7 +146,6 @@ func (l *Log) Derive(council string, now time.Time, others Councils) (View, []Pr
 		i = j
 	}
 	p.advance(now)
-	p.checkSeats()
 	p.finish()
 	for _, c := range p.copies {
 		f, first := p.facts[c[0]], p.facts[c[1]]
@@ -447,10 +437,21 @@ func (p *replay) apply(rec *Record) string {
 		if !ValidID(sent.Council) || !ValidID(sent.Mandate) {
 			return "a seat names the sending council and mandate"
 		}
+		// The seat is checked against the home council now, before the
+		// delegate can act: records signed by an unverified delegate never
+		// count.
+		end, why := p.checkSeat(rec, sent)
+		if why != "" {
+			return why
+		}
 		if e := p.admit(rec, a["member"], a["name"], a["role"], rec.Key, false, sent); e != "" {
 			return e
 		}
-		p.seats = append(p.seats, &seat{rec: rec, member: a["member"], hash: p.current})
+		if end != nil {
+			m := p.members[a["member"]]
+			m.LeftAt = end
+			p.retireKey(rec.Key, *end)
+		}
 		return ""
 	case OpAddKey:
 		if p.keys[a["key"]] != nil {
@@ -717,46 +718,39 @@ func (p *replay) link(rec *Record) string {
 	return ""
 }
 
-// checkSeats keeps the seats of delegates whose home council confirms
-// them: the mandate named was active when they took the seat, for this
+// checkSeat checks a delegate's seat against the home council's verified
+// view: the mandate named was active when they took the seat, for this
 // federation, held by the member whose key signed the seat, and the home
-// council belongs to this federation. The seat ends when the mandate does.
-func (p *replay) checkSeats() {
-	for _, s := range p.seats {
-		m := p.members[s.member]
-		sent := m.SentBy
-		why := ""
-		if p.others == nil {
-			why = "the sending council's log is not available here"
-		} else if home, ok := p.others(sent.Council); !ok {
-			why = "the sending council's log is not available here"
-		} else {
-			md, ok := home.Mandate(sent.Mandate)
-			delegate, _ := home.Member(md.Delegate)
-			switch {
-			case !ok:
-				why = fmt.Sprintf("no mandate %q in the sending council", sent.Mandate)
-			case md.Body != p.council:
-				why = "the mandate sends the delegate elsewhere"
-			case md.ApprovedAt == nil || md.ApprovedAt.After(s.rec.At) || md.EndedAt != nil && !md.EndedAt.After(s.rec.At):
-				why = "the mandate was not active when the seat was taken"
-			case md.Delegate != s.rec.By || !delegate.HasKey(s.rec.Key, s.rec.At):
-				why = "the seat is not signed by the mandate's delegate"
-			case p.fedMember[sent.Council] == nil:
-				why = "the sending council is not a member of this federation"
-			default:
-				if md.EndedAt != nil {
-					end := *md.EndedAt
-					m.LeftAt = &end
-				}
-			}
-		}
-		if why != "" {
-			delete(p.members, s.member)
-			delete(p.keys, s.rec.Key)
-			p.reject(s.hash, s.rec, why)
-		}
+// council is a member of this federation then. It returns when the seat
+// ends (when the mandate does; nil while it is active) or why it does not
+// count.
+func (p *replay) checkSeat(rec *Record, sent *SentBy) (*time.Time, string) {
+	if p.others == nil {
+		return nil, "the sending council's log is not available here"
 	}
+	home, ok := p.others(sent.Council)
+	if !ok {
+		return nil, "the sending council's log is not available here"
+	}
+	md, ok := home.Mandate(sent.Mandate)
+	delegate, _ := home.Member(md.Delegate)
+	switch {
+	case !ok:
+		return nil, fmt.Sprintf("no mandate %q in the sending council", sent.Mandate)
+	case md.Body != p.council:
+		return nil, "the mandate sends the delegate elsewhere"
+	case md.ApprovedAt == nil || md.ApprovedAt.After(rec.At) || md.EndedAt != nil && !md.EndedAt.After(rec.At):
+		return nil, "the mandate was not active when the seat was taken"
+	case md.Delegate != rec.By || !delegate.HasKey(rec.Key, rec.At):
+		return nil, "the seat is not signed by the mandate's delegate"
+	case p.fedMember[sent.Council] == nil:
+		return nil, "the sending council is not a member of this federation"
+	}
+	if md.EndedAt != nil {
+		end := *md.EndedAt
+		return &end, ""
+	}
+	return nil, ""
 }
 
 // foreignPledge checks a pledge signed by a member of another council

@@ -242,3 +242,23 @@ func postOffer(doc *automergeDoc, s crdt.Signer, when time.Time) error {
 	_, err := crdt.PostOffer(doc, s, crdt.ProduceSpec{Item: "rye", Quantity: 1, Unit: "t"}, when)
 	return err
 }
+
+// TestUnverifiedDelegateCannotAct: a seat that its home council does not
+// confirm (no such mandate) never lets its "delegate" act — not even
+// before the seat is found out: a council they admit is not a member.
+func TestUnverifiedDelegateCannotAct(t *testing.T) {
+	fed := newCouncilOf(t, crdt.KindFederation, majority, "fia")
+	home := newCouncil(t, majority, "ana")
+	must(t, crdt.AdmitCouncil(fed, as(fed, "fia"), councilOf(home), t0))
+	// TakeSeat cannot check the home council: it writes the seat, and
+	// readers decide.
+	must1[string](t)(crdt.TakeSeat(fed, as(fed, "mallory"), crdt.SeatSpec{ID: "d-m", Name: "M", Council: councilOf(home), Mandate: "m9"}, at(1)))
+	r := record{council: councilOf(fed), op: crdt.OpAdmitCouncil, by: "d-m", at: at(2), key: testKey("mallory"), args: map[string]string{"council": "9zzEvil"}}
+	commitRecord(t, fed, r.message(), at(2), setAt(map[string]any{"since": at(2)}, "federation", "members", "9zzEvil"))
+	for _, others := range [][]*automergeDoc{nil, {home}} {
+		v, problems := readWith(fed, at(3), others...)
+		if len(v.Federation.Members) != 1 || len(v.Members) != 1 || !hasProblem(problems, "/federation/members/9zzEvil") || !hasProblem(problems, "/members/d-m") {
+			t.Errorf("with %d other councils: members %+v, federation members %+v, problems %v", len(others), v.Members, v.Federation.Members, problems)
+		}
+	}
+}
