@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -478,4 +481,120 @@ func TestRecallWhileOfflineReachesTwoRelays(t *testing.T) {
 	connA := connectAs(t, a, "ben-a", ben)
 	load(t, a, connA, w.fed)
 	refusedWrite(t, a, connA, w.fed, "ben-on-a")
+}
+
+// handRecord signs a record by hand, as any client can (the format is
+// public: crdt/doc.go), and returns the change message carrying it. It
+// lets a test make records the crdt operations would refuse to make.
+func handRecord(t *testing.T, council string, op crdt.Op, by string, key ed25519.PrivateKey, at time.Time, args map[string]string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
+		V       int               `json:"v"`
+		Council string            `json:"council"`
+		Op      crdt.Op           `json:"op"`
+		By      string            `json:"by"`
+		At      int64             `json:"at"`
+		Key     string            `json:"key"`
+		Args    map[string]string `json:"args"`
+	}{crdt.RecordVersion, council, op, by, at.UnixMilli(), crdt.EncodeKey(key.Public().(ed25519.PublicKey)), args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	r := &crdt.Record{Op: op, By: by, Args: args, Payload: payload,
+		Sig: ed25519.Sign(key, append([]byte("veche-fact/1\n"), payload...))}
+	if _, err := crdt.ParseRecord(r.Message()); err != nil {
+		t.Fatalf("the hand-made record does not parse: %v", err)
+	}
+	return r.Message()
+}
+
+// commitRecord commits an empty change carrying msg to document id on r,
+// as if it had arrived from a replica that made it.
+func commitRecord(t *testing.T, r *Relay, id wire.DocumentID, msg string) {
+	t.Helper()
+	err := r.Change(context.Background(), id, func(d *automerge.Doc) error {
+		_, err := d.Commit(msg, automerge.CommitOptions{AllowEmpty: true})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSeatsThatDoNotCountDecideNothing: a seat that north's log does not
+// confirm — taken with an outsider's key naming Ben's mandate, or Ben's
+// own after his recall — cannot admit a council into the federation, so
+// the admitted council's members get no read. South has joined the
+// federation on its side; only the federation's half is forged.
+func TestSeatsThatDoNotCountDecideNothing(t *testing.T) {
+	at := time.Now().Add(-time.Minute)
+	southJoins := func(w *world) {
+		w.change(t, w.south, func(d *automerge.Doc) error {
+			return crdt.JoinFederation(d, w.as(w.south, w.cai), string(w.fed), at)
+		})
+	}
+	t.Run("an outsider's seat", func(t *testing.T) {
+		w := newWorld(t)
+		southJoins(w)
+		mallory := testKey("mallory")
+		commitRecord(t, w.r, w.fed, handRecord(t, string(w.fed), crdt.OpSeat, "mallory", mallory, at.Add(time.Second),
+			map[string]string{"member": "mallory", "name": "Mallory", "role": "delegate", "council": string(w.north), "mandate": w.mandate}))
+		commitRecord(t, w.r, w.fed, handRecord(t, string(w.fed), crdt.OpAdmitCouncil, "mallory", mallory, at.Add(2*time.Second),
+			map[string]string{"council": string(w.south)}))
+		if w.g.CanRead(MemberPrincipal(string(w.fed), "mallory"), string(w.fed)) {
+			t.Fatal("the outsider's seat counts")
+		}
+		if w.g.CanRead(MemberPrincipal(string(w.south), w.cai), string(w.fed)) {
+			t.Fatal("a council admitted by a seat that does not count reads the federation")
+		}
+	})
+	t.Run("a recalled delegate's seat, the recall arriving last", func(t *testing.T) {
+		w := newWorld(t)
+		southJoins(w)
+		// Ana's device, offline, passes the recall on its copy of north.
+		var saved []byte
+		if err := w.r.View(context.Background(), w.north, func(d *automerge.Doc) error { saved = d.Save(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		anaDevice, err := automerge.Load(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads := anaDevice.Heads()
+		recalled := time.Now().Add(-30 * time.Second)
+		pid, err := crdt.Propose(anaDevice, w.as(w.north, w.ana), crdt.ProposalSpec{Kind: crdt.ProposalRecall, Title: "recall ben", Subject: w.mandate}, recalled.Add(-time.Second))
+		if err == nil {
+			err = crdt.CastVote(anaDevice, w.as(w.north, w.ana), pid, crdt.Yes, recalled.Add(-time.Second))
+		}
+		if err == nil {
+			err = crdt.CastVote(anaDevice, w.as(w.north, w.ben), pid, crdt.Abstain, recalled)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		recall, err := anaDevice.Changes(heads...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// After the recall, Ben's seat key admits south; the federation
+		// gets that record before north gets the recall.
+		commitRecord(t, w.r, w.fed, handRecord(t, string(w.fed), crdt.OpAdmitCouncil, w.seat, testKey(w.ben), recalled.Add(10*time.Second),
+			map[string]string{"council": string(w.south)}))
+		cai := MemberPrincipal(string(w.south), w.cai)
+		if !w.g.CanRead(cai, string(w.fed)) {
+			t.Fatal("before the recall is known, the seat's admission does not count: the test proves nothing")
+		}
+		conn := connectAs(t, w.r, "cai", cai)
+		load(t, w.r, conn, w.fed)
+		w.change(t, w.north, func(d *automerge.Doc) error { return d.Apply(recall...) })
+		waitUntil(t, "the admission to stop counting", func() bool { return !w.g.CanRead(cai, string(w.fed)) })
+		conn.waitClosed()
+		if canFetch(t, connectAs(t, w.r, "cai2", cai), w.fed) {
+			t.Fatal("south's member fetches the federation after the recall arrived")
+		}
+	})
 }
