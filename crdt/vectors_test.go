@@ -204,6 +204,9 @@ func runVector(t *testing.T, v vector) {
 func match(path string, want, got any) []string {
 	switch w := want.(type) {
 	case map[string]any:
+		if u, ok := w["$unordered"].([]any); ok && len(w) == 1 {
+			return matchUnordered(path, u, got)
+		}
 		g, ok := got.(map[string]any)
 		if !ok {
 			return []string{fmt.Sprintf("%s: want an object, got %v", path, got)}
@@ -251,6 +254,31 @@ func match(path string, want, got any) []string {
 		}
 		return nil
 	}
+}
+
+// matchUnordered matches the array got against want in any order: each
+// element of want matches a different element of got, and the lengths are
+// equal ({"$unordered": [...]} in a vector, for lists ordered by random
+// ids such as council ids).
+func matchUnordered(path string, want []any, got any) []string {
+	g, ok := got.([]any)
+	if !ok || len(g) != len(want) {
+		return []string{fmt.Sprintf("%s: want %d elements in any order, got %v", path, len(want), got)}
+	}
+	used := make([]bool, len(g))
+	for i, w := range want {
+		found := false
+		for j := range g {
+			if !used[j] && len(match(path, w, g[j])) == 0 {
+				used[j], found = true, true
+				break
+			}
+		}
+		if !found {
+			return []string{fmt.Sprintf("%s: element %d of want (%v) matches none of %v", path, i, w, got)}
+		}
+	}
+	return nil
 }
 
 // vectorOp holds the fields of a vector operation; which are used depends
