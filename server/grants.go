@@ -108,9 +108,11 @@ func (g *Grants) member(p Principal) *councilFacts {
 		return nil
 	}
 	if by, ok := f.sentBy[p.Member]; ok {
-		// The seat ends with the mandate, and when the home council
-		// leaves the federation (the federation's side is checked when
-		// its log is derived).
+		// The seat ends with the mandate, and with the home council's
+		// membership of the federation, whichever side ends it.
+		if !f.fedMember[by.Council] {
+			return nil
+		}
 		if home := g.facts(by.Council); home != nil && (home.ended[by.Mandate] || !home.memberOf[p.Council]) {
 			return nil
 		}
@@ -400,6 +402,11 @@ func (g *Grants) cutLost(council string, old, now *councilFacts) {
 	for c := range old.fedMember {
 		if !now.fedMember[c] {
 			councils[c] = "the council is no longer a member of federation " + council
+			for m, by := range old.sentBy {
+				if by.Council == c && lost[m] == "" {
+					lost[m] = "the council that sent them is no longer a member"
+				}
+			}
 		}
 	}
 	elsewhere := map[string]string{} // principal ID → why
