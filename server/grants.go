@@ -28,14 +28,18 @@ type OwnerStore interface {
 //
 //   - A member reads and writes their council's document and the documents
 //     their council owns.
-//   - A member reads the federations their council belongs to
-//     (federation.memberOf).
+//   - A member reads the federations their council belongs to: the
+//     council's log joins the federation and the federation's log admits
+//     the council. When either side ends it, the council's members'
+//     connections are cut.
 //   - A delegate reads and writes the document of the body a mandate sent
-//     them to, for as long as that mandate is active. When a recall
-//     passes, or the mandate ends otherwise, the grant ends and the
-//     delegate's connections are cut at once.
+//     them to, for as long as that mandate is active and their council
+//     belongs to that body. When a recall passes, or the mandate ends
+//     otherwise, the grant ends and the delegate's connections are cut at
+//     once.
 //   - A member another council seated in a federation (sentBy) holds that
-//     seat until the mandate that sent them ends.
+//     seat until the mandate that sent them ends or their council stops
+//     belonging to the federation.
 //   - The operator and other principals hold no grant to council content.
 //
 // Facts are recomputed whenever a council document is committed and when
