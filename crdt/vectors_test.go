@@ -565,9 +565,13 @@ func forgeOp(r *run, doc *automerge.Doc, op vectorOp) error {
 	msg := rec.message()
 	switch op.Tamper {
 	case "":
-	case "signature": // the last character of the signature changed
+	case "signature": // the 10th character from the end changed to 'A' (or 'B')
 		b := []byte(msg)
-		b[len(b)-1] ^= 1
+		if i := len(b) - 10; b[i] != 'A' {
+			b[i] = 'A'
+		} else {
+			b[i] = 'B'
+		}
 		msg = string(b)
 	case "unsigned": // the summary line alone
 		msg, _, _ = strings.Cut(msg, "\n")
@@ -591,7 +595,11 @@ func forgeOp(r *run, doc *automerge.Doc, op vectorOp) error {
 func replayOp(r *run, doc *automerge.Doc, op vectorOp) error {
 	var msg string
 	for _, d := range r.replicas {
-		for _, c := range must1[[]*automerge.Change](nil)(d.Changes()) {
+		changes, err := d.Changes()
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
 			if c.Hash().String() == op.Change {
 				msg = c.Message()
 			}
@@ -619,7 +627,7 @@ func replayOp(r *run, doc *automerge.Doc, op vectorOp) error {
 
 // proposalSpec builds the proposal fields of op.
 func (op vectorOp) proposalSpec() crdt.ProposalSpec {
-	return crdt.ProposalSpec{ID: op.ID, Kind: crdt.ProposalKind(op.Kind), Title: op.Title, Body: op.Body, ClosesAt: op.ClosesAt, Subject: op.Subject}
+	return crdt.ProposalSpec{ID: op.ID, Kind: crdt.ProposalKind(op.Kind), Title: op.Title, Body: op.Body, ClosesAt: op.ClosesAt, Subject: op.Subject, Rule: op.Rule}
 }
 
 // decodeRaw turns the JSON value of a "set" operation into an Automerge
