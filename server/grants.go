@@ -250,6 +250,12 @@ func (g *Grants) update(council string, doc *automerge.Doc) {
 	for _, m := range view.Mandates {
 		switch m.Status {
 		case crdt.MandateActive:
+			if !f.members[m.Delegate] {
+				// A delegate who left or was expelled acts for nobody:
+				// their seat ends with their membership.
+				f.ended[m.ID] = true
+				break
+			}
 			f.mandates[m.Delegate] = append(f.mandates[m.Delegate], m.Body)
 			f.active[m.ID] = true
 		case crdt.MandateRecalled, crdt.MandateResigned, crdt.MandateCompleted, crdt.MandateRejected:

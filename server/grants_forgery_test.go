@@ -598,3 +598,52 @@ func TestSeatsThatDoNotCountDecideNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestExpulsionEndsMembershipOnlyWhenPassed: a member leaves a council
+// only by their own signed departure or a passed expel proposal. While the
+// expulsion of Ben is open (only its proposer voted), he keeps every grant;
+// once it passes, his sessions are cut, and neither his mandate nor his
+// seat in the federation grants anything: he acts for nobody.
+func TestExpulsionEndsMembershipOnlyWhenPassed(t *testing.T) {
+	w := newWorld(t)
+	at := time.Now().Add(-time.Minute)
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	var pid string
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		if _, err := crdt.Join(d, w.as(w.north, w.ana), w.spec("eli"), next()); err != nil {
+			return err
+		}
+		var err error
+		pid, err = crdt.Propose(d, w.as(w.north, w.ana), crdt.ProposalSpec{Kind: crdt.ProposalExpel, Title: "expel ben", Subject: w.ben}, next())
+		if err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.as(w.north, w.ana), pid, crdt.Yes, next())
+	})
+	ben := MemberPrincipal(string(w.north), w.ben)
+	if !w.g.CanWrite(ben, string(w.north)) || !w.g.CanWrite(ben, string(w.fed)) {
+		t.Fatal("an open expulsion ends Ben's grants")
+	}
+	seat := MemberPrincipal(string(w.fed), w.seat)
+	conn := connectAs(t, w.r, "ben", ben)
+	load(t, w.r, conn, w.north)
+	seatConn := connectAs(t, w.r, "seat", seat)
+	load(t, w.r, seatConn, w.fed)
+	w.change(t, w.north, func(d *automerge.Doc) error {
+		if err := crdt.CastVote(d, w.as(w.north, w.ben), pid, crdt.No, next()); err != nil {
+			return err
+		}
+		return crdt.CastVote(d, w.as(w.north, "eli"), pid, crdt.Yes, next())
+	})
+	conn.waitClosed()
+	seatConn.waitClosed()
+	if w.g.CanRead(ben, string(w.north)) || w.g.CanWrite(ben, string(w.fed)) || w.g.CanRead(ben, string(w.fed)) {
+		t.Fatal("an expelled member keeps a grant")
+	}
+	if w.g.CanWrite(seat, string(w.fed)) || w.g.CanRead(seat, string(w.fed)) {
+		t.Fatal("an expelled delegate keeps their seat in the federation")
+	}
+	if canFetch(t, connectAs(t, w.r, "ben2", ben), w.north) {
+		t.Fatal("an expelled member fetches the council")
+	}
+}
