@@ -109,8 +109,8 @@ func heads(t testing.TB, r *Relay, id wire.DocumentID) []string {
 
 // TestMembershipOfAFederationNeedsBothSides: a council's join of a
 // federation (signed, in its own log) grants its members no read of the
-// federation until the federation admits it; nor does an admission by the
-// federation with only a forged memberOf in the council's state.
+// federation until the federation's log admits it; a signed half with the
+// other half forged in the state, either way round, grants nothing.
 func TestMembershipOfAFederationNeedsBothSides(t *testing.T) {
 	w := newWorld(t)
 	at := time.Now().Add(-time.Minute)
@@ -141,6 +141,20 @@ func TestMembershipOfAFederationNeedsBothSides(t *testing.T) {
 	}
 	if w.g.CanRead(MemberPrincipal(string(w.south), w.cai), string(w.fed)) || canFetch(t, cai, w.fed) {
 		t.Fatal("an admission plus a forged memberOf grants read of the federation")
+	}
+
+	// West's join plus an admission written raw into the federation's
+	// state by Dora, a member who may write it: still no read.
+	dora := connectAs(t, w.r, "dora", MemberPrincipal(string(w.fed), w.dora))
+	load(t, w.r, dora, w.fed)
+	forge(t, w.r, dora, w.fed, "veche:admit-council by=dora council="+string(west), func(d *automerge.Doc) error {
+		return d.Path("federation", "members", string(west)).Set(map[string]any{"since": at})
+	})
+	if stored(t, w.r, w.fed, "federation", "members", string(west), "since") == nil {
+		t.Fatal("the forged admission did not reach the relay's document")
+	}
+	if w.g.CanRead(eve, string(w.fed)) {
+		t.Fatal("a join plus a forged admission grants read of the federation")
 	}
 
 	// With both signed halves, west's member reads the federation.
