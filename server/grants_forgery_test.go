@@ -98,6 +98,7 @@ func refusedWrite(t *testing.T, r *Relay, p *testPeer, id wire.DocumentID, key s
 	}
 }
 
+// heads returns the heads of document id in r's store.
 func heads(t testing.TB, r *Relay, id wire.DocumentID) []string {
 	t.Helper()
 	m, err := r.store.Meta(context.Background(), string(id))
