@@ -257,6 +257,8 @@ func (s *Server) routes() {
 	g.POST("/:id/federation/remove", s.removeCouncil, member)
 	g.POST("/:id/minutes", s.startMinutes, member)
 	g.PATCH("/:id/minutes/:minutes", s.editMinutes, member)
+	g.POST("/:id/records", s.applyRecord, member)
+	g.POST("/:id/keys", s.addKey, member)
 }
 
 func (s *Server) healthz(c echo.Context) error {

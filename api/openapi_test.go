@@ -145,6 +145,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"FederationRequest":    reflect.TypeFor[FederationRequest](),
 		"MemberCouncilRequest": reflect.TypeFor[MemberCouncilRequest](),
 		"MinutesRequest":       reflect.TypeFor[MinutesRequest](),
+		"RecordRequest":        reflect.TypeFor[RecordRequest](),
+		"KeyRequest":           reflect.TypeFor[KeyRequest](),
 		"EditMinutesRequest":   reflect.TypeFor[EditMinutesRequest](),
 		"BundleAnswer":         reflect.TypeFor[BundleAnswer](),
 		"Incident":             reflect.TypeFor[Incident](),

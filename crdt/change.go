@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"maps"
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
@@ -168,6 +169,14 @@ func (t *tx) message(council string) (string, *Record, error) {
 			}
 		}
 		return info.String(), nil, nil
+	}
+	if r := t.signer.signed; r != nil {
+		// A record signed elsewhere: carried as is, if it is exactly the
+		// record this operation makes.
+		if r.Council != council || r.Op != t.op || !r.At.Equal(t.at) || r.By != t.signer.Member || !maps.Equal(r.Args, t.args) {
+			return "", nil, t.errorf(CodeInvalid, "the signed record is not the one this operation makes: its arguments must be exactly %v (no empty values; numbers and times as ApplyRecord documents)", t.args)
+		}
+		return r.Message(), r, nil
 	}
 	rec := &Record{Council: council, Op: t.op, At: t.at, Args: t.args}
 	if err := rec.sign(t.signer); err != nil {

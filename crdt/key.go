@@ -26,10 +26,17 @@ type Signer struct {
 	Member    string             // the acting member's id
 	Key       ed25519.PrivateKey // the member's device (or custodial) key
 	Custodial bool               // Key is held by a relay for the member
+
+	// signed is a record the member signed elsewhere (ApplyRecord): the
+	// operation must rebuild exactly this record, and carries it as is.
+	signed *Record
 }
 
 // PublicKey returns the signer's public key in the encoding records use.
 func (s Signer) PublicKey() string {
+	if s.signed != nil {
+		return s.signed.Key
+	}
 	if len(s.Key) != ed25519.PrivateKeySize {
 		return ""
 	}
@@ -38,7 +45,7 @@ func (s Signer) PublicKey() string {
 
 // valid reports whether the signer can sign at all.
 func (s Signer) valid() bool {
-	return ValidID(s.Member) && len(s.Key) == ed25519.PrivateKeySize
+	return ValidID(s.Member) && (len(s.Key) == ed25519.PrivateKeySize || s.signed != nil)
 }
 
 // NewKey returns a fresh Ed25519 private key from crypto/rand.

@@ -224,3 +224,15 @@ func decodePayload(raw []byte) (*Record, error) {
 	}
 	return &Record{Council: p.Council, Op: p.Op, By: p.By, At: at, Key: p.Key, Args: p.Args, Payload: raw}, nil
 }
+
+// SignRecord signs a record of operation op, with the given arguments,
+// for council at at, as s — what a member's device does to send a fact to
+// a relay (ApplyRecord) without writing a document itself. The arguments
+// must be exactly those the operation makes (see ApplyRecord).
+func SignRecord(s Signer, council string, op Op, at time.Time, args map[string]string) (*Record, error) {
+	r := &Record{Council: council, Op: op, At: at, Args: args}
+	if err := r.sign(s); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
