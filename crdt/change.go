@@ -1,9 +1,9 @@
 package crdt
 
 import (
-	"maps"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"strings"
 	"time"
 
