@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -180,10 +181,49 @@ func ParseRecord(message string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record key: %w", err)
 	}
-	if !ed25519.Verify(pub, signed(raw), sig) {
+	if !verifySignature(pub, raw, sig) {
 		return nil, errors.New("bad signature")
 	}
 	return r, nil
+}
+
+// goodSignatures remembers signatures already verified, so that reading a
+// document again (every operation derives the view it validates against)
+// does not verify every record again. It holds digests only and is
+// cleared when full.
+var goodSignatures = struct {
+	sync.Mutex
+	m map[[32]byte]struct{}
+}{m: map[[32]byte]struct{}{}}
+
+// maxGoodSignatures bounds goodSignatures (about 5 MiB).
+const maxGoodSignatures = 1 << 17
+
+// verifySignature checks sig over the record payload raw with pub,
+// through goodSignatures.
+func verifySignature(pub ed25519.PublicKey, raw, sig []byte) bool {
+	h := sha256.New()
+	h.Write(pub)
+	h.Write(sig)
+	h.Write(raw)
+	var d [32]byte
+	h.Sum(d[:0])
+	goodSignatures.Lock()
+	_, ok := goodSignatures.m[d]
+	goodSignatures.Unlock()
+	if ok {
+		return true
+	}
+	if !ed25519.Verify(pub, signed(raw), sig) {
+		return false
+	}
+	goodSignatures.Lock()
+	if len(goodSignatures.m) >= maxGoodSignatures {
+		clear(goodSignatures.m)
+	}
+	goodSignatures.m[d] = struct{}{}
+	goodSignatures.Unlock()
+	return true
 }
 
 // decodePayload decodes and checks a payload strictly: known fields only,
