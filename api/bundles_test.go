@@ -48,9 +48,10 @@ func (cc *councilClient) importBundle(token string, raw []byte) (int, api.Bundle
 func TestBundlesOverREST(t *testing.T) {
 	cc := newCouncilClient(t)
 	council, ana := cc.create("Riverside growers", "Ana")
-	fed, _ := cc.create("District federation", "Dora")
+	fed, dora := cc.createFederation("District federation", "Dora")
 	_, zed := cc.create("Hill growers", "Zed")
 	cc.write(http.StatusOK, "POST", "/api/councils/"+council+"/federation/join", map[string]any{"by": ana, "federation": fed})
+	cc.write(http.StatusOK, "POST", "/api/councils/"+fed+"/federation/admit", map[string]any{"by": dora, "council": council})
 	anaToken := cc.tokens[ana]
 
 	// A copy of the council, as a village replica holds it, with work
