@@ -93,7 +93,12 @@ func begin(doc *automerge.Doc, op Op, as Signer, at time.Time) (*tx, error) {
 		return nil, errorf(op, CodeInvalid, "the signer names no council (Signer.Council)")
 	}
 	at = msTime(at)
-	view, _ := Read(doc, as.Council, at)
+	// The view at the operation's time, of the records dated at or before
+	// it: records dated later (by a device whose clock is ahead) are
+	// replayed after this operation's record, so it must not depend on them.
+	log := NewLog()
+	_ = log.Update(doc)
+	view, _ := readLog(doc, log, as.Council, at, nil, 0)
 	if view.ID == "" {
 		return nil, errorf(op, CodeNoCouncil, "the document holds no valid founding record of council %q", as.Council)
 	}

@@ -52,6 +52,7 @@ type keyState struct {
 type replay struct {
 	council string
 	now     time.Time
+	skew    time.Duration // records dated after now + skew are problems
 	others  Councils
 	r       *reader
 	v       *View
@@ -100,10 +101,18 @@ type item struct {
 // The view has no collaborative texts (proposal bodies, minutes notes):
 // those are unsigned content that Read takes from the document state.
 func (l *Log) Derive(council string, now time.Time, others Councils) (View, []Problem, []Fact) {
+	return l.derive(council, now, others, MaxSkew)
+}
+
+// derive is Derive with records dated after now + skew left out (as
+// problems). Operations validate with skew 0: against the facts dated at
+// or before their own time, which are the facts the replay applies before
+// their record.
+func (l *Log) derive(council string, now time.Time, others Councils, skew time.Duration) (View, []Problem, []Fact) {
 	now = now.UTC()
 	v := newView(now)
 	p := &replay{
-		council: council, now: now, others: others, r: &reader{}, v: &v,
+		council: council, now: now, skew: skew, others: others, r: &reader{}, v: &v,
 		members: map[string]*Member{}, keys: map[string]*keyState{}, proposals: map[string]*Proposal{},
 		mandates: map[string]*Mandate{}, offers: map[string]*Offer{}, needs: map[string]*Need{},
 		pledges: map[string]*Pledge{}, memberOf: map[string]*FederationLink{}, fedMember: map[string]*FederationLink{},
@@ -193,7 +202,7 @@ func (p *replay) collect(l *Log) []item {
 		case rec.Op == OpCreateCouncil:
 			founding = append(founding, item{rec, e.Hash})
 			continue
-		case rec.At.After(p.now.Add(MaxSkew)):
+		case rec.At.After(p.now.Add(p.skew)):
 			p.reject(e.Hash, rec, fmt.Sprintf("dated %v, in the future", rec.At.Format(time.RFC3339)))
 			continue
 		case p.council != "" && rec.Council != p.council:

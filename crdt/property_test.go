@@ -500,7 +500,8 @@ func randomOperation(t *rapid.T, doc, twin *automerge.Doc, prefix string, now ti
 	_, _, facts := logOf(doc).Derive(councilOf(doc), now, nil)
 	for _, f := range facts {
 		if f.Hash == last.Hash && f.Counted == foreign {
-			t.Fatalf("op %d accepted, but its record counted=%v: %+v", op, f.Counted, f)
+			_, problems := readAny(doc, now)
+			t.Fatalf("op %d accepted, but its record counted=%v: %+v\nproblems: %v", op, f.Counted, f, problems)
 		}
 	}
 }

@@ -38,7 +38,12 @@ func Read(doc *automerge.Doc, council string, now time.Time) (View, []Problem) {
 // Problems are sorted by path. Reads may run concurrently with each other,
 // not with writes to the same document or log.
 func ReadLog(doc *automerge.Doc, log *Log, council string, now time.Time, others Councils) (view View, problems []Problem) {
-	view, problems, _ = log.Derive(council, now, others)
+	return readLog(doc, log, council, now, others, MaxSkew)
+}
+
+// readLog is ReadLog with records dated after now + skew left out.
+func readLog(doc *automerge.Doc, log *Log, council string, now time.Time, others Councils, skew time.Duration) (view View, problems []Problem) {
+	view, problems, _ = log.derive(council, now, others, skew)
 	r := &reader{problems: problems}
 	defer func() {
 		if e := recover(); e != nil {

@@ -43,7 +43,7 @@ func TestCastVoteRefuses(t *testing.T) {
 	refused(t, doc, crdt.ErrProposalClosed, vote("ben", w, crdt.Yes, 20))
 	refused(t, doc, crdt.ErrProposalClosed, vote("ben", id, crdt.Yes, 60)) // at the closing moment
 	refused(t, doc, crdt.ErrProposalClosed, vote("ben", id, crdt.Yes, 61))
-	refused(t, doc, crdt.ErrInvalid, vote("ben", id, crdt.Yes, 9))    // before the proposal
+	refused(t, doc, crdt.ErrNotFound, vote("ben", id, crdt.Yes, 9))   // before the proposal: it does not exist yet
 	must(t, crdt.CastVote(doc, as(doc, "cai"), id, crdt.Yes, at(11))) // before leaving: accepted
 }
 
