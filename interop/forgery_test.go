@@ -60,8 +60,8 @@ func hasProblem(v api.CouncilView, path string) bool {
 	return false
 }
 
-// status returns the HTTP status of an authenticated GET.
-func status(t *testing.T, r *relay, token, path string) int {
+// getStatus returns the HTTP status of an authenticated GET.
+func getStatus(t *testing.T, r *relay, token, path string) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+r.addr+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -195,7 +195,7 @@ func TestForgeriesWithStockClients(t *testing.T) {
 	}
 
 	// Ana still reads her council; the history names no forged author.
-	if code := status(t, r, north.Token, nb); code != http.StatusOK {
+	if code := getStatus(t, r, north.Token, nb); code != http.StatusOK {
 		t.Fatalf("Ana, marked as left by a forgery, gets %d", code)
 	}
 	var history api.HistoryAnswer
@@ -254,7 +254,7 @@ func TestForgeriesWithStockClients(t *testing.T) {
 	}
 	eve.do(obj{"cmd": "change", "url": south.URL, "ops": []any{obj{"op": "set", "path": []any{"federation", "memberOf", fed.ID}, "value": obj{"since": now}}}})
 	eve.do(obj{"cmd": "wait-ack", "url": south.URL})
-	if code := status(t, r, south.Token, fb); code != http.StatusNotFound {
+	if code := getStatus(t, r, south.Token, fb); code != http.StatusNotFound {
 		t.Fatalf("a council the federation never admitted reads it over REST: %d", code)
 	}
 	if ev := eve.do(obj{"cmd": "find", "url": fed.URL, "timeoutMs": 3000}); ev.Event == "doc" {
@@ -262,7 +262,7 @@ func TestForgeriesWithStockClients(t *testing.T) {
 	}
 	// Once the federation admits south, its members read it.
 	rest(t, r, fed.Token, "POST", fb+"/federation/admit", obj{"council": south.ID}, nil)
-	if code := status(t, r, south.Token, fb); code != http.StatusOK {
+	if code := getStatus(t, r, south.Token, fb); code != http.StatusOK {
 		t.Fatalf("south, admitted, cannot read the federation: %d", code)
 	}
 }

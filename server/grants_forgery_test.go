@@ -87,19 +87,19 @@ func stored(t testing.TB, r *Relay, id wire.DocumentID, path ...any) any {
 // r stores nothing of it.
 func refusedWrite(t *testing.T, r *Relay, p *testPeer, id wire.DocumentID, key string) {
 	t.Helper()
-	before := heads(t, r, id)
+	before := storedHeads(t, r, id)
 	p.change(id, key, "x")
 	if m := p.expect(wire.TypeError); !strings.Contains(m.ErrorMessage, "no write access") {
 		t.Fatalf("%s's write to %s answered %q", p.id, id, m.ErrorMessage)
 	}
 	settle(t, r, id)
-	if after := heads(t, r, id); !slices.Equal(after, before) {
+	if after := storedHeads(t, r, id); !slices.Equal(after, before) {
 		t.Fatalf("%s's refused write changed %s: %v → %v", p.id, id, before, after)
 	}
 }
 
 // heads returns the heads of document id in r's store.
-func heads(t testing.TB, r *Relay, id wire.DocumentID) []string {
+func storedHeads(t testing.TB, r *Relay, id wire.DocumentID) []string {
 	t.Helper()
 	m, err := r.store.Meta(context.Background(), string(id))
 	if err != nil {

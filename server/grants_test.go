@@ -200,7 +200,7 @@ func (w *world) recall(t testing.TB, r *Relay, now time.Time) string {
 
 func (w *world) heads(t testing.TB, id wire.DocumentID) []string {
 	t.Helper()
-	return heads(t, w.r, id)
+	return storedHeads(t, w.r, id)
 }
 
 // canFetch reports whether p gets the document (true) or doc-unavailable.
