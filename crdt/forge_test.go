@@ -208,3 +208,49 @@ func TestCouncilIDDerivation(t *testing.T) {
 		t.Errorf("founding args = %v", keys)
 	}
 }
+
+// TestFutureRecords: a record dated more than MaxSkew after the reading
+// moment is a problem, never a fact; one within MaxSkew waits its turn
+// (a member admitted then is listed, not yet active).
+func TestFutureRecords(t *testing.T) {
+	doc := newCouncil(t, majority, "ana")
+	now := at(10)
+	soon := signedBy(doc, "ana", crdt.OpJoin, now.Add(crdt.MaxSkew), map[string]string{"member": "ben", "name": "Ben", "role": "worker", "key": pub("ben")})
+	commitRecord(t, doc, soon.message(), now, setAt(map[string]any{"name": "Ben", "role": "worker", "joinedAt": now.Add(crdt.MaxSkew)}, "members", "ben"))
+	late := signedBy(doc, "ana", crdt.OpJoin, now.Add(crdt.MaxSkew+time.Millisecond), map[string]string{"member": "cai", "name": "Cai", "role": "worker", "key": pub("cai")})
+	commitRecord(t, doc, late.message(), now, setAt(map[string]any{"name": "Cai", "role": "worker", "joinedAt": now.Add(crdt.MaxSkew)}, "members", "cai"))
+	v, problems := readAny(doc, now)
+	ben, okBen := v.Member("ben")
+	_, okCai := v.Member("cai")
+	if !okBen || ben.Active || okCai {
+		t.Errorf("members %+v", v.Members)
+	}
+	h := must1[[]crdt.HistoryEntry](t)(crdt.History(doc))
+	if got := paths(problems); len(got) != 2 || got[0] != "/log/"+h[len(h)-1].Hash || got[1] != "/members/cai" {
+		t.Errorf("problems %v", problems)
+	}
+	// Later, both count.
+	if v := read(t, doc, now.Add(time.Hour)); len(v.Members) != 3 {
+		t.Errorf("members later %+v", v.Members)
+	}
+}
+
+// TestDeriveTrustingTheFoundingRecord: Derive with no council id trusts
+// the one founding record in the log (a tool that does not know the
+// document's id), and reports a second one.
+func TestDeriveTrustingTheFoundingRecord(t *testing.T) {
+	doc := newCouncil(t, majority, "ana", "ben")
+	log := crdt.NewLog()
+	must(t, log.Update(doc))
+	v, problems, facts := log.Derive("", at(1), nil)
+	if v.ID != councilOf(doc) || len(v.Members) != 2 || len(problems) != 0 || len(facts) != 2 || !facts[0].Counted || facts[0].Op != crdt.OpCreateCouncil {
+		t.Fatalf("view %+v problems %v facts %+v", v, problems, facts)
+	}
+	other := newCouncil(t, majority, "ana")
+	changes := must1[[]*automerge.Change](t)(other.Changes())
+	commitRecord(t, doc, changes[0].Message(), at(2), nil)
+	must(t, log.Update(doc))
+	if v, problems, _ := log.Derive("", at(3), nil); v.ID == "" || len(problems) != 1 {
+		t.Errorf("two founding records: %q %v", v.ID, problems)
+	}
+}
