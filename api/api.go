@@ -21,6 +21,7 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -89,6 +90,10 @@ type Options struct {
 	// for members without a key of their own. Default: nil, and then
 	// every council write is refused (the relay cannot sign).
 	Custody *auth.Custody
+	// Signers, if set, gives the keys member writes are signed with
+	// instead of Custody: an offline replica signs with the member's own
+	// device key. Default: nil (Custody signs).
+	Signers Signers
 	// Councils reads council documents through cached verified logs
 	// (server.Grants). Default: nil, and then every read verifies the
 	// whole log (crdt.Read).
@@ -118,6 +123,12 @@ type Options struct {
 	// MaxBundleSize bounds the changes of one bundle taken in by POST
 	// /api/bundles. Default: bundle.DefaultMaxSize (64 MiB).
 	MaxBundleSize int64
+}
+
+// Signers gives the signer a member's REST writes are signed with;
+// auth.Custody is one.
+type Signers interface {
+	Signer(ctx context.Context, council, member string) (crdt.Signer, error)
 }
 
 // CouncilReader reads a council document through a cached verified

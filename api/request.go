@@ -250,6 +250,9 @@ func (s *Server) read(c echo.Context, fn func(view CouncilView, doc *automerge.D
 // signer returns the custodial signer of a member: the relay signs the
 // member's REST writes with the key it holds for them.
 func (s *Server) signer(ctx context.Context, council, member string) (crdt.Signer, error) {
+	if s.opts.Signers != nil {
+		return s.opts.Signers.Signer(ctx, council, member)
+	}
 	if s.opts.Custody == nil {
 		return crdt.Signer{}, &Error{Code: CodeUnavailable, Message: "this relay keeps no custodial keys: it cannot sign writes"}
 	}

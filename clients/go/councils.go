@@ -158,6 +158,18 @@ func (c *Client) EditMinutes(ctx context.Context, council, minutes string, req a
 	return c.write(ctx, http.MethodPatch, councilPath(council, "minutes", minutes), req)
 }
 
+// AddKey adds the public key of the member's own device (see
+// POST /api/councils/{id}/keys).
+func (c *Client) AddKey(ctx context.Context, council string, req api.KeyRequest) (*api.WriteAnswer, error) {
+	return c.write(ctx, http.MethodPost, councilPath(council, "keys"), req)
+}
+
+// ApplyRecord sends a record the member signed on their device (see
+// POST /api/councils/{id}/records).
+func (c *Client) ApplyRecord(ctx context.Context, council string, req api.RecordRequest) (*api.WriteAnswer, error) {
+	return c.write(ctx, http.MethodPost, councilPath(council, "records"), req)
+}
+
 // TokenSelf says whom the client's token speaks for.
 func (c *Client) TokenSelf(ctx context.Context) (*api.TokenAnswer, error) {
 	var ans api.TokenAnswer

@@ -83,8 +83,10 @@ func (h *Home) OpenReplica(opts ReplicaOptions) (*Replica, error) {
 	})
 	credentials := auth.New(st)
 	// The replica's own API serves one person on this computer: the
-	// limits a relay keeps against strangers do not apply.
-	handler := api.New(relay, api.Options{Auth: credentials, Logger: opts.Logger, TokenRequestsPerSecond: 1e9}).Handler()
+	// limits a relay keeps against strangers do not apply. Operations made
+	// on it are signed with the home's device key (registered with the
+	// council at login), verified like any other.
+	handler := api.New(relay, api.Options{Auth: credentials, Signers: homeSigners{h}, Logger: opts.Logger, TokenRequestsPerSecond: 1e9}).Handler()
 	return &Replica{
 		home:      h,
 		storageID: storageID,

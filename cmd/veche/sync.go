@@ -149,6 +149,9 @@ func (c *councilCmd) saveMembership(ctx context.Context, m client.Membership) er
 	if err != nil {
 		return err
 	}
+	if err := h.RegisterKey(ctx, m, c.httpClient); err != nil {
+		return err
+	}
 	if err := h.Save(m); err != nil {
 		return err
 	}
