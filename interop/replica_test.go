@@ -162,7 +162,8 @@ func TestReplicaOfflineForAWeekThenSync(t *testing.T) {
 	}
 
 	// Meanwhile on the relay: Ana proposes and votes over REST; Ben's
-	// phone votes and posts an offer with plain document changes.
+	// phone votes and posts an offer with plain document changes, which
+	// carry no signed record: they merge everywhere and count nowhere.
 	var anaProposal api.WriteAnswer
 	rest(t, r, ana, "POST", "/api/councils/"+created.ID+"/proposals", obj{"title": "Mend the mill race"}, &anaProposal)
 	rest(t, r, ana, "POST", "/api/councils/"+created.ID+"/proposals/"+anaProposal.ID+"/votes", obj{"choice": "yes"}, nil)
@@ -205,7 +206,7 @@ func TestReplicaOfflineForAWeekThenSync(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Fatalf("the laptop and the relay derive different councils:\nlaptop %s\nrelay  %s", a, b)
 	}
-	if len(relayView.Proposals) != 8 || len(relayView.Exchange.Offers) != 8 {
+	if len(relayView.Proposals) != 8 || len(relayView.Exchange.Offers) != 7 {
 		t.Fatalf("the relay has %d proposals and %d offers after sync", len(relayView.Proposals), len(relayView.Exchange.Offers))
 	}
 	n, _ := relayView.Need(need)
@@ -213,8 +214,13 @@ func TestReplicaOfflineForAWeekThenSync(t *testing.T) {
 		t.Fatalf("the need after sync: %+v", n)
 	}
 	p, _ := relayView.Proposal(anaProposal.ID)
-	if p.Tally.Yes != 1 || p.Tally.No != 1 {
+	if p.Tally.Yes != 1 || p.Tally.No != 0 {
 		t.Fatalf("Ana's proposal after sync: %+v", p.Tally)
+	}
+	for _, path := range []string{"/exchange/offers/ben-eggs", "/proposals/" + anaProposal.ID + "/votes/" + ben.Member} {
+		if !hasProblem(relayView, path) {
+			t.Fatalf("the phone's unsigned write at %s is not reported: %v", path, relayView.Problems)
+		}
 	}
 	// A second sync has nothing to carry.
 	if out := laptop.ok("sync"); !strings.Contains(out, "sent 0 change(s), received 0") {
@@ -266,14 +272,16 @@ func TestSneakernetVillageToDistrictAndBack(t *testing.T) {
 		t.Fatalf("the phone sees %+v", seen.Proposals[well])
 	}
 
-	// Phone → district → village: Ben votes from his phone; the district
+	// Phone → district → village: Ben's phone writes the proposal's body
+	// (collaborative text), Ben votes at the district; the district
 	// exports what came after the village's bundle.
 	phone.do(obj{"cmd": "change", "url": created.URL, "ops": []any{
-		obj{"op": "set", "path": []any{"proposals", well, "votes", ben.Member}, "value": obj{"choice": "yes", "at": time.Now().UnixMilli()}},
+		obj{"op": "set", "path": []any{"proposals", well, "body"}, "value": "Near the school."},
 	}})
 	phone.do(obj{"cmd": "wait-ack", "url": created.URL})
+	rest(t, district, ben.Token, "POST", "/api/councils/"+created.ID+"/proposals/"+well+"/votes", obj{"choice": "yes"}, nil)
 	townhall.ok("bundle", "export", "--since", file("v1.bundle"), "--out", file("d1.bundle"))
-	if out := village.ok("bundle", "import", file("d1.bundle"), "--offline"); !strings.Contains(out, "Imported 1 new change(s)") {
+	if out := village.ok("bundle", "import", file("d1.bundle"), "--offline"); !strings.Contains(out, "Imported 2 new change(s)") {
 		t.Fatalf("import in the village: %s", out)
 	}
 	var villageView api.CouncilView
@@ -282,7 +290,7 @@ func TestSneakernetVillageToDistrictAndBack(t *testing.T) {
 	if !sameHeads(villageView.Heads, districtView.Heads) {
 		t.Fatalf("village %v, district %v", villageView.Heads, districtView.Heads)
 	}
-	if p, _ := villageView.Proposal(well); len(p.Votes) != 2 {
+	if p, _ := villageView.Proposal(well); len(p.Votes) != 2 || p.Tally.Yes != 2 || p.Body != "Near the school." {
 		t.Fatalf("the village sees the well proposal as %+v", p)
 	}
 
