@@ -98,7 +98,7 @@ func begin(doc *automerge.Doc, op Op, as Signer, at time.Time) (*tx, error) {
 	// replayed after this operation's record, so it must not depend on them.
 	log := NewLog()
 	_ = log.Update(doc)
-	view, _ := readLog(doc, log, as.Council, at, nil, 0)
+	view, _ := readLog(doc, log, as.Council, at, as.Others, 0)
 	if view.ID == "" {
 		return nil, errorf(op, CodeNoCouncil, "the document holds no valid founding record of council %q", as.Council)
 	}

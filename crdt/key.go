@@ -27,6 +27,12 @@ type Signer struct {
 	Key       ed25519.PrivateKey // the member's device (or custodial) key
 	Custodial bool               // Key is held by a relay for the member
 
+	// Others resolves other councils' verified views while the operation
+	// validates, as in ReadLog: with it, a delegate seated in a federation
+	// (whose seat rests on their home council's log) acts there. Nil: no
+	// seat counts, and such a delegate is no member.
+	Others Councils
+
 	// signed is a record the member signed elsewhere (ApplyRecord): the
 	// operation must rebuild exactly this record, and carries it as is.
 	signed *Record

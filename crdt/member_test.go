@@ -262,3 +262,32 @@ func TestUnverifiedDelegateCannotAct(t *testing.T) {
 		}
 	}
 }
+
+// TestSeatedDelegateActs: with the home council's view at hand
+// (Signer.Others), a seated delegate acts in the federation — admits a
+// council, votes — and it counts where readers hold that view; without
+// it, operations do not know them.
+func TestSeatedDelegateActs(t *testing.T) {
+	home := newCouncil(t, majority, "ana", "ben")
+	fed := newCouncilOf(t, crdt.KindFederation, majority, "fia")
+	must(t, crdt.JoinFederation(home, as(home, "ana"), councilOf(fed), t0))
+	must(t, crdt.AdmitCouncil(fed, as(fed, "fia"), councilOf(home), t0))
+	_, _, err := crdt.ProposeMandate(home, as(home, "ana"), crdt.ProposalSpec{ID: "pm1", Title: "Send Ben"}, crdt.MandateSpec{ID: "m1", Task: "t", Body: councilOf(fed), Delegate: "ben"}, at(1))
+	must(t, err)
+	must(t, crdt.CastVote(home, as(home, "ana"), "pm1", crdt.Yes, at(2)))
+	must(t, crdt.CastVote(home, as(home, "ben"), "pm1", crdt.Yes, at(2)))
+	must1[string](t)(crdt.TakeSeat(fed, as(fed, "ben"), crdt.SeatSpec{ID: "d-ben", Name: "Ben", Council: councilOf(home), Mandate: "m1"}, at(3)))
+	p := must1[string](t)(crdt.Propose(fed, as(fed, "fia"), crdt.ProposalSpec{ID: "fp", Kind: crdt.ProposalGeneral, Title: "Share the mill", ClosesAt: at(30)}, at(4)))
+
+	delegate := crdt.Signer{Council: councilOf(fed), Member: "d-ben", Key: testKey("ben")}
+	refused(t, fed, crdt.ErrUnknownMember, func() error { return crdt.CastVote(fed, delegate, p, crdt.Yes, at(5)) })
+	homeView := read(t, home, at(5))
+	delegate.Others = func(id string) (crdt.View, bool) { return homeView, id == councilOf(home) }
+	must(t, crdt.CastVote(fed, delegate, p, crdt.Yes, at(5)))
+	must(t, crdt.AdmitCouncil(fed, delegate, "9zzLakeside", at(6)))
+
+	v, problems := readWith(fed, at(31), home)
+	if pr := proposal(t, v, p); len(problems) > 0 || pr.Tally.Electorate != 2 || pr.Tally.Yes != 1 || len(v.Federation.Members) != 2 {
+		t.Errorf("proposal %+v, federation %+v, problems %v", pr, v.Federation.Members, problems)
+	}
+}
