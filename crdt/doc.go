@@ -98,10 +98,14 @@ custodial one.
 # Rules of the log
 
 Records are replayed in order of (at, SHA-256 of payload), so the result
-never depends on merge order. Times are the signer's claim; a record
-dated more than MaxSkew after the reading moment is a problem, not a
-fact (and records dated after now but within MaxSkew are not yet in
-effect).
+never depends on merge order. Records of one millisecond may depend on
+each other whatever that order (a member admitted, then acting, at the
+same moment): those that do not count are applied again, in the same
+order, while that admits more of them. A second change carrying a record
+already in the log gets the verdict of the first. Times are the
+signer's claim; a record dated more than MaxSkew after the reading
+moment is a problem, not a fact (and records dated after now but within
+MaxSkew are not yet in effect).
 
   - A vote counts only if signed by the voter, for an existing proposal,
     at or after its time; a member's ballot is their latest vote at or
@@ -130,7 +134,9 @@ effect).
     council's verified view (Councils) count it only if the named mandate
     was active when the seat was taken, sends that delegate to this
     federation, the key counts for the delegate there, and the home
-    council is admitted here; the seat ends when the mandate does.
+    council is admitted here by then. The seat is checked where it is
+    replayed, so a delegate whose seat does not count never acts; the
+    seat ends (the delegate's key retired) when the mandate does.
     Without the home council's log the seat does not count (a problem).
   - A pledge from another council counts only if that council's verified
     view (Councils) shows the signer as an active member holding the key.
@@ -166,7 +172,10 @@ vectors) that need fixed ids; explicit ids must satisfy ValidID.
 # Operations
 
 Each operation takes a Signer (council id, member id, private key) and
-validates its input against the verified view at `at`, returning an
+validates its input against the verified view at `at` — of the records
+dated at or before `at`, which the replay applies before the operation's
+own (Signer.Others resolves other councils, for a seated delegate) —
+returning an
 *Error (compare with errors.Is against ErrInvalid, ErrNotFound,
 ErrUnknownMember, ErrMemberLeft, ErrKeyNotCounted, ErrProposalClosed,
 ErrNotDelegate, …) having changed nothing. Only then does it sign the
