@@ -73,6 +73,20 @@
 // the fuzzer (package sandbox, TestMutationFuzz) looks for crashes in the
 // same calls.
 //
+// # Dialing
+//
+// A relay that dials (Relay.Dial: a replica reaching a relay, a village
+// relay linking to its district) starts the sync of what Options.Share (a
+// SharePolicy) names for the other side right after the handshake
+// (share.go): a sync message for a document it holds, a request for one it
+// lacks. Options.Observer (a SyncObserver) hears the heads each sync
+// message from a peer announces, and doc-unavailable answers, so a replica
+// can tell when it has converged. Because Automerge says nothing to a peer
+// already in sync, flush answers a peer's first message of a session with
+// a message of the relay's heads alone (headsMessage) when Automerge has
+// nothing to say. Relay.Adopt makes a document from changes that come from
+// outside the protocol (a bundle) on a relay that does not hold it yet.
+//
 // # Metrics
 //
 // Options.Metrics (interface Metrics, metrics.go; NopMetrics by default)
