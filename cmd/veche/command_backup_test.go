@@ -188,6 +188,16 @@ func TestCheckFindsDamageAndLeftovers(t *testing.T) {
 	if code != exitLeftovers || !strings.Contains(out, "sync phone/vanished: document vanished is not stored") || !strings.Contains(out, "Nothing is damaged") {
 		t.Fatalf("leftovers: exit %d\n%s", code, out)
 	}
+	out, _, code = runVerb(t, NewCheckCommand(), "--data", dir, "--repair")
+	if code != 0 || !strings.Contains(out, "Removed 1 leftovers") {
+		t.Fatalf("check --repair: exit %d\n%s", code, out)
+	}
+	if out, _, code = runVerb(t, NewCheckCommand(), "--data", dir); code != 0 {
+		t.Fatalf("check after --repair: exit %d\n%s", code, out)
+	}
+	st, _ = store.Open(dir, nil)
+	st.SaveSyncState(ctx, "phone", "vanished", []byte("x"))
+	st.Close()
 
 	// The store says the document's heads are ones its changes do not reach.
 	st, _ = store.Open(dir, nil)
@@ -196,6 +206,13 @@ func TestCheckFindsDamageAndLeftovers(t *testing.T) {
 	out, _, code = runVerb(t, NewCheckCommand(), "--data", dir)
 	if code != exitDamaged || !strings.Contains(out, "1 of 1 damaged") || !strings.Contains(out, "DAMAGE FOUND") {
 		t.Fatalf("damaged: exit %d\n%s", code, out)
+	}
+	// --repair touches nothing when there is damage: the leftover stays.
+	if out, _, code = runVerb(t, NewCheckCommand(), "--data", dir, "--repair"); code != exitDamaged || !strings.Contains(out, "phone/vanished") {
+		t.Fatalf("--repair on damage: exit %d\n%s", code, out)
+	}
+	if out, _, _ = runVerb(t, NewCheckCommand(), "--data", dir); !strings.Contains(out, "phone/vanished") {
+		t.Fatalf("--repair removed a leftover beside damage:\n%s", out)
 	}
 
 	// A relay running on the directory: check refuses to look.

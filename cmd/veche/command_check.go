@@ -24,14 +24,15 @@ const (
 const checkUsage = `veche check — is a relay's data sound? (after a power cut, before a backup)
 
 Usage:
-  veche check --data DIR
+  veche check --data DIR [--repair]
 
 Stop the relay first. The check reads and changes nothing:
   - bbolt's own consistency check of veche.db (pages, free list, buckets);
   - every document loads with Automerge, and its snapshot and changes give
     exactly the heads recorded with its last write;
   - no sync state, owner, member token or invite points at a document the
-    store does not hold.
+    store does not hold. --repair deletes these leftovers (it changes
+    nothing else, and nothing at all if there is damage).
 
 Exit codes: 0 all good; 1 could not check (no data, or a relay is running
 on it); 2 the command line is wrong; 3 harmless leftovers only; 4 damage
@@ -45,6 +46,8 @@ type CheckCommand struct {
 	// DataDir is the data directory to check. Flag --data, env VECHE_DATA;
 	// default ./veche-data.
 	DataDir string
+	// Repair deletes leftovers when nothing is damaged. Flag --repair.
+	Repair bool
 
 	stdout io.Writer
 	stderr io.Writer
@@ -65,6 +68,7 @@ func (c *CheckCommand) ParseFlags(args []string) error {
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() { fmt.Fprint(c.stderr, checkUsage); fs.PrintDefaults() }
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "the relay's data directory (env VECHE_DATA)")
+	fs.BoolVar(&c.Repair, "repair", c.Repair, "delete leftovers (records pointing at documents not stored) when nothing is damaged")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errUsage
@@ -80,7 +84,7 @@ func (c *CheckCommand) ParseFlags(args []string) error {
 // Run checks the data directory, prints a summary, and returns an
 // exitCode error when something was found.
 func (c *CheckCommand) Run(ctx context.Context) error {
-	st, err := store.Open(c.DataDir, &store.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	st, err := store.Open(c.DataDir, &store.Options{ReadOnly: !c.Repair, LockTimeout: 200 * time.Millisecond})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("a relay is running on %s: stop it first (sudo systemctl stop veche), then check", c.DataDir)
 	}
@@ -160,8 +164,16 @@ func (c *CheckCommand) Run(ctx context.Context) error {
 		fmt.Fprintf(w, "DAMAGE FOUND. Keep this directory as it is, and restore the last good backup into a new one:\n"+
 			"  veche restore BACKUP.tar --data NEW-DIR   (then run the relay on NEW-DIR)\n")
 		return exitCode(exitDamaged)
+	case len(leftovers) > 0 && c.Repair:
+		n, err := st.RemoveLeftovers(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Nothing is damaged. Removed %d leftovers. All good: the relay can start.\n", n)
+		return nil
 	case len(leftovers) > 0:
-		fmt.Fprintf(w, "Nothing is damaged: the relay can start. The leftovers are what interrupted syncs leave; they only take a little space.\n")
+		fmt.Fprintf(w, "Nothing is damaged: the relay can start. The leftovers are what interrupted syncs leave; they only\n"+
+			"take a little space (veche check --repair deletes them).\n")
 		return exitCode(exitLeftovers)
 	default:
 		fmt.Fprintf(w, "All good: the relay can start.\n")

@@ -304,6 +304,19 @@ func TestLeftovers(t *testing.T) {
 	if n, err := s.SyncStates(ctx); err != nil || n != 2 {
 		t.Fatalf("sync states: %d %v", n, err)
 	}
+	// Removed, they are gone, and nothing else is.
+	if n, err := s.RemoveLeftovers(ctx); err != nil || n != 4 {
+		t.Fatalf("removed %d leftovers: %v", n, err)
+	}
+	if l, err := s.Leftovers(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("leftovers after removing them: %v %v", l, err)
+	}
+	if st, err := s.LoadSyncState(ctx, "peer-storage", "doc-a"); err != nil || string(st) != "state" {
+		t.Fatalf("the sync state of a stored document: %q %v", st, err)
+	}
+	if ids, _ := s.DocumentIDs(ctx); len(ids) != 1 {
+		t.Fatalf("documents after removing leftovers: %v", ids)
+	}
 }
 
 func TestOpenReadOnly(t *testing.T) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -83,64 +84,112 @@ func (s *Bolt) Leftovers(ctx context.Context) (out []Leftover, err error) {
 	}
 	defer s.mu.RUnlock()
 	err = s.db.View(func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketDocs)
-		stored := func(id []byte) bool { return docs.Bucket(id) != nil }
-		peers := tx.Bucket(bucketSync)
-		err := peers.ForEachBucket(func(sid []byte) error {
-			return peers.Bucket(sid).ForEach(func(doc, _ []byte) error {
-				if !stored(doc) {
-					out = append(out, Leftover{Bucket: "sync", Key: string(sid) + "/" + string(doc), Missing: string(doc)})
-				}
-				return nil
-			})
-		})
+		found, err := findLeftovers(tx)
+		for _, f := range found {
+			out = append(out, f.Leftover)
+		}
+		return err
+	})
+	return out, err
+}
+
+// RemoveLeftovers deletes every record Leftovers lists, in one
+// transaction, and returns how many it deleted. Run it only while no
+// relay serves the store: a relay may hold a document in memory that it
+// has not stored yet, with its owner and sync states already recorded.
+func (s *Bolt) RemoveLeftovers(ctx context.Context) (n int, err error) {
+	defer wrap(&err, "remove leftovers")
+	if err := s.acquire(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		s.countCommit(tx)
+		found, err := findLeftovers(tx)
 		if err != nil {
 			return err
 		}
-		if b := authBucket(tx, bucketOwners); b != nil {
-			err := b.ForEach(func(doc, council []byte) error {
-				switch {
-				case !stored(doc):
-					out = append(out, Leftover{Bucket: "auth/owners", Key: string(doc), Missing: string(doc)})
-				case !stored(council):
-					out = append(out, Leftover{Bucket: "auth/owners", Key: string(doc), Missing: string(council)})
-				}
-				return nil
-			})
-			if err != nil {
+		for _, f := range found {
+			if err := f.bucket.Delete(f.key); err != nil {
 				return err
 			}
 		}
-		if b := authBucket(tx, bucketTokens); b != nil {
-			err := b.ForEach(func(_, v []byte) error {
-				var rec TokenRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return fmt.Errorf("%w: a token record: %w", ErrCorrupt, err)
-				}
-				if rec.Kind == TokenMember && !stored([]byte(rec.Council)) {
-					out = append(out, Leftover{Bucket: "auth/tokens", Key: "member token of " + rec.Member, Missing: rec.Council})
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		if b := authBucket(tx, bucketInvites); b != nil {
-			return b.ForEach(func(_, v []byte) error {
-				var rec InviteRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return fmt.Errorf("%w: an invite record: %w", ErrCorrupt, err)
-				}
-				if !stored([]byte(rec.Council)) {
-					out = append(out, Leftover{Bucket: "auth/invites", Key: "invite", Missing: rec.Council})
-				}
-				return nil
-			})
-		}
+		n = len(found)
 		return nil
 	})
-	return out, err
+	return n, err
+}
+
+// leftover is a Leftover with where it is stored.
+type leftover struct {
+	Leftover
+	bucket *bolt.Bucket
+	key    []byte
+}
+
+// findLeftovers collects the leftovers of tx; it reads everything before
+// anything is deleted, so deleting them afterwards moves no cursor.
+func findLeftovers(tx *bolt.Tx) (out []leftover, err error) {
+	docs := tx.Bucket(bucketDocs)
+	stored := func(id []byte) bool { return docs.Bucket(id) != nil }
+	peers := tx.Bucket(bucketSync)
+	err = peers.ForEachBucket(func(sid []byte) error {
+		b := peers.Bucket(sid)
+		return b.ForEach(func(doc, _ []byte) error {
+			if !stored(doc) {
+				out = append(out, leftover{Leftover{Bucket: "sync", Key: string(sid) + "/" + string(doc), Missing: string(doc)}, b, bytes.Clone(doc)})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if b := authBucket(tx, bucketOwners); b != nil {
+		err := b.ForEach(func(doc, council []byte) error {
+			switch {
+			case !stored(doc):
+				out = append(out, leftover{Leftover{Bucket: "auth/owners", Key: string(doc), Missing: string(doc)}, b, bytes.Clone(doc)})
+			case !stored(council):
+				out = append(out, leftover{Leftover{Bucket: "auth/owners", Key: string(doc), Missing: string(council)}, b, bytes.Clone(doc)})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if b := authBucket(tx, bucketTokens); b != nil {
+		err := b.ForEach(func(k, v []byte) error {
+			var rec TokenRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("%w: a token record: %w", ErrCorrupt, err)
+			}
+			if rec.Kind == TokenMember && !stored([]byte(rec.Council)) {
+				out = append(out, leftover{Leftover{Bucket: "auth/tokens", Key: "member token of " + rec.Member, Missing: rec.Council}, b, bytes.Clone(k)})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if b := authBucket(tx, bucketInvites); b != nil {
+		err := b.ForEach(func(k, v []byte) error {
+			var rec InviteRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("%w: an invite record: %w", ErrCorrupt, err)
+			}
+			if !stored([]byte(rec.Council)) {
+				out = append(out, leftover{Leftover{Bucket: "auth/invites", Key: "invite", Missing: rec.Council}, b, bytes.Clone(k)})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SyncStates counts the persisted sync states.
