@@ -146,3 +146,35 @@ func TestSilentConnectionIsCutAtJoinDeadline(t *testing.T) {
 		t.Fatalf("%d peers left", r.Peers())
 	}
 }
+
+// TestSenderIDsStayWithinAPrincipal: an ephemeral message reaches a peer of
+// another principal under a stable alias, never the sender's senderId
+// (which the same principal's other devices still see).
+func TestSenderIDsStayWithinAPrincipal(t *testing.T) {
+	r := newTestRelay(t, openStore(t), Options{})
+	ana := MemberPrincipal("north", "ana")
+	phone := connectAs(t, r, "ana-phone", ana)
+	laptop := connectAs(t, r, "ana-laptop", ana)
+	ben := connectAs(t, r, "ben-phone", MemberPrincipal("north", "ben"))
+	id := wire.NewDocumentID()
+	phone.change(id, "k", "v")
+	for _, p := range []*testPeer{laptop, ben} {
+		p.find(id)
+		p.waitValue(id, "k", "v")
+	}
+	var aliases []string
+	for count := uint64(1); count <= 2; count++ {
+		phone.sendMsg(wire.Message{Type: wire.TypeEphemeral, SenderID: "ana-phone", TargetID: r.PeerID(), DocumentID: id, SessionID: "s", Count: count, Data: []byte{0xa0}})
+		if m := laptop.expect(wire.TypeEphemeral); m.SenderID != "ana-phone" {
+			t.Fatalf("ana's laptop sees her phone as %q", m.SenderID)
+		}
+		m := ben.expect(wire.TypeEphemeral)
+		if strings.Contains(m.SenderID, "ana-phone") || m.SenderID == "" {
+			t.Fatalf("ben sees ana's phone as %q", m.SenderID)
+		}
+		aliases = append(aliases, m.SenderID)
+	}
+	if aliases[0] != aliases[1] {
+		t.Fatalf("the alias changed between messages: %v", aliases)
+	}
+}

@@ -365,3 +365,53 @@ func TestUntrustedLocalChangesAreScreened(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPeerRelayForwardingAPoisonedChange: a peer relay only forwards what
+// others wrote. Forwarding a change already quarantined gets an error for
+// it and nothing else changes; forwarding a new crashing change has it
+// quarantined and the link cut (it redials), but the link is not
+// suspended.
+func TestPeerRelayForwardingAPoisonedChange(t *testing.T) {
+	var crashers []crasher
+	for _, c := range loadCorpus(t) {
+		if len(c.State) == 0 && !c.Generate {
+			crashers = append(crashers, c)
+		}
+	}
+	if len(crashers) < 2 {
+		t.Fatal("want two corpus inputs that crash a new document")
+	}
+	pool := startSandbox(t)
+	st := openStore(t)
+	r := newTestRelay(t, st, Options{Sandbox: pool, Quarantine: st})
+	link := Principal{ID: "peer:district", Kind: KindPeer}
+
+	// A member sends the first: quarantined, member suspended.
+	bad := connectAs(t, r, "mallory", MemberPrincipal("south", "mallory"))
+	bad.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: r.PeerID(), DocumentID: wire.NewDocumentID(), Data: crashers[0].Message})
+	bad.expectError("quarantined")
+
+	// The link forwards it: an error, the link stays and syncs on.
+	district := connectAs(t, r, "district", link)
+	restarts := pool.Restarts()
+	district.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "district", TargetID: r.PeerID(), DocumentID: wire.NewDocumentID(), Data: crashers[0].Message})
+	district.expectError("quarantined change")
+	id := wire.NewDocumentID()
+	district.change(id, "k", "v")
+	waitStored(t, r, district, id)
+	if pool.Restarts() != restarts {
+		t.Fatal("a quarantined change reached the sandbox")
+	}
+
+	// The link forwards a new one: quarantined, the link cut, not suspended.
+	district.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "district", TargetID: r.PeerID(), DocumentID: wire.NewDocumentID(), Data: crashers[1].Message})
+	district.expectError("quarantined")
+	district.waitClosed()
+	if r.Suspended(link) {
+		t.Fatal("a peer relay was suspended for what it forwarded")
+	}
+	again := connectAs(t, r, "district", link)
+	other := wire.NewDocumentID()
+	again.change(other, "k", "v")
+	waitStored(t, r, again, other)
+}

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -169,6 +171,7 @@ type Relay struct {
 
 	ephemeral  *ephemeralFilter
 	quarantine *quarantine
+	aliasKey   [32]byte // keys senderAlias; random at every start
 
 	mu      sync.Mutex // guards the following
 	closing bool
@@ -193,6 +196,7 @@ func New(st store.Store, opts Options) *Relay {
 		docs:       make(map[string]*synchronizer),
 		byID:       make(map[string]*peer),
 	}
+	_, _ = rand.Read(r.aliasKey[:])
 	if err := r.quarantine.load(context.Background()); err != nil {
 		r.log.Error("reading the quarantine; starting with what was read", "err", err)
 	}
@@ -251,6 +255,15 @@ func (r *Relay) removePeer(pe *peer) {
 	}
 	r.mu.Unlock()
 	r.metrics.PeerDisconnected(pe.principal.Kind)
+}
+
+// senderAlias is what peers of other principals see of a senderId: a
+// keyed digest, stable while the relay runs, that tells peers apart
+// without telling who they are.
+func (r *Relay) senderAlias(id string) string {
+	mac := hmac.New(sha256.New, r.aliasKey[:])
+	mac.Write([]byte(id))
+	return "peer-" + hex.EncodeToString(mac.Sum(nil)[:8])
 }
 
 // ErrSenderIDInUse fails the handshake of a connection whose senderId

@@ -251,13 +251,22 @@ func (s *synchronizer) forget(pe *peer) {
 	delete(s.peers, pe)
 }
 
+// relayEphemeral passes an ephemeral message to the document's other
+// peers with the original sender's senderId, as upstream does, so
+// presence can be told apart per peer. Peers of another principal get a
+// stable alias instead (senderAlias): it tells peers apart just as well,
+// and a senderId is nothing another principal needs to know.
 func (s *synchronizer) relayEphemeral(from *peer, msg wire.Message) {
-	msg.SenderID = from.id // the original sender, as upstream keeps it
 	for pe := range s.peers {
-		if pe != from {
-			msg.TargetID = pe.id
-			pe.send(msg)
+		if pe == from {
+			continue
 		}
+		msg.SenderID = from.id
+		if pe.principal.ID != from.principal.ID {
+			msg.SenderID = s.relay.senderAlias(from.id)
+		}
+		msg.TargetID = pe.id
+		pe.send(msg)
 	}
 }
 
