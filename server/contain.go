@@ -89,12 +89,18 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 	if pool == nil {
 		return true
 	}
-	err := pool.Check(s.mirror, msg.Data, s.mirrorState)
+	err := pool.Check(s.mirror, peerKey(pe), msg.Data, s.mirrorState)
 	var crash *sandbox.Crash
 	var rejected *sandbox.Rejected
 	switch {
 	case err == nil:
 		return true
+	case errors.As(err, &rejected) && rejected.Op == "load":
+		// The relay's own copy does not load in a worker: whatever made it
+		// so, it is not this peer's message.
+		s.poison(&sandbox.Crash{Op: "load", Site: "the document's saved state does not load: " + rejected.Reason})
+		s.unavailable(pe, s.peers[pe])
+		return false
 	case errors.As(err, &rejected):
 		s.reject(pe, fmt.Errorf("sync message rejected: %s", rejected.Reason))
 		return false
@@ -142,7 +148,7 @@ func (s *synchronizer) culprit(msg []byte) int {
 	probe := "probe:" + s.mirror
 	defer pool.Forget(probe)
 	for i, c := range chunks {
-		err := pool.Check(probe, pushMessage(c), s.mirrorState)
+		err := pool.Check(probe, "", pushMessage(c), s.mirrorState)
 		var crash *sandbox.Crash
 		if errors.As(err, &crash) {
 			return i
@@ -161,6 +167,9 @@ func pushMessage(changes ...[]byte) []byte {
 	}
 	return m
 }
+
+// peerKey names a peer's sync state in the sandbox.
+func peerKey(pe *peer) string { return fmt.Sprintf("%p", pe) }
 
 // mirrorState is the document as the relay holds it, for a sandbox worker
 // that does not hold it yet. It saves a fork: Save on the document itself
@@ -252,7 +261,7 @@ func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
 	if pool == nil {
 		return nil
 	}
-	err := pool.Check(s.mirror, msg, s.mirrorState)
+	err := pool.Check(s.mirror, "", msg, s.mirrorState)
 	var crash *sandbox.Crash
 	switch {
 	case err == nil:

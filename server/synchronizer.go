@@ -69,6 +69,7 @@ type peerState struct {
 	lastSaved time.Time            // when its sync state was last persisted
 	waiting   bool                 // it asked for the document before it existed
 	answered  bool                 // a message went to it this session (see headsMessage)
+
 }
 
 func newSynchronizer(r *Relay, id string) *synchronizer {
@@ -249,6 +250,9 @@ func (s *synchronizer) forget(pe *peer) {
 	}
 	s.saveSyncState(pe, ps)
 	delete(s.peers, pe)
+	if pool := s.relay.opts.Sandbox; pool != nil {
+		pool.Leave(s.mirror, peerKey(pe))
+	}
 }
 
 // relayEphemeral passes an ephemeral message to the document's other

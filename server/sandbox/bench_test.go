@@ -43,7 +43,7 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := pool.Check("d", msgs[i], func() [][]byte { return [][]byte{state} }); err != nil {
+		if err := pool.Check("d", "peer", msgs[i], func() [][]byte { return [][]byte{state} }); err != nil {
 			b.Fatal(err)
 		}
 	}

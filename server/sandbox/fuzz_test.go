@@ -92,11 +92,15 @@ func TestMutationFuzz(t *testing.T) {
 			// document: what a first sync of a new document id carries.
 			state = nil
 			msg = syncMessage(append(append([][]byte(nil), h[:at]...), mutate(rng, h[at]))...)
+		} else if rng.IntN(3) == 0 {
+			// Bytes inserted or removed, the chunk's length and checksum
+			// made right again.
+			msg = syncMessage(reshape(rng, h[at]))
 		} else {
 			msg = syncMessage(mutate(rng, h[at]))
 		}
 		doc := fmt.Sprintf("fuzz-%d", i)
-		err := pool.Probe(doc, msg, func() [][]byte { return [][]byte{nil, state} })
+		err := probe(pool, doc, state, msg)
 		pool.Forget(doc)
 		switch e := err.(type) {
 		case nil:
@@ -116,7 +120,11 @@ func TestMutationFuzz(t *testing.T) {
 			}
 			if *fuzzOut != "" && !known[key] {
 				known[key] = true
-				writeCrasher(t, Crasher{Site: e.Site, State: state, Message: msg, Generate: strings.Contains(e.Site, "sync/")})
+				gen, restarted := generateOnly(pool, doc, state, msg)
+				if restarted {
+					crashes++
+				}
+				writeCrasher(t, Crasher{Site: e.Site, State: state, Message: msg, Generate: gen})
 			}
 		default:
 			t.Fatalf("try %d: %v", i, err)
@@ -124,7 +132,7 @@ func TestMutationFuzz(t *testing.T) {
 	}
 	// Whatever happened, the pool still serves an honest message.
 	h := seeds[0]
-	if err := pool.Check("after", syncMessage(h[0]), func() [][]byte { return nil }); err != nil {
+	if err := probe(pool, "after", nil, syncMessage(h[0])); err != nil {
 		t.Fatalf("pool after fuzzing: %v", err)
 	}
 	names := make([]string, 0, len(sites))
@@ -140,6 +148,22 @@ func TestMutationFuzz(t *testing.T) {
 	if int64(crashes) != pool.Restarts() {
 		t.Fatalf("%d crashes but %d restarts", crashes, pool.Restarts())
 	}
+}
+
+// probe runs msg as a peer's message to a document holding state, then
+// the answer to it, as the relay does.
+func probe(pool *Pool, doc string, state, msg []byte) error {
+	return pool.Check(doc, "fuzz", msg, func() [][]byte { return [][]byte{nil, state} })
+}
+
+// generateOnly reports whether msg crashes the core only when the answer
+// is generated: applying it alone survives. (A crash here is one more
+// restart.)
+func generateOnly(pool *Pool, doc string, state, msg []byte) (bool, bool) {
+	err := pool.Receive(doc+"-apply", "", msg, func() [][]byte { return [][]byte{nil, state} })
+	pool.Forget(doc + "-apply")
+	_, crashed := err.(*Crash)
+	return !crashed, crashed
 }
 
 // mutate changes 1 to 4 bytes of a change's body and makes its checksum
@@ -165,14 +189,49 @@ func mutate(rng *rand.Rand, change []byte) []byte {
 	return c
 }
 
-// mutateMessage changes 1 to 4 bytes anywhere in a sync message.
+// mutateMessage changes 1 to 4 bytes anywhere in a sync message: a bit,
+// or a whole byte to a value that makes a count or length small, zero or
+// large.
 func mutateMessage(rng *rand.Rand, msg []byte) []byte {
 	m := append([]byte(nil), msg...)
 	for n := 1 + rng.IntN(4); n > 0; n-- {
 		i := 1 + rng.IntN(len(m)-1)
-		m[i] ^= 1 << rng.IntN(8)
+		if rng.IntN(2) == 0 {
+			m[i] ^= 1 << rng.IntN(8)
+		} else {
+			m[i] = []byte{0, 1, 2, 7, 10, 0x7f, 0xff}[rng.IntN(7)]
+		}
 	}
 	return m
+}
+
+// reshape inserts or removes up to 8 bytes in a change's body, then sets
+// the chunk's length and checksum to fit: a body of another shape that
+// still parses as a chunk.
+func reshape(rng *rand.Rand, change []byte) []byte {
+	start := bodyStart(change)
+	if start >= len(change) || len(change) < 9 {
+		return change
+	}
+	body := append([]byte(nil), change[start:]...)
+	for n := 1 + rng.IntN(3); n > 0 && len(body) > 0; n-- {
+		i := rng.IntN(len(body))
+		k := 1 + rng.IntN(8)
+		if rng.IntN(2) == 0 {
+			ins := make([]byte, k)
+			for j := range ins {
+				ins[j] = byte(rng.IntN(256))
+			}
+			body = append(body[:i], append(ins, body[i:]...)...)
+		} else {
+			body = append(body[:i], body[min(i+k, len(body)):]...)
+		}
+	}
+	c := append([]byte(nil), change[:9]...)
+	c = binary.AppendUvarint(c, uint64(len(body)))
+	c = append(c, body...)
+	fixChecksum(c)
+	return c
 }
 
 // seedMessages are the sync messages stock clients sent, whole.
@@ -259,6 +318,8 @@ func seedHistories(t *testing.T) [][][]byte {
 		history = append(history, c.Save())
 	}
 	out = append(out, history)
+
+	out = append(out, moreHistories(t)...)
 
 	// Changes from stock clients, in the captured sync messages.
 	files, _ := filepath.Glob("../wire/testdata/frames/*-c2s-sync.cbor")
@@ -376,6 +437,7 @@ func TestCorpusCrashesTheCore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
+	extra := 0
 	for i, f := range files {
 		var c Crasher
 		raw, _ := os.ReadFile(f)
@@ -383,19 +445,125 @@ func TestCorpusCrashesTheCore(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		doc := fmt.Sprint("corpus-", i)
-		err := pool.Probe(doc, c.Message, func() [][]byte { return [][]byte{nil, c.State} })
+		err := probe(pool, doc, c.State, c.Message)
 		crash, ok := err.(*Crash)
 		if !ok || crash.Site != c.Site {
 			t.Errorf("%s: %v, want a crash at %s", filepath.Base(f), err, c.Site)
 		}
-		if c.Generate {
-			// Applying alone survives: the crash is in generating.
-			if err := pool.Check(doc+"-apply", c.Message, func() [][]byte { return [][]byte{nil, c.State} }); err != nil {
-				t.Errorf("%s: applying alone: %v", filepath.Base(f), err)
+		if ok {
+			gen, restarted := generateOnly(pool, doc, c.State, c.Message)
+			if gen != c.Generate {
+				t.Errorf("%s: crashes only when answering: %v; the corpus says %v", filepath.Base(f), gen, c.Generate)
+			}
+			if restarted {
+				extra++
 			}
 		}
 	}
-	if int(pool.Restarts()) != len(files) {
+	if int(pool.Restarts()) != len(files)+extra {
 		t.Fatalf("%d restarts for %d inputs", pool.Restarts(), len(files))
 	}
+}
+
+// moreHistories are documents of other shapes: long text edited in
+// place, a list reordered, two actors editing at once and merging (changes
+// with several dependencies), and counters; and the sync messages two
+// diverged peers exchange (haves, needs, bloom filters) join seedMessages.
+func moreHistories(t *testing.T) [][][]byte {
+	t.Helper()
+	save := func(doc *automerge.Doc) [][]byte {
+		cs, err := doc.Changes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]byte
+		for _, c := range cs {
+			out = append(out, c.Save())
+		}
+		return out
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(doc *automerge.Doc) {
+		t.Helper()
+		_, err := doc.Commit("edit")
+		must(err)
+	}
+	var out [][][]byte
+
+	text := automerge.New()
+	body := automerge.NewText("")
+	must(text.Path("body").Set(body))
+	commit(text)
+	for i := range 12 {
+		must(body.Insert(i*3%max(1, body.Len()+1), fmt.Sprintf("w%d ", i)))
+		if i%4 == 3 {
+			must(body.Delete(1, 2))
+		}
+		commit(text)
+	}
+	out = append(out, save(text))
+
+	list := automerge.New()
+	items := automerge.NewList()
+	must(list.Path("items").Set(items))
+	commit(list)
+	for i := range 10 {
+		must(items.Insert(i/2, int64(i), fmt.Sprint("s", i)))
+		if i%3 == 2 {
+			must(items.Delete(0))
+		}
+		nested := automerge.NewMap()
+		must(items.Append(nested))
+		must(nested.Set("n", int64(i)))
+		commit(list)
+	}
+	out = append(out, save(list))
+
+	a := automerge.New()
+	counter := automerge.NewCounter(0)
+	must(a.Path("count").Set(counter))
+	must(a.Path("title").Set("shared"))
+	commit(a)
+	b, err := a.Fork()
+	must(err)
+	for i := range 6 {
+		must(a.Path("title").Set(fmt.Sprint("a", i)))
+		must(a.Path("count").Counter().Inc(1))
+		commit(a)
+		must(b.Path("title").Set(fmt.Sprint("b", i)))
+		must(b.Path("count").Counter().Inc(2))
+		commit(b)
+		if i%2 == 1 {
+			_, err := a.Merge(b)
+			must(err)
+		}
+	}
+	_, err = a.Merge(b)
+	must(err)
+	out = append(out, save(a))
+
+	// Two peers that diverged sync: every message they exchange.
+	p, q := automerge.New(), automerge.New()
+	for i := range 30 {
+		must(p.Path(fmt.Sprint("p", i%7)).Set(int64(i)))
+		commit(p)
+		must(q.Path(fmt.Sprint("q", i%5)).Set(int64(i)))
+		commit(q)
+	}
+	sp, sq := automerge.NewSyncState(p), automerge.NewSyncState(q)
+	for range 8 {
+		for _, pair := range [][2]*automerge.SyncState{{sp, sq}, {sq, sp}} {
+			if m, ok := pair[0].GenerateMessage(); ok {
+				seedMessages = append(seedMessages, m.Bytes())
+				_, err := pair[1].ReceiveMessage(m.Bytes())
+				must(err)
+			}
+		}
+	}
+	return out
 }

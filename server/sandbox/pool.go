@@ -73,7 +73,11 @@ func (c *Crash) Error() string {
 
 // Rejected is the error of input the core refused with an error, without
 // crashing.
-type Rejected struct{ Reason string }
+type Rejected struct {
+	// Op is what the worker was doing: "load", "check" or "apply".
+	Op     string
+	Reason string
+}
 
 func (r *Rejected) Error() string { return r.Reason }
 
@@ -140,25 +144,28 @@ func (p *Pool) Load(doc string, parts [][]byte) error {
 	return nil
 }
 
-// Check applies a sync message to the mirror of doc, as the relay is
-// about to. state is called, with the worker held, when the worker does
-// not hold doc (first use, or after a restart): it returns the document as
-// the relay holds it, as Load takes it. A nil error means the message
-// survived; a *Crash that it (or, when Op is "load", the state) kills the
-// core; a *Rejected that the core refused it.
-func (p *Pool) Check(doc string, msg []byte, state func() [][]byte) error {
-	return p.check(doc, msg, state, opCheck)
+// Check applies a sync message from peer to the mirror of doc and
+// generates the answer, as the relay is about to do. The worker keeps a
+// sync state per peer of each document until Leave or Forget, fed the same
+// messages as the relay's, so that the answers it generates carry, like
+// the relay's, only what the peer has not been sent; a peer of "" gets a
+// fresh state every time. state is called, with the worker held, when the
+// worker does not hold doc (first use, or after a restart): it returns the
+// document as the relay holds it, as Load takes it. A nil error means the
+// message survived; a *Crash that it (or, when Op is "load", the state)
+// kills the core; a *Rejected that the core refused it (or, when Op is
+// "load", the state).
+func (p *Pool) Check(doc, peer string, msg []byte, state func() [][]byte) error {
+	return p.check(doc, peer, msg, state, opCheck)
 }
 
-// Probe is Check, and then generates the answer to the message, as the
-// relay would at its next flush: the fuzzer looks for crashes there too.
-// The relay itself does not probe (it validates in Go what generation
-// reads of a message; see server/doc.go).
-func (p *Pool) Probe(doc string, msg []byte, state func() [][]byte) error {
-	return p.check(doc, msg, state, opProbe)
+// Receive is Check without generating the answer: the fuzzer tells with
+// it whether a crash is in applying or in answering.
+func (p *Pool) Receive(doc, peer string, msg []byte, state func() [][]byte) error {
+	return p.check(doc, peer, msg, state, opReceive)
 }
 
-func (p *Pool) check(doc string, msg []byte, state func() [][]byte, op byte) error {
+func (p *Pool) check(doc, peer string, msg []byte, state func() [][]byte, op byte) error {
 	w := p.worker(doc)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -168,11 +175,22 @@ func (p *Pool) check(doc string, msg []byte, state func() [][]byte, op byte) err
 		}
 		w.open[doc] = true
 	}
-	err := w.request("check", op, [][]byte{[]byte(doc), msg})
+	err := w.request("check", op, [][]byte{[]byte(doc), []byte(peer), msg})
 	if err != nil {
 		delete(w.open, doc)
 	}
 	return err
+}
+
+// Leave drops the sync state of peer for doc: it stopped syncing it.
+func (p *Pool) Leave(doc, peer string) {
+	w := p.worker(doc)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.open[doc] || peer == "" {
+		return
+	}
+	_ = w.request("leave", opLeave, [][]byte{[]byte(doc), []byte(peer)})
 }
 
 // Apply adds changes the relay made itself (a local write) to the mirror
@@ -295,7 +313,7 @@ func (w *worker) request(what string, op byte, fields [][]byte) error {
 		case replyOK:
 			return nil
 		case replyRejected:
-			return &Rejected{Reason: text}
+			return &Rejected{Op: what, Reason: text}
 		default:
 			err = fmt.Errorf("unexpected reply %q", status)
 		}

@@ -15,12 +15,13 @@ import (
 // succeeded). Exactly one request is in flight per worker, so a worker
 // that dies mid-request names the request that killed it.
 const (
-	opOpen   byte = 'o' // fields: document id, then the saved bytes to load, in order
-	opCheck  byte = 'c' // fields: document id, sync message
-	opProbe  byte = 'g' // as opCheck, then generate the answer (fuzzing)
-	opApply  byte = 'a' // fields: document id, changes (automerge.SaveChanges or a SaveIncremental chunk)
-	opForget byte = 'f' // fields: document id
-	opPing   byte = 'p' // no fields
+	opOpen    byte = 'o' // fields: document id, then the saved bytes to load, in order
+	opCheck   byte = 'c' // fields: document id, peer, sync message: receive it, generate the answer
+	opReceive byte = 'r' // fields: document id, peer, sync message: receive it only (fuzzing)
+	opLeave   byte = 'l' // fields: document id, peer: drop the peer's sync state
+	opApply   byte = 'a' // fields: document id, changes (automerge.SaveChanges or a SaveIncremental chunk)
+	opForget  byte = 'f' // fields: document id
+	opPing    byte = 'p' // no fields
 
 	replyOK       byte = 'k'
 	replyRejected byte = 'r' // the core refused the input with an error: no crash

@@ -34,6 +34,7 @@ func serveWorker(r io.Reader, w io.Writer) error {
 	in := bufio.NewReaderSize(r, 64<<10)
 	out := bufio.NewWriter(w)
 	docs := make(map[string]*automerge.Doc)
+	states := make(map[string]map[string]*automerge.SyncState) // per document, per peer
 	for {
 		op, payload, err := readFrame(in)
 		if err != nil {
@@ -43,14 +44,14 @@ func serveWorker(r io.Reader, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		status, text := handle(docs, op, fields)
+		status, text := handle(docs, states, op, fields)
 		if err := writeFrame(out, status, []byte(text)); err != nil {
 			return err
 		}
 	}
 }
 
-func handle(docs map[string]*automerge.Doc, op byte, fields [][]byte) (byte, string) {
+func handle(docs map[string]*automerge.Doc, states map[string]map[string]*automerge.SyncState, op byte, fields [][]byte) (byte, string) {
 	if op == opPing {
 		return replyOK, ""
 	}
@@ -61,30 +62,39 @@ func handle(docs map[string]*automerge.Doc, op byte, fields [][]byte) (byte, str
 	switch op {
 	case opOpen:
 		delete(docs, id)
+		delete(states, id)
 		doc, err := load(fields[1:])
 		if err != nil {
 			return replyRejected, err.Error()
 		}
 		docs[id] = doc
 		return replyOK, ""
-	case opCheck, opProbe:
+	case opCheck, opReceive:
 		doc := docs[id]
-		if doc == nil || len(fields) != 2 {
+		if doc == nil || len(fields) != 3 {
 			return replyRejected, "sandbox: check of a document that is not open"
 		}
-		// The relay's own sync state for the peer is not mirrored: a fresh
-		// one runs the same decoding and the same apply_changes on the same
-		// document. The answer is not generated here: what generation reads
-		// of the message (haves, bloom filters) the relay validates in Go
-		// first, and generating for every message would cost more than the
-		// relay spends on a change (see server/doc.go).
-		st := automerge.NewSyncState(doc)
-		if _, err := st.ReceiveMessage(fields[1]); err != nil {
-			delete(docs, id) // a refused message may have applied part of itself
+		// The peer's sync state lives here as long as the relay's does, so
+		// the answer generated below, like the relay's, carries only what
+		// the peer has not been sent. A peer of "" gets a fresh state.
+		st := state(docs, states, id, string(fields[1]))
+		if _, err := st.ReceiveMessage(fields[2]); err != nil {
+			// A refused message may have applied part of itself.
+			delete(docs, id)
+			delete(states, id)
 			return replyRejected, err.Error()
 		}
-		if op == opProbe {
+		if op == opCheck {
+			// Generating reads what the message announced (haves, needs,
+			// bloom filters) and the history it added; either can crash
+			// the core there and only there (corpus: automerge.rs:916,
+			// sync/bloom.rs:74), after the message was applied.
 			st.GenerateMessage()
+		}
+		return replyOK, ""
+	case opLeave:
+		if len(fields) == 2 {
+			delete(states[id], string(fields[1]))
 		}
 		return replyOK, ""
 	case opApply:
@@ -94,15 +104,32 @@ func handle(docs map[string]*automerge.Doc, op byte, fields [][]byte) (byte, str
 		}
 		if err := doc.LoadIncremental(fields[1]); err != nil {
 			delete(docs, id)
+			delete(states, id)
 			return replyRejected, err.Error()
 		}
 		return replyOK, ""
 	case opForget:
 		delete(docs, id)
+		delete(states, id)
 		return replyOK, ""
 	default:
 		return replyRejected, fmt.Sprintf("sandbox: unknown op %q", op)
 	}
+}
+
+// state returns the sync state of peer for document id, making it.
+func state(docs map[string]*automerge.Doc, states map[string]map[string]*automerge.SyncState, id, peer string) *automerge.SyncState {
+	st := states[id][peer]
+	if st == nil {
+		st = automerge.NewSyncState(docs[id])
+		if peer != "" {
+			if states[id] == nil {
+				states[id] = make(map[string]*automerge.SyncState)
+			}
+			states[id][peer] = st
+		}
+	}
+	return st
 }
 
 // load rebuilds a document from a snapshot (or nothing) and chunks, as the
