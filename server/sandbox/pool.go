@@ -117,7 +117,7 @@ func selfCommand() *exec.Cmd {
 	// runtime's goroutine dump after an abort says nothing more.
 	// One request at a time: a worker needs one thread, and spinning
 	// schedulers on idle threads would cost CPU at every wake-up.
-	cmd.Env = append(os.Environ(), workerEnv+"=1", "GOTRACEBACK=none", "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), workerEnv+"=1", "GOTRACEBACK=none", "GOMAXPROCS=1", "GOGC=400")
 	return cmd
 }
 
