@@ -30,28 +30,29 @@
 // testdata/crashers) ends the process, and recover() cannot catch it. So
 // the core runs contained, as a validation sandbox (package sandbox): a
 // few long-lived worker processes of the same binary hold a mirror of
-// every document in memory (each document always on the same worker),
-// and every sync message from a peer is applied there first — the same
-// decoding, the same apply_changes on the same document state. Only a
-// message that survived reaches the relay's core. What the relay later
-// reads of a message when it generates its answer (the haves and their
-// bloom filters) is validated in full in Go before anything else
-// (validateSyncMessage): a bloom filter claiming entries without bits
-// crashes the core at generation (sync/bloom.rs:74, in the corpus), long
-// after the message, where no sandbox could attribute it. Generating in
-// the worker too would catch that class by containment, but cost more
-// CPU than the relay spends on a whole change (0.72–0.92 against 0.60 ms
-// per change in the load run), so the fuzzer probes generation
-// (Pool.Probe) and the Go check covers what it finds. A worker that dies is restarted at
-// once; the one message it was handling (one request in flight per
-// worker) is the culprit: its crashing change — found by applying the
-// message's changes one at a time in the sandbox, so the honest history
-// travelling with it is not refused — is recorded durably in the
+// every document in memory (each document always on the same worker) and
+// a sync state per peer of it, and every sync message from a peer meets
+// the core there first — the same decoding and apply_changes on the same
+// document state, then the generation of the answer from that peer's
+// state (generation reads what the message announced and the history it
+// added, and crashes of its own live there: automerge.rs:916, from
+// changes that apply but leave the document unable to answer, and
+// sync/bloom.rs:74, from a bloom filter claiming entries without bits).
+// Only a message that survived reaches the relay's core. Cheap checks in
+// Go come first (validateSyncMessage: the envelope and every bloom filter
+// in full), so the commonest malformed input costs no worker at all.
+//
+// A worker that dies is restarted at once; the one message it was
+// handling (one request in flight per worker) is the culprit: its
+// crashing change — found by applying the message's changes one at a time
+// in the sandbox, so the honest history travelling with it is not refused
+// — or else the whole message, by hash, is recorded durably in the
 // quarantine with the document id and principal, the principal is
-// suspended and cut, and the change is refused from any peer from then
-// on. Stored documents go through a worker before the relay loads them,
-// so a poisoned document written by an older version is marked
-// unavailable instead of crashing the relay at every start.
+// suspended and cut, and the input is refused from any peer from then on.
+// Stored documents go through a worker before the relay loads them, so a
+// poisoned document written by an older version is marked unavailable
+// instead of crashing the relay at every start; so does a document whose
+// own saved state a worker cannot load.
 //
 // Why a sandbox and not a supervised engine (the Automerge work moved
 // wholly into a restartable child): the relay's structure stays as it is
@@ -59,19 +60,20 @@
 // durable before advertised — and a crash costs one message, not a
 // restart of the engine: no connection drops, no document is reloaded,
 // no client has to reconnect. Its costs: every untrusted message is
-// applied twice (once in a worker, once in the relay: 0.60 against 0.40
-// ms of CPU per change in interop/testdata/bench/load.mjs, see README),
-// the workers hold a second copy of the documents in memory, and after a
-// worker restarts each document's mirror is rebuilt from the relay's copy
-// on its next message (100 open documents serve again within 0.3 s,
-// TestRecoveryTime). Its limit: it predicts the relay's core by running
-// the same input on the same state; the relay's per-peer sync state is
-// not mirrored (a fresh one is used), a local write's changes are
-// mirrored as they are made, and generation is guarded by the Go check,
-// not by the sandbox. An input that crashed only with the relay's exact
-// sync state would still reach the relay — no such input is known, and
-// the fuzzer (package sandbox, TestMutationFuzz) looks for crashes in the
-// same calls.
+// applied twice (once in a worker, once in the relay) and answered once
+// more, in the worker (about 0.3 ms of CPU per change more in
+// interop/testdata/bench/load.mjs, most of it the round trip to a
+// sleeping process; see README), the workers hold a second copy of the
+// documents in memory, and after a worker restarts each document's mirror
+// is rebuilt from the relay's copy on its next message (100 open
+// documents serve again within 0.5 s, TestRecoveryTime). Its limit: it
+// predicts the relay's core by running the same input on the same state.
+// The worker's sync state of a peer is fed the same messages as the
+// relay's but answers every message where the relay answers once per
+// flush, and a local write's changes are mirrored as they are made; an
+// input that crashed only with the relay's exact sync state would still
+// reach the relay. No such input is known, and the fuzzer (package
+// sandbox, TestMutationFuzz) looks for crashes in the same calls.
 //
 // # Dialing
 //
