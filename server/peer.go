@@ -28,6 +28,8 @@ type peer struct {
 
 	sendq  chan []byte
 	erred  atomic.Bool   // the relay told the peer it broke the protocol
+	bulk   bulkLane      // sliced answers, written when sendq is empty
+	queued atomic.Int64  // bytes queued in sendq and bulk, not yet written
 	done   chan struct{} // closed when the peer is cut
 	once   sync.Once
 	reason string // why it was cut; written once before done is closed
@@ -43,6 +45,7 @@ func newPeer(r *Relay, conn Conn, p Principal) *peer {
 		principal: p,
 		log:       r.log.With("remote", conn.RemoteAddr(), "principal", p.ID),
 		sendq:     make(chan []byte, r.opts.SendQueue),
+		bulk:      bulkLane{ready: make(chan struct{}, 1)},
 		done:      make(chan struct{}),
 		docs:      make(map[string]*synchronizer),
 	}
@@ -301,6 +304,7 @@ func (pe *peer) send(msg wire.Message) bool {
 	select {
 	case pe.sendq <- frame:
 		pe.relay.metrics.MessageSent(MessageTypeLabel(msg.Type), len(frame))
+		pe.queued.Add(int64(len(frame)))
 		return true
 	default:
 		pe.log.Warn("slow peer cut off: send queue full", "peer", pe.id, "queue", cap(pe.sendq))
@@ -310,18 +314,40 @@ func (pe *peer) send(msg wire.Message) bool {
 	}
 }
 
+// writeLoop writes queued messages in order, and slices of sliced answers
+// whenever nothing else waits: a small message (another document's sync,
+// an error, presence) never waits behind more than one slice.
 func (pe *peer) writeLoop(ctx context.Context) {
 	for {
+		var frame []byte
+		var item *bulkItem
 		select {
-		case frame := <-pe.sendq:
-			if err := pe.conn.WriteFrame(ctx, frame); err != nil {
-				pe.log.Debug("write failed", "peer", pe.id, "err", err)
-				pe.cut("write failed")
-				return
-			}
+		case frame = <-pe.sendq:
 		case <-pe.done:
 			pe.flushQueue(context.Background())
 			return
+		default:
+			if item = pe.bulk.pop(); item != nil {
+				frame = item.frame
+				break
+			}
+			select {
+			case frame = <-pe.sendq:
+			case <-pe.bulk.ready:
+				continue
+			case <-pe.done:
+				pe.flushQueue(context.Background())
+				return
+			}
+		}
+		if err := pe.conn.WriteFrame(ctx, frame); err != nil {
+			pe.log.Debug("write failed", "peer", pe.id, "err", err)
+			pe.cut("write failed")
+			return
+		}
+		pe.queued.Add(-int64(len(frame)))
+		if item != nil {
+			item.written(pe)
 		}
 	}
 }
@@ -335,6 +361,7 @@ func (pe *peer) flushQueue(ctx context.Context) {
 			if pe.conn.WriteFrame(ctx, frame) != nil {
 				return
 			}
+			pe.queued.Add(-int64(len(frame)))
 		default:
 			return
 		}
@@ -370,6 +397,7 @@ func (pe *peer) sendNow(msg wire.Message) {
 	select {
 	case pe.sendq <- frame:
 		pe.relay.metrics.MessageSent(MessageTypeLabel(msg.Type), len(frame))
+		pe.queued.Add(int64(len(frame)))
 	default:
 	}
 }

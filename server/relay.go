@@ -49,6 +49,12 @@ type Options struct {
 	// chunks); a change that would grow a document past it is refused
 	// with an error and not applied. Default: 256 MiB.
 	MaxDocumentSize int64
+	// MaxMessageSize bounds the sync messages the relay sends. A larger
+	// answer (a first sync of a long-lived council) goes out as a sequence
+	// of messages, each a causally ordered slice of changes, that a phone
+	// applies and keeps as they arrive: a dropped link costs one slice, not
+	// the transfer. Default: DefaultMaxMessageSize.
+	MaxMessageSize int
 	// SendQueue is how many outgoing messages may wait for a slow peer
 	// before it is cut off. A peer has about one message in flight per
 	// document it syncs, so this should exceed MaxDocumentsPerConn.
@@ -127,6 +133,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxDocumentSize <= 0 {
 		o.MaxDocumentSize = 256 << 20
 	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = 2 * o.MaxDocumentsPerConn
 	}
@@ -150,6 +159,13 @@ func (o Options) withDefaults() Options {
 
 // DefaultHandshakeTimeout is the default Options.HandshakeTimeout.
 const DefaultHandshakeTimeout = 15 * time.Second
+
+// DefaultMaxMessageSize is the default Options.MaxMessageSize: 128 KiB,
+// under a minute at 20 kbit/s, and room for the compressed document of a
+// council with 20,000 changes, so a new phone gets such a council in one
+// message (the saved form costs a few bytes a change; slices of changes
+// cost about a hundred).
+const DefaultMaxMessageSize = 128 << 10
 
 // DefaultSyncInterval is the default Options.SyncInterval: long enough that
 // a burst of changes from many peers travels in one message per peer, and
@@ -354,6 +370,35 @@ func (r *Relay) Peers() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.peers)
+}
+
+// PeerTraffic is what the relay knows of one connected peer's traffic.
+type PeerTraffic struct {
+	PeerID       string // the senderId it announced
+	Principal    string // who its token names
+	Remote       string // its network address
+	PendingBytes int64  // bytes queued for it and not yet handed to its connection
+	UnsentBytes  int64  // bytes its connection holds that the peer has not acknowledged (-1: unknown)
+}
+
+// unsentCounter is implemented by connections that can tell how many
+// written bytes the peer has not yet taken (wsconn, from the kernel).
+type unsentCounter interface{ Unsent() int }
+
+// Traffic reports the pending bytes of every peer past its handshake, for
+// metrics.
+func (r *Relay) Traffic() []PeerTraffic {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]PeerTraffic, 0, len(r.byID))
+	for id, pe := range r.byID { // peers past their handshake
+		t := PeerTraffic{PeerID: id, Principal: pe.principal.ID, Remote: pe.conn.RemoteAddr(), PendingBytes: pe.PendingBytes(), UnsentBytes: -1}
+		if u, ok := pe.conn.(unsentCounter); ok {
+			t.UnsentBytes = int64(u.Unsent())
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // Close shuts the relay down gracefully: it stops taking connections,

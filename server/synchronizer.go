@@ -12,6 +12,7 @@ import (
 
 	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -60,6 +61,7 @@ type synchronizer struct {
 	budget     flushBudget
 	flushTimer *time.Timer // armed while a paced flush waits
 	idleTimer  *time.Timer // armed while no peer syncs the document
+	img        *image      // the last saved image sent to a peer that had nothing
 }
 
 // peerState is what a synchronizer knows of one peer.
@@ -70,6 +72,10 @@ type peerState struct {
 	waiting   bool                 // it asked for the document before it existed
 	answered  bool                 // a message went to it this session (see headsMessage)
 
+	v2      bool // its messages announce it reads version 2 sync messages
+	empty   bool // its last message announced empty heads: it has nothing
+	claimed bool // sync state records a document sent but not acknowledged: not persisted
+	sending bool // a sliced answer is still being written; generation waits for it
 }
 
 func newSynchronizer(r *Relay, id string) *synchronizer {
@@ -321,6 +327,11 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	if ps.sync == nil {
 		s.startSync(pe, ps)
 	}
+	if sm, err := syncmsg.Decode(msg.Data); err == nil {
+		ps.v2 = ps.v2 || sm.SupportsV2()
+		ps.empty = len(sm.Heads) == 0
+	}
+	ps.claimed = false // the peer's own word replaces what was assumed
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
 	if err != nil {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
@@ -533,7 +544,7 @@ func (s *synchronizer) flush() time.Duration {
 	}
 	pending := false
 	for _, ps := range s.peers {
-		if ps.pending && ps.sync != nil && !ps.waiting {
+		if ps.pending && ps.sync != nil && !ps.waiting && !ps.sending {
 			pending = true
 			break
 		}
@@ -549,20 +560,11 @@ func (s *synchronizer) flush() time.Duration {
 		return s.relay.opts.SyncInterval
 	}
 	for pe, ps := range s.peers {
-		if !ps.pending || ps.sync == nil || ps.waiting {
+		if !ps.pending || ps.sync == nil || ps.waiting || ps.sending {
 			continue
 		}
 		ps.pending = false
-		m, ok := s.generate(ps)
-		if !ok && !ps.answered && len(s.lastHeads) > 0 {
-			// In sync already: Automerge says nothing, but a peer that
-			// just connected learns from our heads that it is in sync.
-			m, ok = headsMessage(s.lastHeads), true
-		}
-		if ok {
-			ps.answered = true
-			pe.send(wire.Message{Type: wire.TypeSync, DocumentID: wire.DocumentID(s.id), Data: m})
-		}
+		s.answer(pe, ps)
 		if now.Sub(ps.lastSaved) > s.relay.opts.SyncStateInterval {
 			s.saveSyncState(pe, ps)
 		}
@@ -580,9 +582,64 @@ func (s *synchronizer) generate(ps *peerState) ([]byte, bool) {
 	return m.Bytes(), true
 }
 
+// answer sends a peer what it lacks: the whole compressed document if it
+// has nothing and reads version 2 messages, else what the state machine
+// generates, sliced when it is larger than MaxMessageSize (transfer.go).
+// A sliced answer goes through the peer's bulk lane; the peer gets nothing
+// more for this document until its last slice is written.
+func (s *synchronizer) answer(pe *peer, ps *peerState) {
+	var msgs [][]byte
+	var err error
+	if ps.empty && ps.v2 && len(s.lastHeads) > 0 {
+		ps.empty = false
+		msgs, err = s.wholeDocument(pe, ps)
+		if err != nil {
+			s.log.Warn("whole-document answer failed; sending changes", "peer", pe.id, "err", err)
+		}
+	}
+	if msgs == nil {
+		m, ok := s.generate(ps)
+		if !ok && !ps.answered && len(s.lastHeads) > 0 {
+			// In sync already: Automerge says nothing, but a peer that
+			// just connected learns from our heads that it is in sync.
+			m, ok = headsMessage(s.lastHeads), true
+		}
+		if !ok {
+			return
+		}
+		if msgs, err = s.slices(m); err != nil {
+			s.log.Warn("slicing a large answer failed; sending it whole", "peer", pe.id, "err", err)
+			msgs = [][]byte{m}
+		}
+	}
+	ps.answered = true
+	id := wire.DocumentID(s.id)
+	if len(msgs) == 1 {
+		pe.send(wire.Message{Type: wire.TypeSync, DocumentID: id, Data: msgs[0]})
+		return
+	}
+	ps.sending = true
+	pe.sendBulk(id, msgs, func() { s.sent(pe) })
+}
+
+// sent is called by a peer's write loop once the last slice of a sliced
+// answer is written: generation for the peer resumes.
+func (s *synchronizer) sent(pe *peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	if ps := s.peers[pe]; ps != nil {
+		ps.sending = false
+		ps.pending = true
+	}
+	s.settle()
+}
+
 func (s *synchronizer) saveSyncState(pe *peer, ps *peerState) {
 	sid := pe.storageID()
-	if sid == "" || ps.sync == nil || s.decoy {
+	if sid == "" || ps.sync == nil || s.decoy || ps.claimed {
 		return
 	}
 	if err := s.relay.store.SaveSyncState(s.ctx(), sid, s.id, ps.sync.Save()); err != nil {

@@ -76,6 +76,8 @@ type testPeer struct {
 	mu    sync.Mutex // guards docs
 	docs  map[wire.DocumentID]*testDoc
 	inbox chan wire.Message
+
+	v2 bool // announce version 2 sync messages, as current Automerge does (transfer_test.go)
 }
 
 type testDoc struct {
@@ -156,7 +158,7 @@ func (p *testPeer) pump() {
 		if m.Type == wire.TypeSync {
 			p.mu.Lock()
 			d := p.docLocked(m.DocumentID)
-			if _, err := d.state.ReceiveMessage(m.Data); err != nil {
+			if err := receiveSync(d, m.Data); err != nil {
 				p.t.Errorf("peer %s: applying relay's sync message: %v", p.id, err)
 			}
 			p.mu.Unlock()
@@ -205,7 +207,11 @@ func (p *testPeer) syncDoc(id wire.DocumentID, typ wire.Type) {
 	m, ok := d.state.GenerateMessage()
 	p.mu.Unlock()
 	if ok {
-		p.sendMsg(wire.Message{Type: typ, SenderID: p.id, TargetID: p.relayID, DocumentID: id, Data: m.Bytes()})
+		data := m.Bytes()
+		if p.v2 {
+			data = append(data, v2Flags...)
+		}
+		p.sendMsg(wire.Message{Type: typ, SenderID: p.id, TargetID: p.relayID, DocumentID: id, Data: data})
 	}
 }
 

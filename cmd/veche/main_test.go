@@ -101,4 +101,14 @@ func TestLimitFlags(t *testing.T) {
 	if err := NewMain().ParseFlags([]string{"--max-documents-per-connection", "0"}); err == nil {
 		t.Fatal("a zero limit was accepted")
 	}
+	if m.Limits.MaxMessageBytes != 128<<10 {
+		t.Fatalf("default --max-message-bytes %d, want 128 KiB", m.Limits.MaxMessageBytes)
+	}
+	t.Setenv("VECHE_MAX_MESSAGE_BYTES", "16384")
+	if m = NewMain(); m.ParseFlags(nil) != nil || m.Limits.MaxMessageBytes != 16<<10 {
+		t.Fatalf("VECHE_MAX_MESSAGE_BYTES=16384 gave %d", m.Limits.MaxMessageBytes)
+	}
+	if err := NewMain().ParseFlags([]string{"--max-message-bytes", "100"}); err == nil {
+		t.Fatal("a 100-byte message limit was accepted")
+	}
 }

@@ -41,10 +41,11 @@ type Main struct {
 	// operator may. Flag --open-registration, env
 	// VECHE_OPEN_REGISTRATION; default false.
 	OpenRegistration bool
-	// Limits bounds what one peer may ask of the relay. Flags --max-frame-bytes,
+	// Limits bounds what one peer may ask of the relay, and the size of
+	// the messages it sends. Flags --max-frame-bytes,
 	// --max-documents-per-connection, --max-messages-per-second,
-	// --max-document-bytes (env VECHE_MAX_…); defaults 8 MiB, 4096, 200,
-	// 256 MiB.
+	// --max-document-bytes, --max-message-bytes (env VECHE_MAX_…);
+	// defaults 8 MiB, 4096, 200, 256 MiB, 128 KiB.
 	Limits Limits
 	// AuthFailuresPerMinute is how many failed authentications one remote
 	// address may make in a minute before it is answered 429 for the rest
@@ -126,6 +127,7 @@ func NewMain() *Main {
 			MaxConnectionsPerToken:    api.DefaultMaxConnectionsPerToken,
 			MaxConnectionsPerAddress:  api.DefaultMaxConnectionsPerAddress,
 			TokenRequestsPerSecond:    api.DefaultTokenRequestsPerSecond,
+			MaxMessageBytes:           server.DefaultMaxMessageSize,
 		},
 	}
 }
@@ -165,6 +167,7 @@ func (m *Main) ParseFlags(args []string) error {
 		"VECHE_MAX_CONNECTIONS_PER_TOKEN":    &m.Limits.MaxConnectionsPerToken,
 		"VECHE_MAX_CONNECTIONS_PER_ADDRESS":  &m.Limits.MaxConnectionsPerAddress,
 		"VECHE_TOKEN_REQUESTS_PER_SECOND":    &m.Limits.TokenRequestsPerSecond,
+		"VECHE_MAX_MESSAGE_BYTES":            &m.Limits.MaxMessageBytes,
 	} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -223,6 +226,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Int64Var(&m.Limits.MaxDocumentsPerConnection, "max-documents-per-connection", m.Limits.MaxDocumentsPerConnection, "documents one connection may sync at once (env VECHE_MAX_DOCUMENTS_PER_CONNECTION)")
 	fs.Int64Var(&m.Limits.MaxMessagesPerSecond, "max-messages-per-second", m.Limits.MaxMessagesPerSecond, "messages one connection may send per second, sustained (env VECHE_MAX_MESSAGES_PER_SECOND)")
 	fs.Int64Var(&m.Limits.MaxDocumentBytes, "max-document-bytes", m.Limits.MaxDocumentBytes, "largest stored size of one document (env VECHE_MAX_DOCUMENT_BYTES)")
+	fs.Int64Var(&m.Limits.MaxMessageBytes, "max-message-bytes", m.Limits.MaxMessageBytes, "largest sync message the relay sends; a larger answer goes as slices a phone keeps as they arrive (env VECHE_MAX_MESSAGE_BYTES)")
 	fs.IntVar(&m.AuthFailuresPerMinute, "auth-failures-per-minute", m.AuthFailuresPerMinute, "failed authentications one address may make in a minute before it gets 429 (env VECHE_AUTH_FAILURES_PER_MINUTE)")
 	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "PEM certificate file; with --tls-key, serve HTTPS and wss:// (env VECHE_TLS_CERT)")
 	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "PEM key file of --tls-cert (env VECHE_TLS_KEY)")
@@ -339,6 +343,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxDocumentsPerConn:  int(m.Limits.MaxDocumentsPerConnection),
 		MaxMessagesPerSecond: float64(m.Limits.MaxMessagesPerSecond),
 		MaxDocumentSize:      m.Limits.MaxDocumentBytes,
+		MaxMessageSize:       int(m.Limits.MaxMessageBytes),
 	})
 	custody, err := auth.OpenCustody(st, m.DataDir)
 	if err != nil {
@@ -497,6 +502,7 @@ type Limits struct {
 	MaxConnectionsPerToken    int64
 	MaxConnectionsPerAddress  int64
 	TokenRequestsPerSecond    int64
+	MaxMessageBytes           int64
 }
 
 func (l Limits) check() error {
@@ -512,6 +518,9 @@ func (l Limits) check() error {
 		if v < 1 {
 			return fmt.Errorf("%s %d: must be at least 1", name, v)
 		}
+	}
+	if l.MaxMessageBytes < 1<<10 || l.MaxMessageBytes > 1<<30 {
+		return fmt.Errorf("--max-message-bytes %d: must be between 1 KiB and 1 GiB", l.MaxMessageBytes)
 	}
 	return nil
 }

@@ -6,9 +6,11 @@
 package wsconn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +30,10 @@ type Options struct {
 	// PongTimeout is how long past a ping an answer may take. Default: 60s,
 	// long enough for a satellite link with a queue.
 	PongTimeout time.Duration
-	// WriteTimeout bounds one frame write. Default: 60s.
+	// WriteTimeout is how long a write may make no progress: a frame goes
+	// out in fragments of about 4 KiB, each with this deadline, so a frame
+	// that takes minutes over a slow link is fine as long as bytes keep
+	// leaving. Default: PingInterval + PongTimeout.
 	WriteTimeout time.Duration
 	// MaxFrameSize bounds one incoming frame; a larger one ends the
 	// connection with close code 1009. Default: 8 MiB.
@@ -43,7 +48,7 @@ func (o Options) withDefaults() Options {
 		o.PongTimeout = 60 * time.Second
 	}
 	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 60 * time.Second
+		o.WriteTimeout = o.PingInterval + o.PongTimeout
 	}
 	if o.MaxFrameSize <= 0 {
 		o.MaxFrameSize = 8 << 20
@@ -58,10 +63,15 @@ type Conn struct {
 
 	wmu sync.Mutex // serializes data frame writes
 
-	// lastHeard is when the peer last sent anything (unix nanoseconds);
-	// the keepalive loop moves the read deadline from it, so reading a
-	// frame costs no timer update.
+	// lastHeard is when the peer last sent anything, or last took bytes
+	// we sent (unix nanoseconds); the keepalive loop moves the read
+	// deadline from it, so reading a frame costs no timer update.
 	lastHeard atomic.Int64
+	// Owned by the keepalive loop, which compares bytesWritten and the
+	// socket's unsent bytes between ticks to see whether the peer is taking
+	// what we send.
+	lastWritten int64
+	lastUnsent  int
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -88,6 +98,20 @@ func New(ws *websocket.Conn, opts Options) *Conn {
 
 func (c *Conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
 
+// receiving reports whether the peer took bytes since the last call: a
+// peer busy receiving a long transfer over a slow link is alive even while
+// its pongs wait behind the data. Called by the keepalive loop only.
+func (c *Conn) receiving() bool {
+	written, unsent := c.bytesWritten.Load(), c.Unsent()
+	progressed := written != c.lastWritten || (unsent >= 0 && unsent < c.lastUnsent)
+	c.lastWritten, c.lastUnsent = written, unsent
+	return progressed
+}
+
+// Unsent is how many bytes the socket holds that the peer has not yet
+// acknowledged (Linux; -1 where the platform cannot tell).
+func (c *Conn) Unsent() int { return unsentBytes(c.ws.UnderlyingConn()) }
+
 // extendDeadline lets the peer stay silent for PingInterval + PongTimeout
 // after it was last heard.
 func (c *Conn) extendDeadline() {
@@ -96,14 +120,38 @@ func (c *Conn) extendDeadline() {
 }
 
 func (c *Conn) keepalive() {
-	t := time.NewTicker(c.opts.PingInterval)
+	// Progress is sampled four times per ping interval, on this goroutine;
+	// pings go out on another, since a ping waits for the fragment being
+	// written and must not hold up the deadline.
+	pings := make(chan struct{}, 1)
+	go c.pinger(pings)
+	t := time.NewTicker(c.opts.PingInterval / 4)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-c.done:
 			return
 		case <-t.C:
+			if c.receiving() {
+				c.heard()
+			}
 			c.extendDeadline()
+			if tick%4 == 0 {
+				select {
+				case pings <- struct{}{}:
+				default: // the last ping is still waiting to go out
+				}
+			}
+		}
+	}
+}
+
+func (c *Conn) pinger(pings <-chan struct{}) {
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-pings:
 			deadline := time.Now().Add(c.opts.WriteTimeout)
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
 				return
@@ -112,33 +160,73 @@ func (c *Conn) keepalive() {
 	}
 }
 
-// ReadFrame returns the next binary frame.
+// ReadFrame returns the next binary frame. A frame arriving slowly counts
+// as the peer being heard with every piece that arrives, so a phone
+// uploading a large message over 2G is not taken for a silent one.
 func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
-	typ, data, err := c.ws.ReadMessage()
+	typ, r, err := c.ws.NextReader()
 	if err != nil {
-		if errors.Is(err, websocket.ErrReadLimit) {
-			return nil, fmt.Errorf("%w: over %d bytes", server.ErrFrameTooLarge, c.opts.MaxFrameSize)
-		}
-		return nil, err
+		return nil, c.readError(err)
 	}
 	c.heard()
-	c.bytesRead.Add(int64(len(data)))
+	var buf bytes.Buffer
+	piece := make([]byte, readPiece)
+	for {
+		n, err := r.Read(piece)
+		if n > 0 {
+			c.heard()
+			buf.Write(piece[:n])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, c.readError(err)
+		}
+	}
+	c.bytesRead.Add(int64(buf.Len()))
 	if typ != websocket.BinaryMessage {
 		return nil, server.ErrTextFrame
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
-// WriteFrame sends one binary frame within the write timeout.
+func (c *Conn) readError(err error) error {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		return fmt.Errorf("%w: over %d bytes", server.ErrFrameTooLarge, c.opts.MaxFrameSize)
+	}
+	return err
+}
+
+// readPiece and writePiece are how much of a frame is read or written at a
+// time; gorilla sends a written frame as websocket fragments of its write
+// buffer's size, and keepalive pings go out between fragments.
+const (
+	readPiece  = 4 << 10
+	writePiece = 4 << 10
+)
+
+// WriteFrame sends one binary frame. It fails only when no bytes leave for
+// WriteTimeout, however long the whole frame takes.
 func (c *Conn) WriteFrame(ctx context.Context, frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+	w, err := c.ws.NextWriter(websocket.BinaryMessage)
+	if err != nil {
 		return err
 	}
-	c.bytesWritten.Add(int64(len(frame)))
-	return nil
+	for len(frame) > 0 {
+		n := min(len(frame), writePiece)
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+		if _, err := w.Write(frame[:n]); err != nil {
+			return err
+		}
+		c.bytesWritten.Add(int64(n))
+		frame = frame[n:]
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	return w.Close()
 }
 
 // Bytes reports the payload bytes of the data frames read and written so

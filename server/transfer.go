@@ -1,0 +1,197 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/syncmsg"
+)
+
+// Thin links (DESIGN.md principle 7). Two things keep a first sync over a
+// 2G link cheap and resumable:
+//
+//   - A peer that announces it has nothing (empty heads) and reads version
+//     2 sync messages gets the document itself, compressed, as current
+//     Automerge answers such a peer, instead of every change one by one
+//     (a hundred bytes each against a few in the saved form).
+//   - No sync message is larger than Options.MaxMessageSize. A larger answer
+//     goes out as a sequence of messages, each carrying a causally ordered
+//     slice of the changes, so the phone applies and stores each slice as
+//     it arrives and a dropped link costs only the slice in flight: the next
+//     connection announces the phone's heads and continues from there.
+//
+// Both are built in Go around the relay's Automerge core, which generates
+// only single version 1 messages. The peer's sync state is kept consistent
+// with what was really sent: for the whole document, the state is told the
+// peer will have the document's heads before the state machine generates
+// (so it sends only what follows); for slices, the state machine generated
+// the whole answer, marking every change sent, and only its delivery is cut
+// into pieces.
+
+// image is a saved, compressed form of a document (or of a prefix of its
+// history that fits one message) and the heads it holds.
+type image struct {
+	at    []automerge.ChangeHash // the document's heads when it was made
+	heads []automerge.ChangeHash // the heads the saved bytes hold
+	data  []byte
+}
+
+// wholeDocument answers a peer that has nothing with the document saved
+// and compressed, in a version 2 message; whatever the saved prefix does
+// not hold follows in slices. Called with mu held, after a commit: the
+// save marks everything saved, which is right only when nothing applied is
+// uncommitted.
+func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) {
+	img, err := s.image()
+	if err != nil || img.data == nil {
+		return nil, err // nil, nil: no prefix fits one message; slices only
+	}
+	// Tell the state machine the peer will hold the image: it then sends
+	// only what comes after, and never the image's changes again.
+	claim := syncmsg.Message{Type: syncmsg.V1, Heads: hashes(img.heads), Have: []syncmsg.Have{{LastSync: hashes(img.heads)}}}.Encode()
+	if _, err := ps.sync.ReceiveMessage(claim); err != nil {
+		return nil, fmt.Errorf("recording the document sent: %w", err)
+	}
+	if pool := s.relay.opts.Sandbox; pool != nil {
+		// The sandbox mirrors every peer's sync state with the same
+		// messages (contain.go): it records the claim too.
+		_ = pool.Check(s.mirror, peerKey(pe), claim, s.mirrorState)
+	}
+	ps.claimed = true
+	first := syncmsg.Message{Type: syncmsg.V2, Heads: hashes(img.heads), Have: []syncmsg.Have{{LastSync: hashes(img.heads)}}, Changes: [][]byte{img.data}}
+	out := [][]byte{first.Encode()}
+	if m, ok := ps.sync.GenerateMessage(); ok {
+		rest, err := s.slices(m.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rest...)
+	}
+	s.log.Debug("first sync: sending the compressed document", "bytes", len(img.data), "prefix", !slices.Equal(img.heads, img.at), "messages", len(out))
+	return out, nil
+}
+
+// image returns the document saved whole if that fits one message, else
+// the longest prefix of its history that does (the rest goes in slices).
+// Called with mu held.
+func (s *synchronizer) image() (image, error) {
+	heads := s.doc.Heads()
+	if s.img != nil && slices.Equal(s.img.at, heads) {
+		return *s.img, nil
+	}
+	// Room for the message around the saved bytes: type, counts, the
+	// heads twice (as heads and last sync) and a length.
+	limit := s.relay.opts.MaxMessageSize - 16 - 64*len(heads)
+	img := image{at: heads, heads: heads, data: s.doc.Save()}
+	if len(img.data) > limit {
+		var err error
+		if img, err = s.prefixImage(heads, len(img.data), limit); err != nil {
+			return image{}, err
+		}
+	}
+	s.img = &img
+	return img, nil
+}
+
+// prefixImage saves the longest causal prefix of the history whose save
+// fits limit, guessing its length from the ratio of sizes.
+func (s *synchronizer) prefixImage(at []automerge.ChangeHash, whole, limit int) (image, error) {
+	changes, err := s.doc.Changes()
+	if err != nil {
+		return image{}, err
+	}
+	size := whole
+	n := len(changes)
+	for range 8 {
+		n = int(float64(n) * float64(limit) / float64(size) * 0.95)
+		if n <= 0 {
+			break
+		}
+		heads := frontier(changes[:n])
+		fork, err := s.doc.Fork(heads...)
+		if err != nil {
+			return image{}, err
+		}
+		data := fork.Save()
+		if len(data)+64*len(heads) <= limit {
+			return image{at: at, heads: heads, data: data}, nil
+		}
+		size = len(data)
+	}
+	return image{at: at}, nil // nothing fits: every change goes in slices
+}
+
+// frontier returns the heads of a causally ordered list of changes, sorted.
+func frontier(changes []*automerge.Change) []automerge.ChangeHash {
+	heads := make(map[automerge.ChangeHash]bool)
+	for _, c := range changes {
+		for _, d := range c.Dependencies() {
+			delete(heads, d)
+		}
+		heads[c.Hash()] = true
+	}
+	out := make([]automerge.ChangeHash, 0, len(heads))
+	for h := range heads {
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b automerge.ChangeHash) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+func hashes(hs []automerge.ChangeHash) []syncmsg.Hash {
+	out := make([]syncmsg.Hash, len(hs))
+	for i, h := range hs {
+		out[i] = syncmsg.Hash(h)
+	}
+	return out
+}
+
+// slices cuts a generated sync message larger than MaxMessageSize into
+// messages that fit, each carrying a causally ordered slice of its changes
+// (a single change larger than the limit travels alone). Every slice
+// repeats the heads and need; the have, which can be large and tells the
+// peer what to send back, rides on the last. A message that fits is
+// returned as it is.
+func (s *synchronizer) slices(raw []byte) ([][]byte, error) {
+	limit := s.relay.opts.MaxMessageSize
+	if len(raw) <= limit {
+		return [][]byte{raw}, nil
+	}
+	m, err := syncmsg.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := syncmsg.CausalOrder(m.Changes)
+	if err != nil {
+		return nil, err
+	}
+	base := syncmsg.Message{Type: m.Type, Heads: m.Heads, Need: m.Need}
+	overhead := len(base.Encode()) + 16
+	var out [][]byte
+	var cur [][]byte
+	size := overhead
+	for _, c := range changes {
+		if len(cur) > 0 && size+len(c)+5 > limit {
+			next := base
+			next.Changes = cur
+			out = append(out, next.Encode())
+			cur, size = nil, overhead
+		}
+		cur = append(cur, c)
+		size += len(c) + 5
+	}
+	last := base
+	last.Changes = cur
+	last.Have = m.Have
+	if enc := last.Encode(); len(enc) <= limit || len(cur) == 0 {
+		return append(out, enc), nil
+	}
+	// The have does not fit beside the last slice: it goes alone.
+	last.Have = nil
+	out = append(out, last.Encode())
+	last.Changes, last.Have = nil, m.Have
+	return append(out, last.Encode()), nil
+}
