@@ -607,6 +607,9 @@ func (s *synchronizer) answer(pe *peer, ps *peerState) {
 		if !ok {
 			return
 		}
+		if ps.v2 && len(m) > wholeDocumentThreshold {
+			m = s.compressed(m)
+		}
 		if msgs, err = s.slices(m); err != nil {
 			s.log.Warn("slicing a large answer failed; sending it whole", "peer", pe.id, "err", err)
 			msgs = [][]byte{m}

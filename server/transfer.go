@@ -74,6 +74,37 @@ func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) 
 	return out, nil
 }
 
+// wholeDocumentThreshold is the size of a generated answer from which the
+// relay considers sending a version 2 peer the compressed document instead.
+const wholeDocumentThreshold = 4 << 10
+
+// compressed returns, for a peer that reads version 2 messages, the
+// generated answer m with its changes replaced by the whole compressed
+// document when that is less than half their size and fits one message,
+// as current Automerge
+// does when a peer lacks much of a document: a phone that kept a part of a
+// first sync, or was offline for long, then costs the document, not its
+// history. The state machine already counts m's changes as sent, and the
+// document holds them all, so its state stays true. Otherwise m is
+// returned as it is. Called with mu held, after a commit.
+func (s *synchronizer) compressed(m []byte) []byte {
+	dm, err := syncmsg.Decode(m)
+	if err != nil || len(dm.Changes) == 0 {
+		return m
+	}
+	img, err := s.image()
+	if err != nil || !slices.Equal(img.heads, img.at) || 2*len(img.data) >= len(m) {
+		return m
+	}
+	dm.Type, dm.Changes = syncmsg.V2, [][]byte{img.data}
+	out := dm.Encode()
+	if len(out) > s.relay.opts.MaxMessageSize {
+		return m // with its have, it would not fit one message: slices instead
+	}
+	s.log.Debug("sending the compressed document instead of changes", "changes", len(m), "document", len(img.data))
+	return out
+}
+
 // image returns the document saved whole if that fits one message, else
 // the longest prefix of its history that does (the rest goes in slices).
 // Called with mu held.

@@ -298,3 +298,45 @@ func TestTrafficReportsPendingBytes(t *testing.T) {
 	p.waitFor("the council", func() bool { return sameDoc(p.doc(id), w.doc(id)) })
 	waitUntil(t, "nothing pending", func() bool { return pending() == 0 })
 }
+
+// TestPeerLackingMuchGetsTheDocument: a version 2 peer that holds a little
+// of a council and lacks the rest gets the compressed document, not the
+// thousands of changes it lacks; a peer without v2 gets the changes.
+func TestPeerLackingMuchGetsTheDocument(t *testing.T) {
+	r := newTestRelay(t, openStore(t), Options{})
+	id := wire.NewDocumentID()
+	w := council(t, r, id, 100)
+	// What a phone kept of an interrupted first sync: the first 100 changes.
+	early, err := w.doc(id).Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	doc := w.docLocked(id).doc
+	for i := range 2000 {
+		doc.RootMap().Set(fmt.Sprintf("later-%d", i%100), int64(i))
+		doc.Commit("")
+	}
+	w.mu.Unlock()
+	w.syncDoc(id, wire.TypeSync)
+	waitStored(t, r, w, id)
+	saved := len(w.doc(id).Save())
+	for _, v2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("v2=%v", v2), func(t *testing.T) {
+			kept, _ := early.Fork()
+			p, rec := connectRecording(t, r, fmt.Sprintf("phone-%v", v2), v2, nil,
+				map[wire.DocumentID]*testDoc{id: {doc: kept, state: automerge.NewSyncState(kept)}}, 0)
+			p.syncDoc(id, wire.TypeSync)
+			p.waitFor("the council", func() bool { return sameDoc(p.doc(id), w.doc(id)) })
+			bytes, changes := total(rec.sent())
+			t.Logf("%d bytes, %d change chunks, for a council saved in %d bytes", bytes, changes, saved)
+			// The document, and the relay's bloom filter of what it has.
+			if v2 && bytes > 2*saved {
+				t.Errorf("a v2 peer lacking 2000 changes got %d bytes, over twice the saved document (%d)", bytes, saved)
+			}
+			if !v2 && changes < 2000 {
+				t.Errorf("a peer without v2 got %d change chunks, want the 2000 it lacks", changes)
+			}
+		})
+	}
+}
