@@ -34,15 +34,23 @@ func connectCounting(t *testing.T, r *Relay, id string, meta *wire.PeerMetadata,
 	mine, theirs := newPipe()
 	counted := &countingConn{pipeConn: theirs}
 	p := &testPeer{t: t, id: id, conn: mine, served: make(chan error, 1), docs: docs, inbox: make(chan wire.Message, 4096)}
-	go func() { p.served <- r.Accept(context.Background(), counted, AnonymousPrincipal) }()
+	joinVia(t, r, p, counted, meta)
+	return p, counted
+}
+
+// joinVia serves the relay's end of p's connection through relayEnd (a
+// wrapper of the pipe's other end), completes p's handshake and starts its
+// pump.
+func joinVia(t *testing.T, r *Relay, p *testPeer, relayEnd Conn, meta *wire.PeerMetadata) {
+	t.Helper()
+	go func() { p.served <- r.Accept(context.Background(), relayEnd, AnonymousPrincipal) }()
 	t.Cleanup(func() { p.conn.Close("") })
-	p.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: id, PeerMetadata: meta, SupportedProtocolVersions: []string{"1"}})
+	p.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: p.id, PeerMetadata: meta, SupportedProtocolVersions: []string{"1"}})
 	if m := p.recvRaw(5e9); m.Type != wire.TypePeer {
 		t.Fatalf("handshake: %+v", m)
 	}
 	p.relayID = r.PeerID()
 	go p.pump()
-	return p, counted
 }
 
 // TestReconnectResumesFromPersistedSyncState: a peer with a storageId that

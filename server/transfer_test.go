@@ -93,14 +93,7 @@ func connectRecording(t *testing.T, r *Relay, id string, v2 bool, meta *wire.Pee
 	mine, theirs := newPipe()
 	rec := &recordingConn{pipeConn: theirs, cutAt: cutAt}
 	p := &testPeer{t: t, id: id, conn: mine, served: make(chan error, 1), docs: docs, inbox: make(chan wire.Message, 4096), v2: v2}
-	go func() { p.served <- r.Accept(context.Background(), rec, AnonymousPrincipal) }()
-	t.Cleanup(func() { p.conn.Close("") })
-	p.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: id, PeerMetadata: meta, SupportedProtocolVersions: []string{"1"}})
-	if m := p.recvRaw(5e9); m.Type != wire.TypePeer {
-		t.Fatalf("handshake: %+v", m)
-	}
-	p.relayID = r.PeerID()
-	go p.pump()
+	joinVia(t, r, p, rec, meta)
 	return p, rec
 }
 
