@@ -101,7 +101,8 @@ Records are replayed in order of (at, SHA-256 of payload), so the result
 never depends on merge order. Records of one millisecond may depend on
 each other whatever that order (a member admitted, then acting, at the
 same moment): those that do not count are applied again, in the same
-order, while that admits more of them. A second change carrying a record
+order, while that admits more of them, at most 8 times in all (a longer
+chain of one millisecond counts only that deep). A second change carrying a record
 already in the log gets the verdict of the first. Times are the
 signer's claim; a record dated more than MaxSkew after the reading
 moment is a problem, not a fact (and records dated after now but within

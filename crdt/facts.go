@@ -88,6 +88,10 @@ type item struct {
 	hash string // change hash
 }
 
+// maxPasses bounds how many times the records of one millisecond are
+// applied (see Derive).
+const maxPasses = 8
+
 // Derive replays the log's records for the council whose id is council
 // and derives the view at now. Only valid records count: a well-formed
 // record with a good signature, for this council, by a key that counts for
@@ -122,14 +126,16 @@ func (l *Log) derive(council string, now time.Time, others Councils, skew time.D
 	for i := 0; i < len(items); {
 		// Records of one millisecond may depend on each other (a member
 		// admitted, then acting, at the same moment), whatever their id
-		// order: apply the group again while that admits more of it.
+		// order: apply the group again while that admits more of it, at
+		// most maxPasses times (a chain of records signed to come in
+		// reverse order would otherwise cost a pass per record).
 		j := i + 1
 		for j < len(items) && items[j].rec.At.Equal(items[i].rec.At) {
 			j++
 		}
 		p.advance(items[i].rec.At)
 		pending := items[i:j]
-		for {
+		for pass := 1; ; pass++ {
 			var failed []item
 			var why []string
 			for _, it := range pending {
@@ -144,7 +150,7 @@ func (l *Log) derive(council string, now time.Time, others Councils, skew time.D
 					f.Custodial = k.info.Custodial
 				}
 			}
-			if len(failed) == 0 || len(failed) == len(pending) {
+			if len(failed) == 0 || len(failed) == len(pending) || pass == maxPasses {
 				for k, it := range failed {
 					p.reject(it.hash, it.rec, why[k])
 				}

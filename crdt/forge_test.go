@@ -3,8 +3,11 @@ package crdt_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -252,5 +255,47 @@ func TestDeriveTrustingTheFoundingRecord(t *testing.T) {
 	must(t, log.Update(doc))
 	if v, problems, _ := log.Derive("", at(3), nil); v.ID == "" || len(problems) != 1 {
 		t.Errorf("two founding records: %q %v", v.ID, problems)
+	}
+}
+
+// TestSameMillisecondChain: admissions of one millisecond, each by the
+// member admitted just before, signed so that they sort in reverse order
+// (by payload hash): the replay applies the millisecond again while that
+// admits more, up to 8 times, so the first 8 of the chain count and the
+// rest are problems — a bounded cost, whatever a member signs.
+func TestSameMillisecondChain(t *testing.T) {
+	doc := newCouncil(t, majority, "ana")
+	council, when := councilOf(doc), at(5)
+	prev, prevID := "ana", "g" // every hex id sorts before "g"
+	const n = 10
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("a%02d", i)
+		var r record
+		for nonce := 0; ; nonce++ {
+			r = record{council: council, op: crdt.OpJoin, by: prev, at: when, key: testKey(prev),
+				args: map[string]string{"member": id, "name": fmt.Sprintf("A %d", nonce), "role": "worker", "key": pub(id)}}
+			// A record's id is the SHA-256 of its payload: no need to sign
+			// to grind it.
+			sum := sha256.Sum256(r.payload())
+			if id := hex.EncodeToString(sum[:]); id < prevID {
+				prevID = id
+				break
+			}
+		}
+		commitRecord(t, doc, r.message(), when, setAt(map[string]any{"name": r.args["name"], "role": "worker", "joinedAt": when}, "members", id))
+		prev = id
+	}
+	v, problems := readAny(doc, at(6))
+	if len(v.Members) != 1+8 {
+		t.Errorf("%d members, want the founder and 8 of the chain", len(v.Members))
+	}
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("a%02d", i)
+		if _, ok := v.Member(id); ok != (i <= 8) {
+			t.Errorf("member %s counted=%v", id, ok)
+		}
+	}
+	if logProblems := len(paths(problems)) - (n - 8); logProblems != n-8 {
+		t.Errorf("problems %v", problems)
 	}
 }
