@@ -96,9 +96,10 @@ func begin(doc *automerge.Doc, op Op, as Signer, at time.Time) (*tx, error) {
 	// The view at the operation's time, of the records dated at or before
 	// it: records dated later (by a device whose clock is ahead) are
 	// replayed after this operation's record, so it must not depend on them.
-	log := NewLog()
-	_ = log.Update(doc)
-	view, _ := readLog(doc, log, as.Council, at, as.Others, 0)
+	// Only the verified log: the document state is not read (texts that
+	// edits need are read by the edits themselves).
+	var view View
+	withLog(doc, func(log *Log) { view, _, _ = log.derive(as.Council, at, as.Others, 0) })
 	if view.ID == "" {
 		return nil, errorf(op, CodeNoCouncil, "the document holds no valid founding record of council %q", as.Council)
 	}
@@ -261,6 +262,16 @@ func (t *tx) requireText(value, what string) error {
 		return t.errorf(CodeInvalid, "%s is empty", what)
 	}
 	return nil
+}
+
+// currentText returns the text at path in doc ("" if absent or not text).
+func currentText(doc *automerge.Doc, path ...any) string {
+	v, err := doc.Path(path...).Get()
+	if err != nil || isAbsent(v) {
+		return ""
+	}
+	s, _ := asString(v)
+	return s
 }
 
 // editText applies edit to the Text at path in w.

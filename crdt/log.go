@@ -2,7 +2,10 @@ package crdt
 
 import (
 	"errors"
+	"runtime"
+	"sync"
 	"time"
+	"weak"
 
 	"github.com/automerge/automerge-go"
 )
@@ -103,4 +106,39 @@ func sameHeads(a, b []automerge.ChangeHash) bool {
 		}
 	}
 	return true
+}
+
+// cachedLog is the shared log of one document, for LogOf.
+type cachedLog struct {
+	mu  sync.Mutex // guards log
+	log *Log
+}
+
+// docLogs maps documents (weakly: a document that is collected drops its
+// entry) to their shared logs.
+var docLogs sync.Map // weak.Pointer[automerge.Doc] → *cachedLog
+
+// withLog runs fn with doc's shared log, brought up to date: every
+// operation and every Read of a document reuses the signatures and
+// records its earlier reads checked, so validating an operation against a
+// council of thousands of facts does not re-read its whole history. The
+// log is keyed by the *automerge.Doc itself and dropped when that document
+// is garbage collected; fn runs under the log's lock.
+func withLog(doc *automerge.Doc, fn func(*Log)) {
+	key := weak.Make(doc)
+	v, ok := docLogs.Load(key)
+	if !ok {
+		var loaded bool
+		v, loaded = docLogs.LoadOrStore(key, &cachedLog{log: NewLog()})
+		if !loaded {
+			runtime.AddCleanup(doc, func(k weak.Pointer[automerge.Doc]) { docLogs.Delete(k) }, key)
+		}
+	}
+	c := v.(*cachedLog)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.log.Update(doc); err != nil {
+		c.log = NewLog() // an unreadable history: start again next time
+	}
+	fn(c.log)
 }

@@ -70,36 +70,47 @@ func EditMinutes(doc *automerge.Doc, as Signer, minutesID string, edit TextEdit,
 		return err
 	}
 	t.unsigned = true // collaborative text: content, not a fact
-	m, ok := t.view.minutes(minutesID)
-	if !ok || !ValidID(minutesID) {
+	if _, ok := t.view.minutes(minutesID); !ok || !ValidID(minutesID) {
 		return t.errorf(CodeNotFound, "no minutes %q", minutesID)
 	}
-	if err := t.checkEdit(edit, m.Notes); err != nil {
+	notes := ""
+	if i, ok := minutesIndex(doc, minutesID); ok {
+		notes = currentText(doc, keyMinutes, i, keyNotes)
+	}
+	if err := t.checkEdit(edit, notes); err != nil {
 		return err
 	}
 	t.arg("minutes", minutesID)
 	return t.commit(func(w *automerge.Doc) error {
 		// Find the entry's position in the fork, which is the document as
 		// validated.
-		values, err := w.Path(keyMinutes).List().Values()
-		if err != nil {
-			return err
-		}
-		for i, v := range values {
-			if v.Kind() != automerge.KindMap {
-				continue
-			}
-			id, err := v.Map().Get("id")
-			if err != nil || isAbsent(id) {
-				continue
-			}
-			if s, err := asString(id); err != nil || s != minutesID {
-				continue
-			}
+		if i, ok := minutesIndex(w, minutesID); ok {
 			return editText(w, edit, keyMinutes, i, keyNotes)
 		}
 		return fmt.Errorf("minutes %q vanished", minutesID)
 	})
+}
+
+// minutesIndex returns the list position of the first minutes entry with
+// the given id in doc's state.
+func minutesIndex(doc *automerge.Doc, minutesID string) (int, bool) {
+	values, err := doc.Path(keyMinutes).List().Values()
+	if err != nil {
+		return 0, false
+	}
+	for i, v := range values {
+		if v.Kind() != automerge.KindMap {
+			continue
+		}
+		id, err := v.Map().Get("id")
+		if err != nil || isAbsent(id) {
+			continue
+		}
+		if s, err := asString(id); err == nil && s == minutesID {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // minutes returns the first minutes entry with the given id.

@@ -247,7 +247,7 @@ func EditProposal(doc *automerge.Doc, as Signer, proposalID string, edit TextEdi
 	if err != nil {
 		return err
 	}
-	if err := t.checkEdit(edit, p.Body); err != nil {
+	if err := t.checkEdit(edit, currentText(doc, keyProposals, p.ID, keyBody)); err != nil {
 		return err
 	}
 	return t.commit(func(w *automerge.Doc) error {

@@ -15,15 +15,15 @@ import (
 // Read reads a council document and derives every status at now from its
 // verified fact log (see Log.Derive): council is the document's id, which
 // names its founding record (CouncilID). It never fails and never panics.
-// Read is NewLog, Log.Update and ReadLog in one call; a relay that reads a
-// document often keeps a Log beside it instead, so signatures are checked
-// once per change.
-func Read(doc *automerge.Doc, council string, now time.Time) (View, []Problem) {
-	log := NewLog()
-	if doc != nil {
-		_ = log.Update(doc) // an unreadable history leaves the log empty: nothing counts
+// Read keeps a Log per document (dropped when the document is collected),
+// so signatures and records are checked once per change however often a
+// document is read or written.
+func Read(doc *automerge.Doc, council string, now time.Time) (view View, problems []Problem) {
+	if doc == nil {
+		return ReadLog(nil, NewLog(), council, now, nil)
 	}
-	return ReadLog(doc, log, council, now, nil)
+	withLog(doc, func(log *Log) { view, problems = ReadLog(doc, log, council, now, nil) })
+	return view, problems
 }
 
 // ReadLog derives the view of doc at now from log, which must have been
