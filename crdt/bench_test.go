@@ -207,3 +207,31 @@ func BenchmarkCastVote(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLogDeriveOpenRuleProposals: Log.Derive on 10,000 facts with
+// open rule proposals that have no closing time (any member can make
+// them): rule and expel proposals are checked as the log is replayed, and
+// that must not cost a decision per proposal per millisecond of the log.
+func BenchmarkLogDeriveOpenRuleProposals(b *testing.B) {
+	for _, open := range []int{0, 10, 100} {
+		b.Run(fmt.Sprintf("open=%d", open), func(b *testing.B) {
+			doc := fork(b, benchDoc(b, 10000))
+			council := councilOf(doc)
+			for i := 0; i < open; i++ {
+				when := t0.Add(time.Duration(i+1) * time.Millisecond)
+				r := record{council: council, op: crdt.OpPropose, by: "m00", at: when, key: testKey("m00"),
+					args: map[string]string{"proposal": "rule" + strconv.Itoa(i), "kind": "rule", "title": "A rule", "quorum": "0.5", "majority": "0.5"}}
+				commitRecord(b, doc, r.message(), when, nil)
+			}
+			log := crdt.NewLog()
+			must(b, log.Update(doc))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				v, _, _ := log.Derive(council, benchNow, nil)
+				if len(v.Proposals) < open {
+					b.Fatalf("%d proposals", len(v.Proposals))
+				}
+			}
+		})
+	}
+}

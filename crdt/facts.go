@@ -70,6 +70,7 @@ type replay struct {
 	minutes   map[string]*Minutes
 	rules     []ruleChange // rule timeline, by time
 	pending   []*Proposal  // expel and rule proposals not yet in effect
+	open      map[*Proposal]openCheck
 	facts     map[string]*Fact
 	factOrder []string
 	current   string      // hash of the change being applied
@@ -86,6 +87,7 @@ type ruleChange struct {
 type item struct {
 	rec  *Record
 	hash string // change hash
+	id   string // rec.ID(), computed once
 }
 
 // maxPasses bounds how many times the records of one millisecond are
@@ -120,7 +122,7 @@ func (l *Log) derive(council string, now time.Time, others Councils, skew time.D
 		members: map[string]*Member{}, keys: map[string]*keyState{}, proposals: map[string]*Proposal{},
 		mandates: map[string]*Mandate{}, offers: map[string]*Offer{}, needs: map[string]*Need{},
 		pledges: map[string]*Pledge{}, memberOf: map[string]*FederationLink{}, fedMember: map[string]*FederationLink{},
-		minutes: map[string]*Minutes{}, facts: map[string]*Fact{},
+		minutes: map[string]*Minutes{}, facts: map[string]*Fact{}, open: map[*Proposal]openCheck{},
 	}
 	items := p.collect(l)
 	for i := 0; i < len(items); {
@@ -206,7 +208,7 @@ func (p *replay) collect(l *Log) []item {
 		seen[id] = e.Hash
 		switch {
 		case rec.Op == OpCreateCouncil:
-			founding = append(founding, item{rec, e.Hash})
+			founding = append(founding, item{rec, e.Hash, id})
 			continue
 		case rec.At.After(p.now.Add(p.skew)):
 			p.reject(e.Hash, rec, fmt.Sprintf("dated %v, in the future", rec.At.Format(time.RFC3339)))
@@ -215,7 +217,7 @@ func (p *replay) collect(l *Log) []item {
 			p.reject(e.Hash, rec, fmt.Sprintf("a record of council %q, not this one", rec.Council))
 			continue
 		}
-		items = append(items, item{rec, e.Hash})
+		items = append(items, item{rec, e.Hash, id})
 	}
 	p.pickFounding(founding)
 	if p.council == "" {
@@ -229,7 +231,7 @@ func (p *replay) collect(l *Log) []item {
 		})
 	}
 	slices.SortFunc(items, func(a, b item) int {
-		return cmp.Or(a.rec.At.Compare(b.rec.At), cmp.Compare(a.rec.ID(), b.rec.ID()))
+		return cmp.Or(a.rec.At.Compare(b.rec.At), cmp.Compare(a.id, b.id))
 	})
 	return items
 }
@@ -379,12 +381,30 @@ func (p *replay) signer(rec *Record) (*Member, string) {
 func (p *replay) advance(t time.Time) {
 	for changed := true; changed; {
 		changed = false
+		departed := 0
+		for _, m := range p.members {
+			if m.LeftAt != nil && !m.LeftAt.After(t) {
+				departed++
+			}
+		}
 		for i := 0; i < len(p.pending); i++ {
 			prop := p.pending[i]
+			// Deciding is costly and advance runs for every millisecond of
+			// the log: skip a proposal that cannot have closed since it was
+			// last found open — its closing time is still ahead, or (without
+			// one) no vote, member, departure or withdrawal came since.
+			if prop.ClosesAt != nil && prop.ClosesAt.After(t) {
+				continue
+			}
+			state := openState{len(prop.Votes), len(p.members), departed, prop.WithdrawnAt != nil}
+			if last, ok := p.open[prop]; ok && prop.ClosesAt == nil && last.state == state && !t.Before(last.at) {
+				continue
+			}
 			q := *prop
 			q.Votes = slices.Clone(prop.Votes)
 			decide(&q, p.members, p.ruleAt(q.At), t)
 			if q.Outcome == OutcomeOpen {
+				p.open[prop] = openCheck{state, t}
 				continue
 			}
 			p.pending = slices.Delete(p.pending, i, i+1)
@@ -408,6 +428,21 @@ func (p *replay) advance(t time.Time) {
 			}
 		}
 	}
+}
+
+// openState is what decides whether a pending proposal without a closing
+// time has closed: its votes, the members, the departures and its
+// withdrawal (see advance).
+type openState struct {
+	votes, members, departed int
+	withdrawn                bool
+}
+
+// openCheck is the state in which a pending proposal was last found open,
+// and when.
+type openCheck struct {
+	state openState
+	at    time.Time
 }
 
 // ruleAt returns the rule in force at t: the founding rule, or the rule of

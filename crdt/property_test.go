@@ -665,4 +665,38 @@ func checkInvariants(t *rapid.T, v crdt.View) {
 			t.Fatalf("need %+v", n)
 		}
 	}
+	// Expel and rule proposals take effect as the log is replayed; what
+	// took effect must be what the derived outcomes say. A passed expel
+	// proposal ends its subject's membership at its closing moment (unless
+	// they had left before); the rule in force is the last passed rule
+	// proposal's (by closing moment), or the founding rule.
+	var lastRule *crdt.Proposal
+	for i, p := range v.Proposals {
+		if p.Outcome != crdt.OutcomePassed {
+			continue
+		}
+		switch p.Kind {
+		case crdt.ProposalExpel:
+			m, _ := v.Member(p.Subject)
+			if m.LeftAt == nil || m.LeftAt.After(*p.ClosedAt) {
+				t.Fatalf("expel %s passed at %v, member %+v", p.ID, p.ClosedAt, m)
+			}
+		case crdt.ProposalRule:
+			if lastRule == nil || !p.ClosedAt.Before(*lastRule.ClosedAt) {
+				lastRule = &v.Proposals[i]
+			}
+		}
+	}
+	for _, m := range v.Members {
+		if m.ExpelledBy == "" {
+			continue
+		}
+		p, ok := v.Proposal(m.ExpelledBy)
+		if !ok || p.Outcome != crdt.OutcomePassed || p.Subject != m.ID || !m.LeftAt.Equal(*p.ClosedAt) {
+			t.Fatalf("member %+v expelled by %+v", m, p)
+		}
+	}
+	if lastRule != nil && v.Council.Rule != *lastRule.NewRule {
+		t.Fatalf("rule %+v, but %s passed at %v with %+v", v.Council.Rule, lastRule.ID, lastRule.ClosedAt, *lastRule.NewRule)
+	}
 }
