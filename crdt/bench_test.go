@@ -197,10 +197,18 @@ func BenchmarkRead(b *testing.B) {
 func BenchmarkCastVote(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("facts=%d", n), func(b *testing.B) {
-			doc := fork(b, benchDoc(b, n))
-			id := must1[string](b)(crdt.Propose(doc, as(doc, "m00"), crdt.ProposalSpec{ID: "bench", Kind: crdt.ProposalGeneral, Title: "Bench", ClosesAt: benchNow.Add(time.Hour)}, benchNow))
+			var doc *automerge.Doc
+			id := "bench"
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
+				if i%100 == 0 {
+					// Start again from n facts, so the document stays
+					// between n and n+100 facts whatever b.N.
+					b.StopTimer()
+					doc = fork(b, benchDoc(b, n))
+					must1[string](b)(crdt.Propose(doc, as(doc, "m00"), crdt.ProposalSpec{ID: id, Kind: crdt.ProposalGeneral, Title: "Bench", ClosesAt: benchNow.Add(time.Hour)}, benchNow))
+					b.StartTimer()
+				}
 				choice := []crdt.Choice{crdt.Yes, crdt.No}[i%2]
 				must(b, crdt.CastVote(doc, as(doc, "m01"), id, choice, benchNow.Add(time.Duration(i+1)*time.Millisecond)))
 			}
