@@ -238,6 +238,9 @@ func (p *replay) collect(l *Log) []item {
 
 // pickFounding finds the founding record that names this council.
 func (p *replay) pickFounding(founding []item) {
+	// In id order, so that trusting the first one (council "") does not
+	// depend on merge order.
+	slices.SortFunc(founding, func(a, b item) int { return cmp.Compare(a.id, b.id) })
 	var chosen *item
 	for i := range founding {
 		it := &founding[i]
