@@ -68,8 +68,8 @@ func TestRuleChangesOnlyByPassedProposal(t *testing.T) {
 	if r := after.View.Council.Rule; r != strict {
 		t.Fatalf("after the rule proposal passed the rule is %+v, want %+v", r, strict)
 	}
-	if r := cc.view(id).Council.Rule; r != strict {
-		t.Fatalf("GET after the rule proposal passed: rule %+v", r)
+	if v := cc.view(id); v.Council.Rule != strict || len(v.Problems) != 0 {
+		t.Fatalf("GET after the rule proposal passed: rule %+v, problems %v (an honest document keeps its founding rule in the state)", v.Council.Rule, v.Problems)
 	}
 	g = cc.write(http.StatusCreated, "POST", base+"/proposals", map[string]any{"by": ben, "title": "Share the tools"})
 	if got, _ := vote(g.ID, map[string]string{ana: "yes", ben: "yes", cai: "no"}).View.Proposal(g.ID); got.Outcome != crdt.OutcomeRejected {

@@ -106,7 +106,18 @@ chain of one millisecond counts only that deep). A second change carrying a reco
 already in the log gets the verdict of the first. Times are the
 signer's claim; a record dated more than MaxSkew after the reading
 moment is a problem, not a fact (and records dated after now but within
-MaxSkew are not yet in effect).
+MaxSkew are not yet in effect). Since times are claims, a member can
+date their own record earlier than they made it — their own vote, say,
+before a closing they already saw; the log cannot tell, though the
+history shows who signed what. No one can date anyone else's record.
+
+The state comparison reports what an honest writer never leaves: an
+entry the log does not hold, one the log holds that the state lost, a
+departure, withdrawal or field that differs, a vote the member never
+signed. It accepts what the operations never write: the rule in force
+after a rule proposal (the state keeps the founding rule), the end of a
+membership by expulsion or of a seat with its mandate, and any of a
+member's signed votes (a vote changed after closing).
 
   - A vote counts only if signed by the voter, for an existing proposal,
     at or after its time; a member's ballot is their latest vote at or
@@ -122,9 +133,11 @@ MaxSkew are not yet in effect).
     by the member who posted it.
   - A mandate exists only through a propose-mandate record whose body is
     a federation the council has joined (its own log); it is active from
-    the passing of that proposal until a passed recall, or the
-    delegate's signed resignation or completion. Reports, resignation and
-    completion count only when signed by the delegate.
+    the passing of that proposal until a passed recall, the delegate's
+    signed resignation or completion, or the end of the delegate's
+    membership (leaving counts as resigning; a passed expel proposal
+    recalls the mandate). Reports, resignation and completion count only
+    when signed by the delegate.
   - Federation membership needs both sides: a council belongs to a
     federation only if its log holds a join-federation (by any active
     member) not followed by a leave-federation, and the federation's log

@@ -11,9 +11,9 @@ import (
 
 // MaxSkew is how far in the future of the reading moment a record may be
 // dated and still wait its turn ("not yet in effect"). A record dated
-// later than now + MaxSkew is a problem, never a fact; a record dated more
-// than MaxSkew before a fact it causally follows is back-dated and a
-// problem too.
+// later than now + MaxSkew is a problem, never a fact. Times are the
+// signer's claim: a member can date their own record earlier than they
+// made it (see "Rules of the log"), never anyone else's.
 const MaxSkew = 10 * time.Minute
 
 // Councils resolves other councils' verified views, for the facts of one
@@ -181,8 +181,6 @@ func (p *replay) collect(l *Log) []item {
 	var items []item
 	seen := map[string]string{} // record id → hash of its first change
 	var founding []item
-	latest := map[string]time.Time{} // change hash → latest record time in its causal past (approximated by log order)
-	_ = latest
 	for _, e := range l.entries {
 		if e.Record == nil && e.Err == nil {
 			continue // no record: text edits, stock clients' changes
@@ -297,6 +295,7 @@ func (p *replay) found(rec *Record) string {
 	}
 	p.v.Schema = Schema
 	p.v.Council = Council{Name: rec.Arg("name"), Kind: kind, Region: rec.Arg("region"), CreatedAt: rec.At, Rule: rule}
+	p.v.foundingRule = rule
 	p.rules = []ruleChange{{rec.At, rule}}
 	return p.admit(rec, rec.By, rec.Arg("member-name"), rec.Arg("member-role"), rec.Key, rec.Arg("custodial") == "true", nil)
 }
@@ -554,6 +553,10 @@ func (p *replay) apply(rec *Record) string {
 			return "a vote before the proposal"
 		}
 		prop.Votes = append(prop.Votes, Vote{Member: rec.By, Choice: choice, At: rec.At, Custodial: p.custodial(rec)})
+		if prop.signed == nil {
+			prop.signed = map[string][]Choice{}
+		}
+		prop.signed[rec.By] = append(prop.signed[rec.By], choice)
 	case OpReport, OpResign, OpComplete:
 		md := p.mandates[a["mandate"]]
 		switch {

@@ -213,7 +213,7 @@ type mandateEvent struct {
 // resignation and a recall made concurrently offline give the same status
 // on every replica, and a recall passing after a resignation leaves the
 // mandate resigned.
-func deriveMandate(m *Mandate, proposals map[string]*Proposal, recalls []*Proposal, now time.Time) {
+func deriveMandate(m *Mandate, proposals map[string]*Proposal, recalls []*Proposal, left *time.Time, now time.Time) {
 	m.Status, m.ApprovedAt, m.EndedAt, m.RecalledBy = MandatePending, nil, nil, ""
 	p, ok := proposals[m.Proposal]
 	if !ok {
@@ -234,6 +234,10 @@ func deriveMandate(m *Mandate, proposals map[string]*Proposal, recalls []*Propos
 	}
 	if m.ResignedAt != nil && !m.ResignedAt.After(now) {
 		events = append(events, mandateEvent{MandateResigned, *m.ResignedAt, 1, ""})
+	}
+	if left != nil && !left.After(now) {
+		// A delegate who leaves the council gives up the mandate with it.
+		events = append(events, mandateEvent{MandateResigned, *left, 1, ""})
 	}
 	for _, r := range recalls {
 		if r.Outcome == OutcomePassed && r.ClosedAt != nil {

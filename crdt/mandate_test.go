@@ -258,3 +258,36 @@ func readAny1(doc *automerge.Doc, now time.Time) crdt.View {
 	v, _ := readAny(doc, now)
 	return v
 }
+
+// TestMandateEndsWithMembership: a delegate who leaves the council gives
+// up the mandate (resigned, at their departure); a delegate expelled is
+// recalled by the expel proposal. Neither needs a resignation or a recall
+// of its own, so the view agrees with a relay's grants.
+func TestMandateEndsWithMembership(t *testing.T) {
+	t.Run("left", func(t *testing.T) {
+		doc := newCouncil(t, majority, "ana", "ben", "cai")
+		approvedMandate(t, doc)
+		if m := mandate(t, read(t, doc, at(61)), "m1"); m.Status != crdt.MandateActive {
+			t.Fatalf("before leaving: %+v", m)
+		}
+		must(t, crdt.Leave(doc, as(doc, "ben"), at(70)))
+		m := mandate(t, read(t, doc, at(71)), "m1")
+		if m.Status != crdt.MandateResigned || m.EndedAt == nil || !m.EndedAt.Equal(at(70)) {
+			t.Fatalf("after the delegate left: %+v", m)
+		}
+	})
+	t.Run("expelled", func(t *testing.T) {
+		doc := newCouncil(t, majority, "ana", "ben", "cai")
+		approvedMandate(t, doc)
+		must1[string](t)(crdt.Propose(doc, as(doc, "ana"), crdt.ProposalSpec{ID: "x1", Kind: crdt.ProposalExpel, Title: "Expel Ben", Subject: "ben", ClosesAt: at(80)}, at(65)))
+		must(t, crdt.CastVote(doc, as(doc, "ana"), "x1", crdt.Yes, at(66)))
+		must(t, crdt.CastVote(doc, as(doc, "cai"), "x1", crdt.Yes, at(66)))
+		if m := mandate(t, read(t, doc, at(79)), "m1"); m.Status != crdt.MandateActive {
+			t.Fatalf("before the expulsion closed: %+v", m)
+		}
+		m := mandate(t, read(t, doc, at(81)), "m1")
+		if m.Status != crdt.MandateRecalled || m.RecalledBy != "x1" || m.EndedAt == nil || !m.EndedAt.Equal(at(80)) {
+			t.Fatalf("after the expulsion: %+v", m)
+		}
+	})
+}

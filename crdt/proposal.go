@@ -24,6 +24,9 @@ type Proposal struct {
 	Votes   []Vote `json:"votes"`
 	// NewRule is the rule a proposal of kind rule puts in force if it passes.
 	NewRule *Rule `json:"newRule,omitempty"`
+	// signed holds every signed vote of each member, in replay order: the
+	// document state may show any of them (a vote changed after closing).
+	signed map[string][]Choice
 	// Custodial: signed with a key a relay holds for the proposer.
 	Custodial bool `json:"custodial,omitempty"`
 

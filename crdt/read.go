@@ -97,7 +97,18 @@ func derive(v *View, r *reader, ruleAt func(time.Time) Rule, others Councils) {
 	}
 	for i := range v.Mandates {
 		m := &v.Mandates[i]
-		deriveMandate(m, proposals, recalls[m.ID], v.Now)
+		// A delegate's membership ending ends the mandate: expelled, as by a
+		// recall (the expel proposal recalls it); left, as by resigning.
+		var left *time.Time
+		rs := recalls[m.ID]
+		if d := members[m.Delegate]; d != nil && d.LeftAt != nil {
+			if x := proposals[d.ExpelledBy]; x != nil {
+				rs = append(slices.Clone(rs), x)
+			} else {
+				left = d.LeftAt
+			}
+		}
+		deriveMandate(m, proposals, rs, left, v.Now)
 	}
 	derivePledges(&v.Exchange, v.Now, r, others)
 }

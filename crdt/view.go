@@ -30,6 +30,11 @@ type View struct {
 	Exchange   Exchange   `json:"exchange"`
 	Federation Federation `json:"federation"`
 	Minutes    []Minutes  `json:"minutes"`
+
+	// foundingRule is the rule the founding record set: the one the
+	// document state holds (a passed rule proposal changes the rule in
+	// force, not the state).
+	foundingRule Rule
 }
 
 // Problem is something Read found wrong in a document: a missing or
