@@ -42,6 +42,13 @@
 //   ephemeral-wait {url, match, timeoutMs}     -> ephemeral {message, senderId}: the first
 //                                                 received message (buffered since the handle
 //                                                 was obtained) whose fields include `match`
+//   records {url}                              -> records {records: [{hash, op, by, council,
+//                                                 founds?, ok, reason?}]}: every change of
+//                                                 the document that carries a signed record
+//                                                 (veche-fact/1, crdt/doc.go), its signature
+//                                                 checked here with node:crypto, independently
+//                                                 of the Go implementation; founds is the
+//                                                 council id a founding record names
 //   exit {}                                    -> bye, then the process exits 0
 //
 // Options: --relay ws://HOST:PORT/sync (or $VECHE_RELAY_URL), --name NAME,
@@ -58,6 +65,8 @@ import * as A from "@automerge/automerge"
 import { Repo, isValidAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
+import bs58check from "bs58check"
+import { createHash, createPublicKey, verify } from "node:crypto"
 
 const { values: opts } = parseArgs({
   options: {
@@ -221,6 +230,35 @@ function relayCovers(doc, documentId, heads) {
   return heads.every(h => !notCovered.has(h))
 }
 
+
+/** Checks the signed record a change message carries, as crdt/doc.go specifies. */
+function checkRecord(message) {
+  const line = (message ?? "").split("\n").find(l => l.startsWith("veche-fact/1 "))
+  if (!line) return null
+  const parts = line.slice("veche-fact/1 ".length).split(" ")
+  if (parts.length !== 2) return { ok: false, reason: "malformed record line" }
+  const payload = Buffer.from(parts[0], "base64url")
+  const sig = Buffer.from(parts[1], "base64url")
+  let rec
+  try {
+    rec = JSON.parse(payload.toString("utf8"))
+  } catch (e) {
+    return { ok: false, reason: "payload is not JSON" }
+  }
+  const raw = Buffer.from(rec.key ?? "", "base64url")
+  if (raw.length !== 32 || sig.length !== 64) return { ok: false, reason: "bad key or signature size", op: rec.op, by: rec.by }
+  // An Ed25519 public key in SPKI DER: a fixed 12-byte prefix, then the key.
+  const key = createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]), format: "der", type: "spki" })
+  const ok = verify(null, Buffer.concat([Buffer.from("veche-fact/1\n"), payload]), key, sig)
+  const out = { ok, op: rec.op, by: rec.by, council: rec.council }
+  if (!ok) out.reason = "bad signature"
+  if (rec.op === "create-council") {
+    const sum = createHash("sha256").update(Buffer.concat([Buffer.from("veche-council/1\n"), payload])).digest()
+    out.founds = bs58check.encode(sum.subarray(0, 16))
+  }
+  return out
+}
+
 async function poll(what, timeoutMs, check) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -359,6 +397,17 @@ const commands = {
       Object.entries(match).every(([k, v]) => deepEqual(m.message[k], v))
     const found = await poll(`ephemeral-wait ${JSON.stringify(match)}`, timeoutMs, () => inbox.find(matches))
     return { event: "ephemeral", message: found.message, senderId: found.senderId }
+  },
+
+  async records({ url }) {
+    const doc = held(url).doc()
+    const records = []
+    for (const bytes of A.getAllChanges(doc)) {
+      const change = A.decodeChange(bytes)
+      const r = checkRecord(change.message)
+      if (r) records.push({ hash: change.hash, ...r })
+    }
+    return { event: "records", records }
   },
 
   async exit() {
