@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/crdt"
 	"github.com/veche-sync/veche/server/bundle"
 	"github.com/veche-sync/veche/server/wire"
 )
@@ -221,6 +222,22 @@ func TestReplicaOfflineForAWeekThenSync(t *testing.T) {
 		if !hasProblem(relayView, path) {
 			t.Fatalf("the phone's unsigned write at %s is not reported: %v", path, relayView.Problems)
 		}
+	}
+	// What the laptop did offline counts as Cai's own word: signed with
+	// the laptop's key, not the relay's custodial one.
+	var history api.HistoryAnswer
+	rest(t, r, ana, "GET", "/api/councils/"+created.ID+"/history", nil, &history)
+	own := 0
+	for _, e := range history.Changes {
+		if e.ByName == "Cai" && e.Op != crdt.OpJoin && e.Op != crdt.OpAddKey {
+			if !e.Verified || e.Custodial {
+				t.Fatalf("an offline fact of the laptop: %+v", e)
+			}
+			own++
+		}
+	}
+	if own != 7*3+1+6 {
+		t.Fatalf("%d facts signed on the laptop, want %d", own, 7*3+1+6)
 	}
 	// A second sync has nothing to carry.
 	if out := laptop.ok("sync"); !strings.Contains(out, "sent 0 change(s), received 0") {

@@ -20,11 +20,13 @@ import (
 // its files 0600, and refused when others may read it, so secrets never
 // need to pass through a command line (or shell history).
 //
-//	<dir>/key               the device's Ed25519 private key (PKCS #8 PEM)
+//	<dir>/key               the device's Ed25519 private key (PKCS #8 PEM;
+//	                        elsewhere with UseKeyFile)
 //	<dir>/memberships.json  one entry per council and relay: member id, tokens
 //	<dir>/replica/          the offline replica's bbolt store
 type Home struct {
-	dir string
+	dir     string
+	keyFile string // the device key's file; "" for <dir>/key
 }
 
 // A Membership is one council this home takes part in, through one relay.
@@ -75,9 +77,18 @@ func private(path string) error {
 	return nil
 }
 
+// path is the file name of the home, or name itself when absolute.
+func (h *Home) path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(h.dir, name)
+}
+
 // writePrivate writes a file mode 0600, atomically.
 func (h *Home) writePrivate(name string, data []byte) error {
-	tmp, err := os.CreateTemp(h.dir, "."+name+".*")
+	path := h.path(name)
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return &Error{Code: CodeInternal, Message: err.Error(), Err: err}
 	}
@@ -91,7 +102,7 @@ func (h *Home) writePrivate(name string, data []byte) error {
 			err = cerr
 		}
 		if err == nil {
-			err = os.Rename(tmp.Name(), filepath.Join(h.dir, name))
+			err = os.Rename(tmp.Name(), path)
 		}
 	}
 	if err != nil {
@@ -103,7 +114,7 @@ func (h *Home) writePrivate(name string, data []byte) error {
 // readPrivate reads a file of the home, refusing one others may read;
 // a missing file reads as nil.
 func (h *Home) readPrivate(name string) ([]byte, error) {
-	path := filepath.Join(h.dir, name)
+	path := h.path(name)
 	if err := private(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -117,21 +128,40 @@ func (h *Home) readPrivate(name string) ([]byte, error) {
 	return b, nil
 }
 
+// UseKeyFile makes the home keep its device key in path instead of
+// <dir>/key: a key kept apart from the tokens (on removable media, say).
+// The file is held to the same rules: made mode 0600, refused if others
+// may read it.
+func (h *Home) UseKeyFile(path string) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	h.keyFile = path
+}
+
+// keyName is the key file's name, relative to the home or absolute.
+func (h *Home) keyName() string {
+	if h.keyFile != "" {
+		return h.keyFile
+	}
+	return keyFile
+}
+
 // Key returns the device's private key, making one on first use.
 func (h *Home) Key() (ed25519.PrivateKey, error) {
-	raw, err := h.readPrivate(keyFile)
+	raw, err := h.readPrivate(h.keyName())
 	if err != nil {
 		return nil, err
 	}
 	if raw != nil {
 		block, _ := pem.Decode(raw)
 		if block == nil {
-			return nil, errorf(CodeInternal, "%s: not a PEM key", filepath.Join(h.dir, keyFile))
+			return nil, errorf(CodeInternal, "%s: not a PEM key", h.path(h.keyName()))
 		}
 		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 		key, ok := k.(ed25519.PrivateKey)
 		if err != nil || !ok {
-			return nil, errorf(CodeInternal, "%s: not an Ed25519 private key", filepath.Join(h.dir, keyFile))
+			return nil, errorf(CodeInternal, "%s: not an Ed25519 private key", h.path(h.keyName()))
 		}
 		return key, nil
 	}
@@ -143,7 +173,7 @@ func (h *Home) Key() (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, &Error{Code: CodeInternal, Message: "encoding the key", Err: err}
 	}
-	if err := h.writePrivate(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := h.writePrivate(h.keyName(), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return nil, err
 	}
 	return key, nil

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/crdt"
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
 	"github.com/veche-sync/veche/server/store"
@@ -147,7 +149,21 @@ func (r *Replica) Client(ctx context.Context, council string) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{base: "http://replica.invalid", token: m.LocalToken, http: r.local}, nil
+	c := &Client{base: "http://replica.invalid", token: m.LocalToken, http: r.local}
+	// Its writes are signed with this computer's key: it must count for
+	// the member in the replica's copy of the council.
+	key, err := r.home.Key()
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.Council(ctx, council)
+	if err != nil {
+		return nil, err
+	}
+	if mm, ok := v.Member(m.Member); !ok || !mm.HasKey(crdt.EncodeKey(key.Public().(ed25519.PublicKey)), time.Now()) {
+		return nil, errorf(CodeOffline, "this computer's key does not count for member %s in council %s yet: run 'veche login' once while the relay answers (it registers the key), then 'veche sync'", m.Member, council)
+	}
+	return c, nil
 }
 
 // inProcess is an http.RoundTripper that serves requests with a handler

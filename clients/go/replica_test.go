@@ -235,3 +235,65 @@ func TestBackoffGrowsWithJitterAndResets(t *testing.T) {
 		t.Fatalf("after Reset: %v", w)
 	}
 }
+
+// TestOfflineOperationsAreSignedOnTheDevice: what the replica makes
+// offline is signed with the home's device key, registered with the
+// council at login: the relay verifies it and counts it as the member's
+// own word, not its custodial one; a home whose key the council does not
+// know cannot act offline, and the relay's copy is untouched.
+func TestOfflineOperationsAreSignedOnTheDevice(t *testing.T) {
+	relay, created, _, replica, m := founded(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := replica.Sync(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	laptop, _ := replica.Client(ctx, created.ID)
+	made, err := laptop.Propose(ctx, created.ID, api.ProposalRequest{Title: "Signed on the laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Sync(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	online, _ := client.New(relay.URL, created.Token, nil)
+	h, err := online.History(ctx, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addKey, proposal *api.HistoryEntry
+	for i, e := range h.Changes {
+		switch {
+		case e.Op == crdt.OpAddKey:
+			addKey = &h.Changes[i]
+		case e.Op == crdt.OpPropose && e.Args["proposal"] == made.ID:
+			proposal = &h.Changes[i]
+		}
+	}
+	if addKey == nil || !addKey.Verified || !addKey.Custodial || addKey.By != m.Member {
+		t.Fatalf("the device key's registration: %+v", addKey)
+	}
+	if proposal == nil || !proposal.Verified || proposal.Custodial || proposal.By != m.Member {
+		t.Fatalf("the offline proposal in the relay's history: %+v", proposal)
+	}
+
+	// Another laptop of Ana's, its key never registered: refused offline.
+	other, err := client.OpenHome(t.TempDir() + "/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Save(m); err != nil { // the token copied by hand, no login
+		t.Fatal(err)
+	}
+	r2, err := other.OpenReplica(client.ReplicaOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if _, err := r2.Sync(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Client(ctx, created.ID); client.ErrorCode(err) != client.CodeOffline || !strings.Contains(err.Error(), "veche login") {
+		t.Fatalf("a replica whose key does not count for the member: %v", err)
+	}
+}

@@ -99,6 +99,7 @@ Flags of every verb:
   --offline        act on this computer's replica, with no network
   --home DIR       the config directory holding your key, tokens and replica
                    (env VECHE_HOME; default ~/.config/veche)
+  --key FILE       this computer's signing key, if not <home>/key (env VECHE_KEY)
 
 Offline: 'veche council accept CODE --name NAME --save' (or 'veche login'
 with a token you have) keeps your token in the config directory and fetches
@@ -151,6 +152,7 @@ type councilCmd struct {
 	json    bool
 	offline bool   // act on the home's replica, with no network
 	homeDir string // the config directory (VECHE_HOME)
+	keyFile string // the device key's file (VECHE_KEY); "": <home>/key
 
 	home     *client.Home
 	replica  *client.Replica // open while offline (or syncing)
@@ -276,6 +278,7 @@ func (c *councilCmd) flags(verb, synopsis, help string) *flag.FlagSet {
 	fs.BoolVar(&c.json, "json", false, "print the relay's JSON answer instead of tables")
 	fs.BoolVar(&c.offline, "offline", false, "act on this computer's replica, with no network; 'veche sync' carries it to the relay later")
 	fs.StringVar(&c.homeDir, "home", c.defaultHome(), "the config directory holding your key, tokens and replica (env VECHE_HOME)")
+	fs.StringVar(&c.keyFile, "key", c.getenv("VECHE_KEY"), "the file of this computer's signing key (env VECHE_KEY; default <home>/key, made on first use, mode 0600)")
 	return fs
 }
 

@@ -54,6 +54,9 @@ func (c *councilCmd) openHome(create bool) (*client.Home, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.keyFile != "" {
+		h.UseKeyFile(c.keyFile)
+	}
 	c.home = h
 	return h, nil
 }

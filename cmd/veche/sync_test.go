@@ -63,3 +63,31 @@ func TestLoginKeepsTheTokenOffTheCommandLine(t *testing.T) {
 	os.Chmod(home, 0o755)
 	c.fails(exitUsage, "chmod 700", "show", "--offline")
 }
+
+// TestKeyFileApart: --key keeps the signing key outside the config
+// directory; the replica signs with it, and it is held to the same rules.
+func TestKeyFileApart(t *testing.T) {
+	c := newCLI(t)
+	var created api.CreateCouncilAnswer
+	c.okJSON(&created, "create", "--name", "Mill workers", "--kind", "workers", "--founder", "Ana", "--operator-token-file", c.operator)
+	c.env["VECHE_HOME"] = filepath.Join(t.TempDir(), "home")
+	stick := filepath.Join(t.TempDir(), "usb-stick")
+	os.MkdirAll(stick, 0o700)
+	c.env["VECHE_KEY"] = filepath.Join(stick, "ana.key")
+	if out, code := c.top("login", (*councilCmd).login, created.Token+"\n"); code != exitOK {
+		t.Fatalf("login: %d %q", code, out)
+	}
+	if fi, err := os.Stat(c.env["VECHE_KEY"]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the key file: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(c.env["VECHE_HOME"], "key")); err == nil {
+		t.Fatal("a key was made in the home as well")
+	}
+	contains(t, c.ok("propose", "--title", "Signed with the stick's key", "--offline"), "made")
+	// Another key file: it does not count for Ana, so the replica says so.
+	c.env["VECHE_KEY"] = filepath.Join(stick, "other.key")
+	c.fails(exitNotFound, "veche login", "propose", "--title", "x", "--offline")
+	os.Chmod(filepath.Join(stick, "ana.key"), 0o644)
+	c.env["VECHE_KEY"] = filepath.Join(stick, "ana.key")
+	c.fails(exitUsage, "chmod 600", "propose", "--title", "x", "--offline")
+}
