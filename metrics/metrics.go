@@ -167,6 +167,31 @@ func (p *Prometheus) WatchStore(stats func() store.Stats) {
 	)
 }
 
+// WatchTraffic adds veche_send_pending_bytes and
+// veche_send_pending_bytes_max, read at every scrape from traffic (the
+// relay's Traffic): the bytes the relay owes its peers (queued, and sent
+// but not yet acknowledged by the peer's end of the socket), in all and
+// for the peer owed most. A phone on 2G receiving a council's first sync
+// shows here; a total that only grows is a link that stalled.
+func (p *Prometheus) WatchTraffic(traffic func() []server.PeerTraffic) {
+	pending := func() (sum, most float64) {
+		for _, t := range traffic() {
+			n := float64(t.PendingBytes + max(t.UnsentBytes, 0))
+			sum += n
+			most = max(most, n)
+		}
+		return sum, most
+	}
+	p.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "veche_send_pending_bytes",
+			Help: "Bytes owed to peers: queued, or written and not yet acknowledged."},
+			func() float64 { sum, _ := pending(); return sum }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "veche_send_pending_bytes_max",
+			Help: "Bytes owed to the peer owed most."},
+			func() float64 { _, most := pending(); return most }),
+	)
+}
+
 // WatchSandbox adds veche_sandbox_restarts_total, read at every scrape:
 // how many times a sandbox worker died (on input that crashed the
 // Automerge core) and was started again.

@@ -20,6 +20,9 @@ func TestNamesFollowPrometheusConventions(t *testing.T) {
 	p := metrics.New(metrics.Build{Version: "v0.0.0-test", Commit: "abc", Automerge: "v0"})
 	p.WatchStore(func() store.Stats { return store.Stats{Commits: 2, Appends: 3, Documents: 1, FileBytes: 4096} })
 	p.WatchSandbox(func() int64 { return 3 })
+	p.WatchTraffic(func() []server.PeerTraffic {
+		return []server.PeerTraffic{{PendingBytes: 1000, UnsentBytes: 500}, {PendingBytes: 200, UnsentBytes: -1}}
+	})
 	p.PeerConnected(server.KindMember)
 	p.PeerJoined(server.KindMember)
 	p.HandshakeFailed(server.HandshakeTimeout)
@@ -48,11 +51,18 @@ func TestNamesFollowPrometheusConventions(t *testing.T) {
 # HELP veche_sandbox_restarts_total Sandbox workers restarted after the Automerge core crashed on input.
 # TYPE veche_sandbox_restarts_total counter
 veche_sandbox_restarts_total 3
+# HELP veche_send_pending_bytes Bytes owed to peers: queued, or written and not yet acknowledged.
+# TYPE veche_send_pending_bytes gauge
+veche_send_pending_bytes 1700
+# HELP veche_send_pending_bytes_max Bytes owed to the peer owed most.
+# TYPE veche_send_pending_bytes_max gauge
+veche_send_pending_bytes_max 1500
 # HELP veche_store_documents Documents stored.
 # TYPE veche_store_documents gauge
 veche_store_documents 1
 `
-	if err := testutil.GatherAndCompare(p.Registry(), strings.NewReader(want), "veche_sandbox_restarts_total", "veche_store_documents"); err != nil {
+	if err := testutil.GatherAndCompare(p.Registry(), strings.NewReader(want), "veche_sandbox_restarts_total", "veche_store_documents",
+		"veche_send_pending_bytes", "veche_send_pending_bytes_max"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -345,6 +345,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxDocumentSize:      m.Limits.MaxDocumentBytes,
 		MaxMessageSize:       int(m.Limits.MaxMessageBytes),
 	})
+	m.metrics.WatchTraffic(m.relay.Traffic)
 	custody, err := auth.OpenCustody(st, m.DataDir)
 	if err != nil {
 		_ = st.Close()
