@@ -1,11 +1,11 @@
 package server
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -94,17 +94,15 @@ func (s *synchronizer) observeHeads(pe *peer, heads []automerge.ChangeHash) {
 	}
 }
 
-// headsMessage is the Automerge sync message (v1, type 0x42) that only
-// announces heads: no needs, no have (so the receiver sends nothing it is
-// not asked for), no changes. The relay sends it once per session to a
-// peer it is in sync with, where Automerge itself would say nothing, so
-// that a peer that connects — a replica syncing before it disconnects —
-// learns that it holds everything the relay holds.
+// headsMessage is the Automerge sync message (v1) that announces heads
+// where Automerge itself would say nothing (see answer): no needs, no
+// changes, and a have saying the sender holds those heads and nothing past
+// them (lastSync = heads, an empty bloom filter), exactly true of a relay
+// whose heads they are. A peer learns from it that the relay holds
+// everything up to heads — a replica that it has converged, a client that
+// its change is acknowledged — and, from the have, pushes its next changes
+// without waiting to be asked for them.
 func headsMessage(heads []automerge.ChangeHash) []byte {
-	b := []byte{0x42}
-	b = binary.AppendUvarint(b, uint64(len(heads)))
-	for _, h := range heads {
-		b = append(b, h[:]...)
-	}
-	return append(b, 0, 0, 0) // need, have, changes: none
+	hs := hashes(heads)
+	return syncmsg.Message{Type: syncmsg.V1, Heads: hs, Have: []syncmsg.Have{{LastSync: hs}}}.Encode()
 }

@@ -70,7 +70,11 @@ type peerState struct {
 	pending   bool                 // something may need saying to the peer
 	lastSaved time.Time            // when its sync state was last persisted
 	waiting   bool                 // it asked for the document before it existed
-	answered  bool                 // a message went to it this session (see headsMessage)
+
+	// advertised is the heads the last answer sent to the peer announced
+	// this session (nil before the first): flush owes the peer a message
+	// whenever the document's heads are not those (see answer).
+	advertised []automerge.ChangeHash
 
 	v2      bool // its messages announce it reads version 2 sync messages
 	empty   bool // its last message announced empty heads: it has nothing
@@ -599,9 +603,14 @@ func (s *synchronizer) answer(pe *peer, ps *peerState) {
 	}
 	if msgs == nil {
 		m, ok := s.generate(ps)
-		if !ok && !ps.answered && len(s.lastHeads) > 0 {
-			// In sync already: Automerge says nothing, but a peer that
-			// just connected learns from our heads that it is in sync.
+		if !ok && len(s.lastHeads) > 0 && !sameHeads(ps.advertised, s.lastHeads) {
+			// Automerge says nothing once the peer's last message announced
+			// exactly our heads, but the peer has not heard them from us: a
+			// peer that connected in sync, or one whose change was applied
+			// and which, before this paced flush, answered an older message
+			// of ours with the heads that change made (Automerge then counts
+			// the change as acknowledged). Our heads tell it the relay holds
+			// them, durably: flush committed them before calling.
 			m, ok = headsMessage(s.lastHeads), true
 		}
 		if !ok {
@@ -615,7 +624,9 @@ func (s *synchronizer) answer(pe *peer, ps *peerState) {
 			msgs = [][]byte{m}
 		}
 	}
-	ps.answered = true
+	if last, err := syncmsg.Decode(msgs[len(msgs)-1]); err == nil {
+		ps.advertised = changeHashes(last.Heads) // a sliced answer's last slice has them all
+	}
 	id := wire.DocumentID(s.id)
 	if len(msgs) == 1 {
 		pe.send(wire.Message{Type: wire.TypeSync, DocumentID: id, Data: msgs[0]})

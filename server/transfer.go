@@ -180,6 +180,15 @@ func hashes(hs []automerge.ChangeHash) []syncmsg.Hash {
 	return out
 }
 
+// changeHashes is the inverse of hashes.
+func changeHashes(hs []syncmsg.Hash) []automerge.ChangeHash {
+	out := make([]automerge.ChangeHash, len(hs))
+	for i, h := range hs {
+		out[i] = automerge.ChangeHash(h)
+	}
+	return out
+}
+
 // slices cuts a generated sync message larger than MaxMessageSize into
 // messages that fit, each carrying a causally ordered slice of its changes
 // (a single change larger than the limit travels alone). Every slice
