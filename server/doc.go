@@ -83,10 +83,17 @@
 // (share.go): a sync message for a document it holds, a request for one it
 // lacks. Options.Observer (a SyncObserver) hears the heads each sync
 // message from a peer announces, and doc-unavailable answers, so a replica
-// can tell when it has converged. Because Automerge says nothing to a peer
-// already in sync, flush answers a peer's first message of a session with
-// a message of the relay's heads alone (headsMessage) when Automerge has
-// nothing to say. Relay.Adopt makes a document from changes that come from
+// can tell when it has converged. Automerge says nothing to a peer whose
+// last message announced the relay's heads — a peer that connects in
+// sync, and a peer whose change was applied and which, before a paced
+// flush, answered an older message of the relay with the heads that change
+// made (Automerge then counts the change as acknowledged, though the peer
+// never heard so). So a synchronizer remembers the heads it last announced
+// to each peer (peerState.advertised), and flush sends a message of the
+// relay's heads (headsMessage: the heads, and a have of exactly them)
+// whenever Automerge has nothing to say and the peer has not heard the
+// current heads: every change a peer sends is acknowledged, after its
+// commit. Relay.Adopt makes a document from changes that come from
 // outside the protocol (a bundle) on a relay that does not hold it yet.
 //
 // # Metrics
