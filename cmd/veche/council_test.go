@@ -19,6 +19,7 @@ type cli struct {
 	t        *testing.T
 	env      map[string]string
 	operator string // the file holding the relay's operator token
+	relay    *Main
 }
 
 // newCLI starts a relay (the Main type, on 127.0.0.1:0) and returns a cli
@@ -34,7 +35,7 @@ func newCLI(t *testing.T) *cli {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return &cli{t: t, env: map[string]string{"VECHE_RELAY": "http://" + m.ListenAddr()}, operator: m.OperatorTokenPath}
+	return &cli{t: t, env: map[string]string{"VECHE_RELAY": "http://" + m.ListenAddr()}, operator: m.OperatorTokenPath, relay: m}
 }
 
 // run runs one command line and returns what it printed and its exit code.

@@ -81,9 +81,12 @@ func (c *councilCmd) openReplica() (*client.Replica, error) {
 
 // connect picks the verb's client once its flags are parsed: with
 // --offline, the home's replica acting as the home's member of the
-// council; else the relay, with the token of the flags, the environment
-// or the home. Online, a council the home's replica holds is synced first,
-// so what was done offline reaches the relay before anything else.
+// council. Without it, for a council the home's replica holds, the replica
+// too — synced with the relay before the verb (so what was done offline
+// reaches the relay first) and after it (so what the verb did does), its
+// writes signed with this computer's key; if the relay does not answer,
+// the verb works offline and says so. Otherwise the relay, with the token
+// of the flags, the environment or the home.
 func (c *councilCmd) connect(fs *flag.FlagSet) error {
 	c.council = strings.TrimPrefix(c.council, wire.URLPrefix)
 	h, err := c.openHome(c.offline)
@@ -116,9 +119,21 @@ func (c *councilCmd) connect(fs *flag.FlagSet) error {
 		c.client, err = r.Client(c.ctx, council)
 		return err
 	}
-	if member && c.syncFirst(m) {
-		// And after the verb, so the replica holds what it did.
-		c.closers = append(c.closers, func() { c.syncReplica(m, false) })
+	if member && !c.onlineOK && !c.dataOnly {
+		if held, reached := c.syncFirst(m); held {
+			// A computer with a home acts on its replica, signed with
+			// its own key, and syncs again after the verb, so the relay
+			// holds what it did at once when it answers.
+			if cl, err := c.replica.Client(c.ctx, m.Council); err == nil {
+				c.client = cl
+				if reached {
+					c.closers = append(c.closers, func() { c.syncReplica(m, false) })
+				}
+				return nil
+			}
+			// The key does not count yet: act through the relay.
+			c.closers = append(c.closers, func() { c.syncReplica(m, false) })
+		}
 	}
 	c.client, err = client.New(c.relay, c.token, c.httpClient)
 	return err
@@ -155,27 +170,34 @@ func (c *councilCmd) membership(h *client.Home, fs *flag.FlagSet) (client.Member
 	return client.Membership{}, false, nil
 }
 
-// syncFirst syncs the council into the home's replica before an online
-// verb, if the replica holds it, and reports whether it does. It is best
-// effort: the verb itself says whether the relay answers.
-func (c *councilCmd) syncFirst(m client.Membership) bool {
+// syncFirst syncs the council into the home's replica before a verb, if
+// the replica holds it. It reports whether the replica holds the council
+// and whether the relay answered; when it did not, it says so: the verb
+// works on the replica, which keeps the work until a sync reaches the
+// relay.
+func (c *councilCmd) syncFirst(m client.Membership) (held, reached bool) {
 	r, err := c.openReplica()
 	if err != nil {
-		return false // another process holds it (veche sync --watch): it syncs
+		return false, false // another process holds it (veche sync --watch): it syncs
 	}
 	if _, held := r.Holds(c.ctx, m.Council); !held {
-		return false
+		return false, false
 	}
-	c.syncReplica(m, true)
-	return true
+	if err := c.syncReplica(m, true); err != nil {
+		fmt.Fprintf(c.stderr, "(the relay at %s did not answer: working on this computer's copy; 'veche sync' carries your work when it does)\n", m.Relay)
+		return true, false
+	}
+	return true, true
 }
 
 // syncReplica syncs the open replica with the membership's relay, saying
 // so when it carried work done offline.
-func (c *councilCmd) syncReplica(m client.Membership, tell bool) {
+func (c *councilCmd) syncReplica(m client.Membership, tell bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 30*time.Second)
 	defer cancel()
-	if rep, err := c.replica.Sync(ctx, m); err == nil && rep.Sent > 0 && tell {
+	rep, err := c.replica.Sync(ctx, m)
+	if err == nil && rep.Sent > 0 && tell {
 		fmt.Fprintf(c.stderr, "(synced %d change(s) made offline to %s)\n", rep.Sent, m.Relay)
 	}
+	return err
 }

@@ -36,8 +36,16 @@ func TestLoginKeepsTheTokenOffTheCommandLine(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), created.Token) {
 		t.Fatalf("memberships.json: %s %v", raw, err)
 	}
-	// From now on no --token and no --council: the home says both.
+	// From now on no --token and no --council: the home says both, and
+	// the verbs act on this computer's replica, signed with its key, and
+	// reach the relay at once.
 	contains(t, c.ok("propose", "--title", "Buy a mill"), "Proposal", "made")
+	var history api.HistoryAnswer
+	c.okJSON(&history, "history", "--token", created.Token, "--home", "", "--council", created.ID)
+	last := history.Changes[len(history.Changes)-1]
+	if last.Op != "propose" || !last.Verified || last.Custodial {
+		t.Fatalf("the relay's last change: %+v", last)
+	}
 	contains(t, c.ok("show", "--offline"), "Buy a mill")
 	contains(t, c.ok("offer", "flour", "5", "sacks", "--offline"), "Offer")
 	// An online command first carries what was done offline.
@@ -90,4 +98,22 @@ func TestKeyFileApart(t *testing.T) {
 	os.Chmod(filepath.Join(stick, "ana.key"), 0o644)
 	c.env["VECHE_KEY"] = filepath.Join(stick, "ana.key")
 	c.fails(exitUsage, "chmod 600", "propose", "--title", "x", "--offline")
+}
+
+// TestRelayAwayTheVerbWorksOffline: with a kept token, a verb whose relay
+// does not answer works on the replica and says so.
+func TestRelayAwayTheVerbWorksOffline(t *testing.T) {
+	c := newCLI(t)
+	var created api.CreateCouncilAnswer
+	c.okJSON(&created, "create", "--name", "Mill workers", "--kind", "workers", "--founder", "Ana", "--operator-token-file", c.operator)
+	c.env["VECHE_HOME"] = filepath.Join(t.TempDir(), "home")
+	if out, code := c.top("login", (*councilCmd).login, created.Token+"\n"); code != exitOK {
+		t.Fatalf("login: %d %q", code, out)
+	}
+	c.relay.Close()
+	out, errOut, code := c.run("propose", "--title", "Made while the relay was away")
+	if code != exitOK || !strings.Contains(out, "made") || !strings.Contains(errOut, "did not answer") {
+		t.Fatalf("propose with the relay away: %d %q %q", code, out, errOut)
+	}
+	contains(t, c.ok("show", "--offline"), "Made while the relay was away")
 }
