@@ -45,6 +45,7 @@ const (
 	CodeInternal = "internal"
 )
 
+// Error returns the code and the message.
 func (e *Error) Error() string {
 	if e.Err != nil && e.Message == "" {
 		return e.Code + ": " + e.Err.Error()
@@ -52,6 +53,7 @@ func (e *Error) Error() string {
 	return e.Code + ": " + e.Message
 }
 
+// Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrorCode returns the code of err if it is (or wraps) an *Error,

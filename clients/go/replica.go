@@ -170,6 +170,7 @@ func (r *Replica) Client(ctx context.Context, council string) (*Client, error) {
 // in this process: the replica's API has no listener.
 type inProcess struct{ h http.Handler }
 
+// RoundTrip serves req with the handler.
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	req.RemoteAddr = "127.0.0.1:0" // for the API's failed-authentication limit
 	rec := httptest.NewRecorder()
