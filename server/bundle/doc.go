@@ -32,7 +32,10 @@
 // form, concatenated in causal order (every change after those it depends
 // on): exactly what automerge-go's SaveChanges writes and what JS
 // Automerge.getChanges returns, joined; Automerge.loadIncremental and
-// automerge-go's LoadChanges read it back.
+// automerge-go's LoadChanges read it back. interop/testdata/bundle.mjs
+// reads and writes bundles with stock @automerge/automerge in a few lines,
+// and interop's TestBundlesReadAndWrittenByStockAutomerge holds both
+// sides to this description.
 //
 // # Importing
 //
