@@ -31,8 +31,11 @@
 // The payload is count Automerge changes in their binary change-chunk
 // form, concatenated in causal order (every change after those it depends
 // on): exactly what automerge-go's SaveChanges writes and what JS
-// Automerge.getChanges returns, joined; Automerge.loadIncremental and
-// automerge-go's LoadChanges read it back. interop/testdata/bundle.mjs
+// Automerge.getChanges returns, joined; loadIncremental (JS Automerge,
+// automerge-go's Doc.LoadIncremental) applies it to a document that holds
+// what the changes depend on (an empty one for a whole-council bundle).
+// Large changes may come as compressed change chunks (type 2), as JS
+// Automerge stores them. interop/testdata/bundle.mjs
 // reads and writes bundles with stock @automerge/automerge in a few lines,
 // and interop's TestBundlesReadAndWrittenByStockAutomerge holds both
 // sides to this description.
