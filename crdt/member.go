@@ -121,6 +121,16 @@ func Join(doc *automerge.Doc, as Signer, spec MemberSpec, at time.Time) (string,
 	if err != nil {
 		return "", err
 	}
+	if spec.Custodial {
+		t.arg("custodial", "true")
+	}
+	return t.admit(spec, nil, "key", spec.Key)
+}
+
+// admit checks a new member, allocates their id, records member, name and
+// role (and the other arguments, as key/value pairs) in the record and
+// writes their entry.
+func (t *tx) admit(spec MemberSpec, sent *SentBy, args ...string) (string, error) {
 	if err := t.checkMember(spec); err != nil {
 		return "", err
 	}
@@ -131,12 +141,11 @@ func Join(doc *automerge.Doc, as Signer, spec MemberSpec, at time.Time) (string,
 	t.arg("member", id)
 	t.arg("name", spec.Name)
 	t.arg("role", spec.Role)
-	t.arg("key", spec.Key)
-	if spec.Custodial {
-		t.arg("custodial", "true")
+	for i := 0; i+1 < len(args); i += 2 {
+		t.arg(args[i], args[i+1])
 	}
 	err = t.commit(func(w *automerge.Doc) error {
-		return w.Path(keyMembers, id).Set(memberFields(spec, t.at, nil))
+		return w.Path(keyMembers, id).Set(memberFields(spec, t.at, sent))
 	})
 	if err != nil {
 		return "", err
@@ -192,27 +201,8 @@ func TakeSeat(doc *automerge.Doc, as Signer, spec SeatSpec, at time.Time) (strin
 	if spec.Role == "" {
 		spec.Role = RoleDelegate
 	}
-	spec2 := MemberSpec{Name: spec.Name, Role: spec.Role, Key: as.PublicKey()}
-	if err := t.checkMember(spec2); err != nil {
-		return "", err
-	}
-	id, err := t.newID(spec.ID, "member", func(id string) bool { _, ok := t.view.member(id); return ok })
-	if err != nil {
-		return "", err
-	}
-	t.arg("member", id)
-	t.arg("name", spec.Name)
-	t.arg("role", spec.Role)
-	t.arg("council", spec.Council)
-	t.arg("mandate", spec.Mandate)
-	sent := &SentBy{Council: spec.Council, Mandate: spec.Mandate}
-	err = t.commit(func(w *automerge.Doc) error {
-		return w.Path(keyMembers, id).Set(memberFields(spec2, t.at, sent))
-	})
-	if err != nil {
-		return "", err
-	}
-	return id, nil
+	member := MemberSpec{ID: spec.ID, Name: spec.Name, Role: spec.Role, Key: as.PublicKey()}
+	return t.admit(member, &SentBy{Council: spec.Council, Mandate: spec.Mandate}, "council", spec.Council, "mandate", spec.Mandate)
 }
 
 // Leave records that the signer left the council at at; all their keys
