@@ -175,7 +175,7 @@ func Read(r io.Reader, maxSize int64) (*Bundle, error) {
 	if hex.EncodeToString(sum[:]) != strings.ToLower(h.SHA256) {
 		return nil, fmt.Errorf("%w: the checksum does not match the changes", ErrDamaged)
 	}
-	changes, err := parseChanges(payload, 4*maxSize)
+	changes, err := parseChanges(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the changes do not parse: %v", ErrDamaged, err)
 	}
