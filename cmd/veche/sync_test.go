@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/veche-sync/veche/api"
 )
@@ -116,4 +118,61 @@ func TestRelayAwayTheVerbWorksOffline(t *testing.T) {
 		t.Fatalf("propose with the relay away: %d %q %q", code, out, errOut)
 	}
 	contains(t, c.ok("show", "--offline"), "Made while the relay was away")
+}
+
+// watchBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type watchBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *watchBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *watchBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSyncWatchStaysConnected: veche sync --watch syncs, stays, and
+// returns when interrupted.
+func TestSyncWatchStaysConnected(t *testing.T) {
+	c := newCLI(t)
+	var created api.CreateCouncilAnswer
+	c.okJSON(&created, "create", "--name", "Mill workers", "--kind", "workers", "--founder", "Ana", "--operator-token-file", c.operator)
+	c.env["VECHE_HOME"] = filepath.Join(t.TempDir(), "home")
+	if out, code := c.top("login", (*councilCmd).login, created.Token+"\n"); code != exitOK {
+		t.Fatalf("login: %d %q", code, out)
+	}
+	ctx, interrupt := context.WithCancel(context.Background())
+	var out watchBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runTopIn(ctx, "sync", (*councilCmd).sync, []string{"--watch"}, &out, &out, func(k string) string { return c.env[k] }, nil)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "synced with") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sync --watch printed %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("sync --watch ended by itself: %d %q", code, out.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	interrupt()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("sync --watch interrupted: exit %d %q", code, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sync --watch did not end when interrupted")
+	}
 }
