@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -261,9 +263,12 @@ func TestSlicedTransferResumes(t *testing.T) {
 }
 
 // TestTrafficReportsPendingBytes: the bytes of a transfer the peer has not
-// taken yet are reported for the peer, and drop to nothing once it has.
+// taken yet are reported for the peer, drop to nothing once it has, and
+// the transfer's progress is logged at debug level.
 func TestTrafficReportsPendingBytes(t *testing.T) {
-	r := newTestRelay(t, openStore(t), Options{MaxMessageSize: 4 << 10})
+	var logs lockedBuffer
+	r := newTestRelay(t, openStore(t), Options{MaxMessageSize: 4 << 10,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	id := wire.NewDocumentID()
 	w := council(t, r, id, 2000)
 
@@ -290,6 +295,28 @@ func TestTrafficReportsPendingBytes(t *testing.T) {
 	go p.pump()
 	p.waitFor("the council", func() bool { return sameDoc(p.doc(id), w.doc(id)) })
 	waitUntil(t, "nothing pending", func() bool { return pending() == 0 })
+	progress := strings.Count(logs.String(), `msg="transfer progress"`)
+	if progress < 10 || !strings.Contains(logs.String(), "sliced transfer queued") {
+		t.Errorf("%d progress lines logged for a sliced transfer", progress)
+	}
+}
+
+// lockedBuffer is a log sink safe for the relay's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestPeerLackingMuchGetsTheDocument: a version 2 peer that holds a little

@@ -67,6 +67,8 @@ type Conn struct {
 	// we sent (unix nanoseconds); the keepalive loop moves the read
 	// deadline from it, so reading a frame costs no timer update.
 	lastHeard atomic.Int64
+	piece [readPiece]byte // owned by ReadFrame (one reader at a time)
+
 	// Owned by the keepalive loop, which compares bytesWritten and the
 	// socket's unsent bytes between ticks to see whether the peer is taking
 	// what we send.
@@ -170,12 +172,11 @@ func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 	}
 	c.heard()
 	var buf bytes.Buffer
-	piece := make([]byte, readPiece)
 	for {
-		n, err := r.Read(piece)
+		n, err := r.Read(c.piece[:])
 		if n > 0 {
 			c.heard()
-			buf.Write(piece[:n])
+			buf.Write(c.piece[:n])
 		}
 		if err == io.EOF {
 			break
