@@ -67,7 +67,7 @@ type Conn struct {
 	// we sent (unix nanoseconds); the keepalive loop moves the read
 	// deadline from it, so reading a frame costs no timer update.
 	lastHeard atomic.Int64
-	piece [readPiece]byte // owned by ReadFrame (one reader at a time)
+	piece     [readPiece]byte // owned by ReadFrame (one reader at a time)
 
 	// Owned by the keepalive loop, which compares bytesWritten and the
 	// socket's unsent bytes between ticks to see whether the peer is taking
