@@ -23,6 +23,21 @@
 // then does the relay's own core apply it. flush commits (fsync) before
 // it generates any message to a peer: durable before advertised.
 //
+// # Thin links
+//
+// synchronizer.answer decides what a peer is sent (transfer.go): a peer
+// whose last message announced empty heads and the version 2 capability
+// (package syncmsg reads the flags) gets the document saved and
+// compressed in one v2 message, after its sync state was told the peer
+// will hold those heads; a v2 peer lacking much gets the document instead
+// of its history; any answer over Options.MaxMessageSize is cut into
+// causally ordered slices. One message goes to the bounded send queue as
+// before; slices go to the peer's bulk lane (bulk.go), which the write
+// loop drains only when the send queue is empty, and the document
+// generates nothing more for that peer until the write loop reports the
+// last slice written (synchronizer.sent). Peer.queued counts the bytes in
+// both; Relay.Traffic adds what the connection holds unacknowledged.
+//
 // # Containment
 //
 // automerge-go wraps automerge-rs 0.5 built with panic=abort: a panic in
@@ -114,5 +129,9 @@
 // sandbox worker's own mutex is a leaf: it never calls back into the
 // relay. fsync runs under synchronizer.mu on purpose: a document's commit
 // must finish before it generates, and other documents commit in
-// parallel (group commit in the store).
+// parallel (group commit in the store). A peer's write loop takes
+// synchronizer.mu (synchronizer.sent, after a sliced answer's last slice)
+// and holds no lock while it does; under synchronizer.mu the relay only
+// queues for a peer (send, sendBulk: bulkLane.mu is a leaf), never waits
+// on its write loop.
 package server
