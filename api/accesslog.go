@@ -18,11 +18,36 @@ import (
 
 // Keys under which the sync handler leaves what the access log needs.
 const (
-	sessionKey = "veche.session" // *sessionBytes of a websocket session
+	// sessionKey marks a request upgraded to a websocket session: the
+	// session outlives the handler (it runs on a goroutine of its own, so
+	// the HTTP server's buffers are let go), and writes its access log line
+	// itself when it ends (logSession).
+	sessionKey = "veche.session"
 )
 
-// sessionBytes are a websocket session's frame bytes.
-type sessionBytes struct{ read, written int64 }
+// accessEntry is one line of the access log.
+type accessEntry struct {
+	msg, method, path, route string
+	status                   int
+	duration                 time.Duration
+	principal                string
+	read, written            int64
+}
+
+// logAccess writes e and tells Metrics about the request.
+func (s *Server) logAccess(e accessEntry) {
+	s.log.Info(e.msg,
+		"method", e.method,
+		"path", e.path,
+		"route", e.route,
+		"status", e.status,
+		"duration", e.duration.Round(time.Microsecond),
+		"principal", e.principal,
+		"bytes_in", e.read,
+		"bytes_out", e.written,
+	)
+	s.metrics.Request(methodLabel(e.method), e.route, e.status, e.duration)
+}
 
 // accessLog is the middleware that writes the access log and tells
 // Metrics about the request.
@@ -47,23 +72,11 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if p := principalOf(c); p.Kind != "" {
 			kind = string(p.Kind)
 		}
-		read, written := body.n, c.Response().Size
-		msg := "request"
-		if sb, ok := c.Get(sessionKey).(*sessionBytes); ok {
-			msg = "sync session ended"
-			read, written = sb.read, sb.written
+		if c.Get(sessionKey) != nil {
+			return nil // the session logs itself when it ends
 		}
-		s.log.Info(msg,
-			"method", req.Method,
-			"path", req.URL.Path,
-			"route", route,
-			"status", status,
-			"duration", d.Round(time.Microsecond),
-			"principal", kind,
-			"bytes_in", read,
-			"bytes_out", written,
-		)
-		s.metrics.Request(methodLabel(req.Method), route, status, d)
+		s.logAccess(accessEntry{msg: "request", method: req.Method, path: req.URL.Path, route: route,
+			status: status, duration: d, principal: kind, read: body.n, written: c.Response().Size})
 		return nil
 	}
 }

@@ -29,7 +29,6 @@ import (
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
@@ -149,7 +148,7 @@ type Server struct {
 	tokens   *keyedLimiter
 	conns    *connLimiter
 	echo     *echo.Echo
-	upgrader websocket.Upgrader
+	upgrader wsconn.Upgrader
 }
 
 // New returns the HTTP surface of relay.
@@ -191,7 +190,7 @@ func New(relay *server.Relay, opts Options) *Server {
 		tokens:   newKeyedLimiter(rate.Limit(opts.TokenRequestsPerSecond), max(1, int(5*opts.TokenRequestsPerSecond))),
 		conns:    newConnLimiter(opts.MaxConnectionsPerToken, opts.MaxConnectionsPerAddress),
 		echo:     echo.New(),
-		upgrader: websocket.Upgrader{
+		upgrader: wsconn.Upgrader{
 			// Clients authenticate with a token, not a cookie, so a page
 			// from another origin gains nothing by connecting.
 			CheckOrigin: func(*http.Request) bool { return true },

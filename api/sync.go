@@ -3,10 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/veche-sync/veche/server/wsconn"
 )
 
 // sync upgrades GET /sync to a websocket and hands it to the relay, bound
@@ -29,19 +28,31 @@ func (s *Server) sync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	defer release()
-	ws, err := s.upgrader.Upgrade(c.Response(), c.Request(), nil)
+	conn, err := s.upgrader.Upgrade(c.Response(), c.Request(), s.opts.WebSocket)
 	if err != nil {
+		release()
 		return nil // the upgrader has answered the client already
 	}
-	c.Response().Status = http.StatusSwitchingProtocols // for the access log: the upgrader wrote it on the hijacked connection
-	conn := wsconn.New(ws, s.opts.WebSocket)
-	// The connection outlives the request; the relay's Close ends it.
-	ctx := context.WithoutCancel(c.Request().Context())
-	if err := s.relay.Accept(ctx, conn, p); err != nil {
-		s.log.Debug("sync connection ended", "remote", conn.RemoteAddr(), "err", err)
+	c.Set(sessionKey, true)
+	kind := string(p.Kind)
+	if kind == "" {
+		kind = "none"
 	}
-	read, written := conn.Bytes()
-	c.Set(sessionKey, &sessionBytes{read: read, written: written})
+	entry := accessEntry{msg: "sync session ended", method: c.Request().Method, path: c.Request().URL.Path,
+		route: c.Path(), status: http.StatusSwitchingProtocols, principal: kind}
+	start := time.Now()
+	// The session runs on a goroutine of its own and the handler returns:
+	// the HTTP server's goroutine, its deep stack and its 8 KiB of
+	// buffers are let go, and an idle phone costs only what the session
+	// holds (issue 11). The relay's Close ends the session.
+	go func() {
+		defer release()
+		if err := s.relay.Accept(context.Background(), conn, p); err != nil {
+			s.log.Debug("sync connection ended", "remote", conn.RemoteAddr(), "err", err)
+		}
+		entry.duration = time.Since(start)
+		entry.read, entry.written = conn.Bytes()
+		s.logAccess(entry)
+	}()
 	return nil
 }

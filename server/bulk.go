@@ -1,22 +1,10 @@
 package server
 
 import (
-	"sync"
 	"time"
 
 	"github.com/veche-sync/veche/server/wire"
 )
-
-// bulkLane holds the slices of sliced answers (transfer.go) until the write
-// loop has nothing else to send. Slices are not in the bounded send queue:
-// a transfer of megabytes to a phone on 2G is progress, not a slow peer,
-// and must not get it cut off; it only has to yield to small messages.
-type bulkLane struct {
-	ready chan struct{} // signalled (capacity 1) when items are added
-
-	mu    sync.Mutex // guards items
-	items []*bulkItem
-}
 
 // bulkItem is one slice of a transfer.
 type bulkItem struct {
@@ -35,28 +23,6 @@ type transfer struct {
 	done    func() // called after the last slice is written
 }
 
-func (l *bulkLane) push(items []*bulkItem) {
-	l.mu.Lock()
-	l.items = append(l.items, items...)
-	l.mu.Unlock()
-	select {
-	case l.ready <- struct{}{}:
-	default:
-	}
-}
-
-func (l *bulkLane) pop() *bulkItem {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.items) == 0 {
-		return nil
-	}
-	it := l.items[0]
-	l.items[0] = nil
-	l.items = l.items[1:]
-	return it
-}
-
 // sendBulk queues the slices of a sliced answer, each a sync message for
 // doc; done runs on the write loop once the last is written (never, if the
 // peer is cut first).
@@ -66,7 +32,7 @@ func (pe *peer) sendBulk(doc wire.DocumentID, data [][]byte, done func()) {
 	for _, d := range data {
 		frame, err := wire.Encode(wire.Message{Type: wire.TypeSync, SenderID: pe.relay.opts.PeerID, TargetID: pe.id, DocumentID: doc, Data: d})
 		if err != nil {
-			pe.log.Error("encoding a slice", "doc", doc, "err", err)
+			pe.log().Error("encoding a slice", "doc", doc, "err", err)
 			continue
 		}
 		t.bytes += int64(len(frame))
@@ -79,8 +45,8 @@ func (pe *peer) sendBulk(doc wire.DocumentID, data [][]byte, done func()) {
 		return
 	}
 	pe.queued.Add(t.bytes)
-	pe.log.Debug("sliced transfer queued", "peer", pe.id, "doc", doc, "slices", len(items), "bytes", t.bytes)
-	pe.bulk.push(items)
+	pe.log().Debug("sliced transfer queued", "peer", pe.id, "doc", doc, "slices", len(items), "bytes", t.bytes)
+	pe.enqueueBulk(items)
 }
 
 // written records that a slice left the write loop: progress is logged,
@@ -88,7 +54,7 @@ func (pe *peer) sendBulk(doc wire.DocumentID, data [][]byte, done func()) {
 func (it *bulkItem) written(pe *peer) {
 	t := it.t
 	t.written += int64(len(it.frame))
-	pe.log.Debug("transfer progress", "peer", pe.id, "doc", t.doc, "slice", it.n, "of", t.slices,
+	pe.log().Debug("transfer progress", "peer", pe.id, "doc", t.doc, "slice", it.n, "of", t.slices,
 		"bytes", t.written, "total", t.bytes, "elapsed", time.Since(t.started).Round(time.Millisecond))
 	if it.n == t.slices && t.done != nil {
 		t.done()

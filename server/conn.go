@@ -25,6 +25,21 @@ type Conn interface {
 	RemoteAddr() string
 }
 
+// ReadWaiter is implemented by a Conn that can wait for the next frame to
+// begin arriving without reading it. The read loop waits there between
+// bursts of messages and reads them on a goroutine of their own, so that
+// an idle connection parks one goroutine with a minimal stack instead of
+// one grown by a frame reader and the handling of messages.
+type ReadWaiter interface {
+	// WaitReadable blocks until input has arrived, the connection failed
+	// or its read deadline passed. It may return early; ReadFrame then
+	// blocks as usual.
+	WaitReadable()
+	// Readable reports, without blocking, whether input is waiting (or
+	// the connection has ended): whether ReadFrame would return soon.
+	Readable() bool
+}
+
 // Errors a Conn reports for frames the protocol forbids.
 var (
 	// ErrTextFrame is returned by ReadFrame for a text frame: the protocol

@@ -72,7 +72,7 @@ func (pe *peer) acceptHandshake(ctx context.Context) error {
 		PeerMetadata:            pe.relay.metadata(),
 		SelectedProtocolVersion: wire.ProtocolVersion,
 	})
-	pe.log.Info("peer joined", "peer", pe.id, "storage", pe.meta.StorageID, "ephemeral", pe.ephemeral)
+	pe.log().Info("peer joined", "peer", pe.id, "storage", pe.meta.StorageID, "ephemeral", pe.ephemeral)
 	return nil
 }
 
@@ -111,7 +111,7 @@ func (pe *peer) dialHandshake(ctx context.Context) error {
 		pe.protocolError(err.Error())
 		return err
 	}
-	pe.log.Info("joined relay", "peer", pe.id, "storage", pe.meta.StorageID)
+	pe.log().Info("joined relay", "peer", pe.id, "storage", pe.meta.StorageID)
 	return nil
 }
 

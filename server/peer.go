@@ -13,28 +13,30 @@ import (
 )
 
 // peer is one connection after (or during) the handshake. Its read loop
-// runs on the goroutine that called Accept or Dial; a second goroutine
-// writes the bounded send queue.
+// runs on the goroutine that called Accept or Dial; that is the only
+// goroutine an idle peer holds. A writer goroutine runs only while frames
+// wait in its bounded send queue or bulk lane (outbox.go), and a closer
+// only while it is being cut. Everything else is allocated when first
+// needed, so that an idle phone costs a few KiB (issue 11).
 type peer struct {
 	relay     *Relay
 	conn      Conn
 	principal Principal
-	log       *slog.Logger
 
 	// Set once by the handshake, before any document sees the peer.
 	id        string
 	meta      wire.PeerMetadata
 	ephemeral bool // the peer keeps no storage: its sync state is not persisted
 
-	sendq  chan []byte
+	out    outbox        // frames waiting to be written, and the writer
 	erred  atomic.Bool   // the relay told the peer it broke the protocol
-	bulk   bulkLane      // sliced answers, written when sendq is empty
-	queued atomic.Int64  // bytes queued in sendq and bulk, not yet written
+	queued atomic.Int64  // bytes queued in the outbox, not yet written
 	done   chan struct{} // closed when the peer is cut
+	closed chan struct{} // closed once the connection is closed after the cut
 	once   sync.Once
 	reason string // why it was cut; written once before done is closed
 
-	// Owned by the read loop.
+	// Owned by the read loop; nil until the first document.
 	docs map[string]*synchronizer
 }
 
@@ -43,12 +45,15 @@ func newPeer(r *Relay, conn Conn, p Principal) *peer {
 		relay:     r,
 		conn:      conn,
 		principal: p,
-		log:       r.log.With("remote", conn.RemoteAddr(), "principal", p.ID),
-		sendq:     make(chan []byte, r.opts.SendQueue),
-		bulk:      bulkLane{ready: make(chan struct{}, 1)},
 		done:      make(chan struct{}),
-		docs:      make(map[string]*synchronizer),
+		closed:    make(chan struct{}),
 	}
+}
+
+// log is the relay's logger with the peer's address and principal. It is
+// built per call rather than kept: an idle peer logs nothing.
+func (pe *peer) log() *slog.Logger {
+	return pe.relay.log.With("remote", pe.conn.RemoteAddr(), "principal", pe.principal.ID)
 }
 
 // storageID is the key under which the peer's sync state is persisted, or
@@ -62,38 +67,18 @@ func (pe *peer) storageID() string {
 
 // run does the handshake, then reads until the connection ends.
 func (pe *peer) run(ctx context.Context, dialing bool) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	flushed := make(chan struct{})
-	closed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		pe.writeLoop(ctx)
-	}()
-	go func() {
-		defer close(closed)
-		select {
-		case <-ctx.Done():
-			pe.cut("")
-		case <-pe.done:
-		}
-		// Give the write loop a moment to send a final error message.
-		select {
-		case <-flushed:
-		case <-time.After(2 * time.Second):
-		}
-		_ = pe.conn.Close(pe.reason)
-	}()
+	stop := context.AfterFunc(ctx, func() { pe.cut("") })
+	defer stop()
 
-	var err error
-	if dialing {
-		err = pe.dialHandshake(ctx)
-	} else {
-		err = pe.acceptHandshake(ctx)
-	}
-	if err == nil && dialing {
-		err = pe.offerShared()
-	}
+	err := onFreshStack(func() error {
+		if dialing {
+			if err := pe.dialHandshake(ctx); err != nil {
+				return err
+			}
+			return pe.offerShared()
+		}
+		return pe.acceptHandshake(ctx)
+	})
 	if err == nil {
 		pe.relay.metrics.PeerJoined(pe.principal.Kind)
 		err = pe.readLoop(ctx)
@@ -101,7 +86,7 @@ func (pe *peer) run(ctx context.Context, dialing bool) error {
 		pe.relay.metrics.HandshakeFailed(pe.handshakeFailure(err))
 	}
 	pe.cut(closeReason(err))
-	<-closed
+	<-pe.closed
 	pe.leaveDocuments()
 	if errors.Is(err, errPeerLeft) {
 		return nil
@@ -119,9 +104,53 @@ func closeReason(err error) string {
 	return err.Error()
 }
 
+// readLoop reads and handles messages until the connection ends. Over a
+// Conn that can wait for input (ReadWaiter), the goroutine that called
+// Accept only waits, with a shallow stack, and each burst of messages is
+// read and handled on a goroutine of its own that ends when nothing more
+// has arrived: an idle connection holds one goroutine of minimal stack
+// (issue 11).
 func (pe *peer) readLoop(ctx context.Context) error {
-	limit := rateLimit{rate: pe.relay.opts.MaxMessagesPerSecond, burst: float64(pe.relay.opts.MessageBurst)}
+	limit := &rateLimit{rate: pe.relay.opts.MaxMessagesPerSecond, burst: float64(pe.relay.opts.MessageBurst)}
+	waiter, ok := pe.conn.(ReadWaiter)
+	if !ok {
+		return pe.readBurst(ctx, limit, nil)
+	}
 	for {
+		waiter.WaitReadable()
+		err := onFreshStack(func() error { return pe.readBurst(ctx, limit, waiter) })
+		if err != errIdle {
+			return err
+		}
+	}
+}
+
+// errIdle ends a burst of reading: nothing more has arrived.
+var errIdle = errors.New("idle")
+
+// onFreshStack runs f on a new goroutine and waits for it, so that the
+// stack f grows is let go when it returns. A panic in f becomes an error:
+// the connection ends, the relay goes on.
+func onFreshStack(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				errc <- fmt.Errorf("internal error: %v", v)
+			}
+		}()
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// readBurst reads and handles messages until the connection ends, or,
+// given a waiter, until no further input is waiting (errIdle).
+func (pe *peer) readBurst(ctx context.Context, limit *rateLimit, waiter ReadWaiter) error {
+	for {
+		if waiter != nil && !waiter.Readable() {
+			return errIdle
+		}
 		frame, err := pe.conn.ReadFrame(ctx)
 		if err != nil {
 			select {
@@ -215,7 +244,7 @@ func (pe *peer) handleSync(msg wire.Message) error {
 			pe.send(wire.Message{Type: wire.TypeDocUnavailable, DocumentID: msg.DocumentID})
 			return nil
 		}
-		pe.docs[id] = s
+		pe.addDoc(id, s)
 	}
 	ev := event{peer: pe, msg: msg, canWrite: s.decoy || pe.relay.opts.Access.CanWrite(pe.principal, id)}
 	if !s.deliver(ev) {
@@ -267,6 +296,15 @@ func (pe *peer) handleEphemeral(msg wire.Message) {
 	s.deliver(event{peer: pe, msg: msg})
 }
 
+// addDoc records that the peer syncs document id through s. Called by
+// the read loop.
+func (pe *peer) addDoc(id string, s *synchronizer) {
+	if pe.docs == nil {
+		pe.docs = make(map[string]*synchronizer)
+	}
+	pe.docs[id] = s
+}
+
 // leaveDocuments tells every document the peer synced that it is gone.
 func (pe *peer) leaveDocuments() {
 	for id, s := range pe.docs {
@@ -290,7 +328,7 @@ func (pe *peer) send(msg wire.Message) bool {
 	}
 	frame, err := wire.Encode(msg)
 	if err != nil {
-		pe.log.Error("encoding message", "type", msg.Type, "err", err)
+		pe.log().Error("encoding message", "type", msg.Type, "err", err)
 		return false
 	}
 	select {
@@ -298,73 +336,17 @@ func (pe *peer) send(msg wire.Message) bool {
 		return false
 	default:
 	}
-	if msg.Type == wire.TypeEphemeral && len(pe.sendq) >= cap(pe.sendq)/2 {
-		return false // presence and cursors are lossy by nature: shed them first
-	}
-	select {
-	case pe.sendq <- frame:
+	switch pe.enqueue(frame, msg.Type == wire.TypeEphemeral) {
+	case queued:
 		pe.relay.metrics.MessageSent(MessageTypeLabel(msg.Type), len(frame))
-		pe.queued.Add(int64(len(frame)))
 		return true
+	case shed:
+		return false // presence and cursors are lossy by nature: shed them first
 	default:
-		pe.log.Warn("slow peer cut off: send queue full", "peer", pe.id, "queue", cap(pe.sendq))
+		pe.log().Warn("slow peer cut off: send queue full", "peer", pe.id, "queue", pe.relay.opts.SendQueue)
 		pe.relay.metrics.PeerCut(CutSlow)
 		pe.cut("too slow: send queue full")
 		return false
-	}
-}
-
-// writeLoop writes queued messages in order, and slices of sliced answers
-// whenever nothing else waits: a small message (another document's sync,
-// an error, presence) never waits behind more than one slice.
-func (pe *peer) writeLoop(ctx context.Context) {
-	for {
-		var frame []byte
-		var item *bulkItem
-		select {
-		case frame = <-pe.sendq:
-		case <-pe.done:
-			pe.flushQueue(context.Background())
-			return
-		default:
-			if item = pe.bulk.pop(); item != nil {
-				frame = item.frame
-				break
-			}
-			select {
-			case frame = <-pe.sendq:
-			case <-pe.bulk.ready:
-				continue
-			case <-pe.done:
-				pe.flushQueue(context.Background())
-				return
-			}
-		}
-		if err := pe.conn.WriteFrame(ctx, frame); err != nil {
-			pe.log.Debug("write failed", "peer", pe.id, "err", err)
-			pe.cut("write failed")
-			return
-		}
-		pe.queued.Add(-int64(len(frame)))
-		if item != nil {
-			item.written(pe)
-		}
-	}
-}
-
-// flushQueue writes what is already queued when the peer is being closed
-// (an error message, a last sync), best effort.
-func (pe *peer) flushQueue(ctx context.Context) {
-	for {
-		select {
-		case frame := <-pe.sendq:
-			if pe.conn.WriteFrame(ctx, frame) != nil {
-				return
-			}
-			pe.queued.Add(-int64(len(frame)))
-		default:
-			return
-		}
 	}
 }
 
@@ -372,14 +354,14 @@ func (pe *peer) flushQueue(ctx context.Context) {
 // connection.
 func (pe *peer) protocolError(text string) {
 	pe.erred.Store(true)
-	pe.log.Info("protocol error, closing connection", "peer", pe.id, "err", text)
+	pe.log().Info("protocol error, closing connection", "peer", pe.id, "err", text)
 	pe.sendNow(wire.Message{Type: wire.TypeError, ErrorMessage: text})
 }
 
 // docError tells the peer a message about one document was refused; the
 // connection stays open.
 func (pe *peer) docError(id wire.DocumentID, text string) {
-	pe.log.Info("message refused", "peer", pe.id, "doc", id, "err", text)
+	pe.log().Info("message refused", "peer", pe.id, "doc", id, "err", text)
 	pe.send(wire.Message{Type: wire.TypeError, DocumentID: id, ErrorMessage: text})
 }
 
@@ -394,11 +376,8 @@ func (pe *peer) sendNow(msg wire.Message) {
 	if err != nil {
 		return
 	}
-	select {
-	case pe.sendq <- frame:
+	if pe.enqueue(frame, false) == queued {
 		pe.relay.metrics.MessageSent(MessageTypeLabel(msg.Type), len(frame))
-		pe.queued.Add(int64(len(frame)))
-	default:
 	}
 }
 
@@ -415,11 +394,13 @@ func (pe *peer) refuseFrame(err error) {
 }
 
 // cut ends the connection once, for reason; later calls do nothing. The
-// write loop flushes what is queued, then the connection is closed.
+// writer flushes what is queued (for at most two seconds), then the
+// connection is closed.
 func (pe *peer) cut(reason string) {
 	pe.once.Do(func() {
 		pe.reason = reason
 		close(pe.done)
+		go pe.closeConn()
 	})
 }
 

@@ -52,7 +52,7 @@ func (pe *peer) offerShared() error {
 		if s == nil {
 			return ErrRelayClosed
 		}
-		pe.docs[string(id)] = s
+		pe.addDoc(string(id), s)
 		if !s.deliver(event{peer: pe, offer: true}) {
 			delete(pe.docs, string(id))
 			pe.relay.release(s)

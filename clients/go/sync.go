@@ -110,7 +110,8 @@ func (r *Replica) dial(ctx context.Context, m Membership) (*dialed, error) {
 		return nil, err
 	}
 	header := http.Header{"Authorization": {"Bearer " + m.Token}}
-	dialer := websocket.Dialer{HandshakeTimeout: 60 * time.Second, Proxy: http.ProxyFromEnvironment}
+	dialer := websocket.Dialer{HandshakeTimeout: 60 * time.Second, Proxy: http.ProxyFromEnvironment,
+		ReadBufferSize: wsconn.ReadBufferSize, WriteBufferSize: wsconn.WriteBufferSize, WriteBufferPool: wsconn.WriteBufferPool}
 	ws, resp, err := dialer.DialContext(ctx, u, header)
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {

@@ -6,6 +6,7 @@
 package wsconn
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -64,21 +66,32 @@ type Conn struct {
 	wmu sync.Mutex // serializes data frame writes
 
 	// lastHeard is when the peer last sent anything, or last took bytes
-	// we sent (unix nanoseconds); the keepalive loop moves the read
+	// we sent (unix nanoseconds); the keepalive tick moves the read
 	// deadline from it, so reading a frame costs no timer update.
 	lastHeard atomic.Int64
-	piece     [readPiece]byte // owned by ReadFrame (one reader at a time)
-
-	// Owned by the keepalive loop, which compares bytesWritten and the
-	// socket's unsent bytes between ticks to see whether the peer is taking
-	// what we send.
+	// tick runs the keepalive four times per ping interval, each time on a
+	// goroutine of its own that ends at once: an idle connection holds a
+	// timer, not a goroutine.
+	tick *time.Timer
+	// kmu guards the keepalive's state: the tick compares bytesWritten
+	// and the socket's unsent bytes between ticks to see whether the peer
+	// is taking what we send. (Ticks do not overlap: the next is armed
+	// after the sampling; the lock says so to the race detector.)
+	kmu         sync.Mutex
 	lastWritten int64
 	lastUnsent  int
+	ticks       int
+	pinging     atomic.Bool // a ping is waiting to go out
 
 	closeOnce sync.Once
 	done      chan struct{}
 
 	bytesRead, bytesWritten atomic.Int64 // data frames' payloads
+
+	// Set by Upgrader: the read buffer gorilla reads through and the
+	// socket under it, for WaitReadable. Nil for other connections.
+	br  *bufio.Reader
+	raw syscall.RawConn
 }
 
 var _ server.Conn = (*Conn)(nil)
@@ -94,7 +107,7 @@ func New(ws *websocket.Conn, opts Options) *Conn {
 		c.heard()
 		return nil
 	})
-	go c.keepalive()
+	c.tick = time.AfterFunc(opts.PingInterval/4, c.keepalive)
 	return c
 }
 
@@ -102,7 +115,7 @@ func (c *Conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
 
 // receiving reports whether the peer took bytes since the last call: a
 // peer busy receiving a long transfer over a slow link is alive even while
-// its pongs wait behind the data. Called by the keepalive loop only.
+// its pongs wait behind the data. Called with kmu held.
 func (c *Conn) receiving() bool {
 	written, unsent := c.bytesWritten.Load(), c.Unsent()
 	progressed := written != c.lastWritten || (unsent >= 0 && unsent < c.lastUnsent)
@@ -121,45 +134,55 @@ func (c *Conn) extendDeadline() {
 	_ = c.ws.SetReadDeadline(last.Add(c.opts.PingInterval + c.opts.PongTimeout))
 }
 
+// keepalive samples whether the peer is taking what we send, moves the
+// read deadline, arms the next tick, and every fourth tick pings. The ping
+// goes out after the next tick is armed: it waits for the fragment being
+// written and must not hold up the deadline.
 func (c *Conn) keepalive() {
-	// Progress is sampled four times per ping interval, on this goroutine;
-	// pings go out on another, since a ping waits for the fragment being
-	// written and must not hold up the deadline.
-	pings := make(chan struct{}, 1)
-	go c.pinger(pings)
-	t := time.NewTicker(c.opts.PingInterval / 4)
-	defer t.Stop()
-	for tick := 1; ; tick++ {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-			if c.receiving() {
-				c.heard()
-			}
-			c.extendDeadline()
-			if tick%4 == 0 {
-				select {
-				case pings <- struct{}{}:
-				default: // the last ping is still waiting to go out
-				}
-			}
-		}
+	select {
+	case <-c.done:
+		return
+	default:
 	}
+	c.kmu.Lock()
+	if c.receiving() {
+		c.heard()
+	}
+	c.extendDeadline()
+	c.ticks++
+	ping := c.ticks%4 == 0
+	c.tick.Reset(c.opts.PingInterval / 4)
+	c.kmu.Unlock()
+	if !ping || !c.pinging.CompareAndSwap(false, true) {
+		return // not yet, or the last ping is still waiting to go out
+	}
+	defer c.pinging.Store(false)
+	_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
 }
 
-func (c *Conn) pinger(pings <-chan struct{}) {
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-pings:
-			deadline := time.Now().Add(c.opts.WriteTimeout)
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
-				return
-			}
-		}
+// WaitReadable blocks until the next frame has begun to arrive (or the
+// connection failed, or the read deadline passed: the next ReadFrame then
+// says so) without reading it. A goroutine parked here holds a few hundred
+// bytes of stack, where one parked inside gorilla's frame reader holds
+// 4 KiB or more: the relay's read loop waits here between messages so
+// that thousands of idle phones cost little (issue 11). It returns at once
+// where it cannot wait (a Conn not made by Upgrader, TLS, another
+// platform).
+func (c *Conn) WaitReadable() {
+	if c.raw == nil || c.br.Buffered() > 0 {
+		return
 	}
+	waitReadable(c.raw)
+}
+
+// Readable reports, without blocking, whether a frame has begun to arrive
+// (or the connection has ended). Where WaitReadable cannot wait, it
+// reports true.
+func (c *Conn) Readable() bool {
+	if c.raw == nil || c.br.Buffered() > 0 {
+		return true
+	}
+	return readable(c.raw)
 }
 
 // ReadFrame returns the next binary frame. A frame arriving slowly counts
@@ -172,11 +195,13 @@ func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 	}
 	c.heard()
 	var buf bytes.Buffer
+	piece := readPieces.Get().(*[readPiece]byte)
+	defer readPieces.Put(piece)
 	for {
-		n, err := r.Read(c.piece[:])
+		n, err := r.Read(piece[:])
 		if n > 0 {
 			c.heard()
-			buf.Write(c.piece[:n])
+			buf.Write(piece[:n])
 		}
 		if err == io.EOF {
 			break
@@ -206,6 +231,10 @@ const (
 	readPiece  = 4 << 10
 	writePiece = 4 << 10
 )
+
+// readPieces lends ReadFrame its piece buffer: one per frame being read,
+// none held by an idle connection.
+var readPieces = sync.Pool{New: func() any { return new([readPiece]byte) }}
 
 // WriteFrame sends one binary frame. It fails only when no bytes leave for
 // WriteTimeout, however long the whole frame takes.
@@ -242,6 +271,7 @@ func (c *Conn) Close(reason string) error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.done)
+		c.tick.Stop()
 		code := websocket.CloseNormalClosure
 		if reason != "" {
 			code = websocket.ClosePolicyViolation

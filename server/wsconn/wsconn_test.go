@@ -23,15 +23,14 @@ func serve(t *testing.T, opts wsconn.Options) (url string, reads chan error, fra
 	t.Helper()
 	reads = make(chan error, 1)
 	frames = make(chan []byte, 16)
-	up := websocket.Upgrader{}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
+		c, err := wsconn.Upgrader{}.Upgrade(w, r, opts)
 		if err != nil {
 			return
 		}
-		c := wsconn.New(ws, opts)
 		defer c.Close("")
 		for {
+			c.WaitReadable() // as the relay's read loop does between bursts
 			f, err := c.ReadFrame(context.Background())
 			if err != nil {
 				reads <- err

@@ -1,0 +1,77 @@
+package wsconn
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// Buffers for gorilla's Upgrader and Dialer: a small read buffer (frames
+// are read in pieces that bypass it) and a write buffer lent from a pool
+// only while a frame is being written, so an idle connection holds no
+// write buffer (issue 11). The write buffer's size is the fragment size
+// writes rely on (WriteFrame).
+const (
+	ReadBufferSize  = 1 << 10
+	WriteBufferSize = writePiece
+)
+
+// WriteBufferPool lends write buffers to connections while they write.
+var WriteBufferPool websocket.BufferPool = new(sync.Pool)
+
+// Upgrader upgrades HTTP requests to Conns. Beyond gorilla's Upgrader (whose
+// buffer fields it overrides) it keeps the connection's read buffer where
+// the Conn can see it, so that a connection can wait for its next frame on
+// the socket itself (WaitReadable) and its reading goroutine idles with a
+// minimal stack.
+type Upgrader struct {
+	// CheckOrigin is gorilla's; nil accepts only same-origin requests.
+	CheckOrigin func(r *http.Request) bool
+}
+
+// Upgrade answers the websocket handshake on w and returns the connection.
+// On failure the client has been answered already.
+func (u Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error) {
+	h := &hijacker{ResponseWriter: w}
+	up := websocket.Upgrader{
+		CheckOrigin: u.CheckOrigin,
+		// Zero: gorilla then reads through the reader hijack returns,
+		// which is ours (ReadBufferSize bytes).
+		ReadBufferSize:  0,
+		WriteBufferSize: WriteBufferSize,
+		WriteBufferPool: WriteBufferPool,
+	}
+	ws, err := up.Upgrade(h, r, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := New(ws, opts)
+	if h.br != nil {
+		c.br, c.raw = h.br, rawConn(h.conn)
+	}
+	return c, nil
+}
+
+// hijacker hands gorilla a small read buffer of ours in place of the HTTP
+// server's.
+type hijacker struct {
+	http.ResponseWriter
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return conn, brw, err // gorilla refuses data sent before the handshake ended
+	}
+	h.conn, h.br = conn, bufio.NewReaderSize(conn, ReadBufferSize)
+	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
+}
