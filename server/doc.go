@@ -5,8 +5,12 @@
 // # Types
 //
 //   - Relay: the documents in memory, the connected peers, the quarantine.
-//   - peer: one connection; its read loop runs on the goroutine that called
-//     Accept or Dial, a second goroutine writes its bounded send queue.
+//   - peer: one connection. The goroutine that called Accept or Dial waits
+//     for input with a shallow stack (ReadWaiter) and reads each burst of
+//     messages on a goroutine of its own; its outbox (outbox.go: the
+//     bounded send queue and the bulk lane) is written by a goroutine that
+//     runs only while frames wait. An idle peer holds that one parked
+//     goroutine and a few KiB (issue 11).
 //   - synchronizer: one document in memory and the sync state of every
 //     peer syncing it.
 //   - quarantine: input that crashed the Automerge core, the principals
@@ -14,7 +18,7 @@
 //
 // # The path of a sync message
 //
-// peer.readLoop decodes a frame (package wire), checks the rate limit,
+// peer.readBurst decodes a frame (package wire), checks the rate limit,
 // and peer.handleSync asks Access whether the principal may read (or
 // create) the document; the synchronizer's deliver then runs on the same
 // goroutine under synchronizer.mu: receiveSync refuses writes without a
@@ -132,6 +136,6 @@
 // parallel (group commit in the store). A peer's write loop takes
 // synchronizer.mu (synchronizer.sent, after a sliced answer's last slice)
 // and holds no lock while it does; under synchronizer.mu the relay only
-// queues for a peer (send, sendBulk: bulkLane.mu is a leaf), never waits
+// queues for a peer (send, sendBulk: outbox.mu is a leaf), never waits
 // on its write loop.
 package server
