@@ -118,6 +118,11 @@ type cachedLog struct {
 // entry) to their shared logs.
 var docLogs sync.Map // weak.Pointer[automerge.Doc] → *cachedLog
 
+// WithLog runs fn with doc's shared log (the one Read and the operations
+// use), brought up to date; see withLog. A relay derives grants through it,
+// so a document's log lives exactly as long as the loaded document.
+func WithLog(doc *automerge.Doc, fn func(*Log)) { withLog(doc, fn) }
+
 // withLog runs fn with doc's shared log, brought up to date: every
 // operation and every Read of a document reuses the signatures and
 // records its earlier reads checked, so validating an operation against a

@@ -51,7 +51,6 @@ type Grants struct {
 
 	mu       sync.Mutex // guards the following
 	councils map[string]*councilFacts
-	logs     map[string]*crdt.Log // verified fact logs; each used only under its document's synchronizer lock
 }
 
 // councilFacts is what grants need to know of one council document, all
@@ -72,7 +71,7 @@ type councilFacts struct {
 // NewGrants returns grants derived from the documents r holds. Install
 // them with r.SetAccess before serving.
 func NewGrants(r *Relay, owners OwnerStore) *Grants {
-	return &Grants{relay: r, owners: owners, log: r.log, councils: make(map[string]*councilFacts), logs: make(map[string]*crdt.Log)}
+	return &Grants{relay: r, owners: owners, log: r.log, councils: make(map[string]*councilFacts)}
 }
 
 // SetAccess installs the access policy; call it before serving.
@@ -212,17 +211,11 @@ func (g *Grants) update(council string, doc *automerge.Doc) {
 		return
 	}
 	now := time.Now()
-	g.mu.Lock()
-	log := g.logs[council]
-	if log == nil {
-		log = crdt.NewLog()
-		g.logs[council] = log
-	}
-	g.mu.Unlock()
-	if err := log.Update(doc); err != nil {
-		g.log.Error("reading a council's history", "doc", council, "err", err)
-	}
-	view, _, _ := log.Derive(council, now, g.viewOf)
+	// The document's shared verified log (crdt.WithLog): signatures are
+	// checked once per change, and the log goes with the document when it
+	// is unloaded.
+	var view crdt.View
+	crdt.WithLog(doc, func(log *crdt.Log) { view, _, _ = log.Derive(council, now, g.viewOf) })
 	f := &councilFacts{
 		view:      view,
 		fedMember: map[string]bool{},
@@ -348,16 +341,13 @@ func restsOn(f *councilFacts, council string) bool {
 // be called with the document's synchronizer lock held (inside
 // Relay.View or Relay.Change).
 func (g *Grants) ReadCouncil(council string, doc *automerge.Doc, now time.Time) (crdt.View, []crdt.Problem, []crdt.Fact) {
-	g.mu.Lock()
-	log := g.logs[council]
-	if log == nil {
-		log = crdt.NewLog()
-		g.logs[council] = log
-	}
-	g.mu.Unlock()
-	_ = log.Update(doc)
-	view, problems := crdt.ReadLog(doc, log, council, now, g.viewOf)
-	_, _, facts := log.Derive(council, now, g.viewOf)
+	var view crdt.View
+	var problems []crdt.Problem
+	var facts []crdt.Fact
+	crdt.WithLog(doc, func(log *crdt.Log) {
+		view, problems = crdt.ReadLog(doc, log, council, now, g.viewOf)
+		_, _, facts = log.Derive(council, now, g.viewOf)
+	})
 	return view, problems, facts
 }
 
