@@ -142,7 +142,7 @@ func Propose(doc *automerge.Doc, as Signer, spec ProposalSpec, at time.Time) (st
 	case ProposalMandate:
 		return "", t.errorf(CodeInvalid, "make mandate proposals with ProposeMandate")
 	default:
-		return "", t.errorf(CodeInvalid, "proposal kind %q: want general, mandate, recall or exchange", spec.Kind)
+		return "", t.errorf(CodeInvalid, "proposal kind %q: want general, mandate, recall, exchange, rule or expel", spec.Kind)
 	}
 	id, fields, err := t.proposal(spec)
 	if err != nil {

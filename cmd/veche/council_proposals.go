@@ -11,13 +11,15 @@ import (
 // The verbs of deciding: propose, vote, withdraw.
 
 func (c *councilCmd) propose(ctx context.Context, args []string) error {
-	fs := c.flags("propose", "propose --title TITLE [--body TEXT] [--kind general|exchange] [--closes WHEN] [--subject ID]",
-		"Makes a proposal. Without --closes it is decided as soon as every member has\nvoted; with it, at that time. To send a delegate use 'mandate send'; to\nrecall one, 'recall'.\n")
+	fs := c.flags("propose", "propose --title TITLE [--body TEXT] [--kind general|exchange|rule|expel] [--closes WHEN] [--subject ID] [--quorum Q --majority M]",
+		"Makes a proposal. Without --closes it is decided as soon as every member has\nvoted; with it, at that time. A proposal of kind rule puts --quorum and\n--majority in force once it passes; one of kind expel ends the membership of\nthe member named by --subject (id or name) once it passes. To send a delegate\nuse 'mandate send'; to recall one, 'recall'.\n")
 	title := fs.String("title", "", "the proposal's title (required)")
 	body := fs.String("body", "", "the proposal's text")
-	kind := fs.String("kind", "general", "general or exchange")
+	kind := fs.String("kind", "general", "general, exchange, rule or expel")
+	quorum := fs.Float64("quorum", -1, "for a rule proposal: the new fraction of the members that must vote")
+	majority := fs.Float64("majority", -1, "for a rule proposal: the new fraction of yes+no votes that yes must exceed")
 	closes := fs.String("closes", "", "when voting closes: a duration from now (48h) or an RFC 3339 time")
-	subject := fs.String("subject", "", "for an exchange proposal: the offer or need it is about")
+	subject := fs.String("subject", "", "for an exchange proposal: the offer or need it is about; for expel: the member")
 	id := fs.String("id", "", "an explicit proposal id (default: random)")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
@@ -28,7 +30,25 @@ func (c *councilCmd) propose(ctx context.Context, args []string) error {
 	case "recall":
 		return usagef("to recall a delegate use 'veche council recall MANDATE'")
 	}
-	return c.makeProposal(ctx, api.ProposalRequest{ID: *id, Kind: crdt.ProposalKind(*kind), Title: *title, Body: *body, Subject: *subject}, *closes)
+	req := api.ProposalRequest{ID: *id, Kind: crdt.ProposalKind(*kind), Title: *title, Body: *body, Subject: *subject}
+	switch {
+	case *kind == "rule" && (*quorum < 0 || *majority < 0):
+		return usagef("a rule proposal needs --quorum and --majority")
+	case *kind == "rule":
+		req.Rule = &crdt.Rule{Quorum: *quorum, Majority: *majority}
+	case *quorum >= 0 || *majority >= 0:
+		return usagef("--quorum and --majority go with --kind rule")
+	case *kind == "expel":
+		if *subject == "" {
+			return usagef("an expel proposal names the member with --subject")
+		}
+		member, err := c.member(ctx, "--subject", *subject)
+		if err != nil {
+			return err
+		}
+		req.Subject = member
+	}
+	return c.makeProposal(ctx, req, *closes)
 }
 
 // makeProposal sends a proposal of any kind and prints what it made.

@@ -264,3 +264,44 @@ func TestCouncilExitCodes(t *testing.T) {
 		"veche council mandate send", "veche council show", "veche council invite", "veche council accept",
 		"Exit codes:", "VECHE_RELAY", "VECHE_TOKEN", "operator.token", "5  not allowed")
 }
+
+// TestRuleAndExpelFromTheCLI: the CLI makes the two proposal kinds that
+// change who decides and how; each takes effect only once it passes.
+func TestRuleAndExpelFromTheCLI(t *testing.T) {
+	c := newCLI(t)
+	var created api.CreateCouncilAnswer
+	c.okJSON(&created, "create", "--name", "Riverside growers", "--kind", "farmers", "--founder", "Ana", "--operator-token-file", c.operator)
+	c.env["VECHE_COUNCIL"], c.env["VECHE_TOKEN"] = created.ID, created.Token
+	ben, benToken := c.join("Ben")
+	_, caiToken := c.join("Cai")
+
+	c.fails(exitUsage, "--quorum and --majority", "propose", "--title", "Stricter", "--kind", "rule")
+	c.fails(exitUsage, "go with --kind rule", "propose", "--title", "Odd", "--quorum", "1")
+	var rule api.WriteAnswer
+	c.okJSON(&rule, "propose", "--title", "Stricter", "--kind", "rule", "--quorum", "1", "--majority", "0.7")
+	if p, _ := rule.View.Proposal(rule.ID); p.NewRule == nil || *p.NewRule != (crdt.Rule{Quorum: 1, Majority: 0.7}) || rule.View.Council.Rule != crdt.DefaultRule {
+		t.Fatalf("an open rule proposal: %+v, rule %+v", p, rule.View.Council.Rule)
+	}
+	c.ok("vote", rule.ID, "yes")
+	c.ok("vote", rule.ID, "yes", "--token", benToken)
+	c.ok("vote", rule.ID, "yes", "--token", caiToken)
+	var v api.CouncilView
+	c.okJSON(&v, "show")
+	if v.Council.Rule != (crdt.Rule{Quorum: 1, Majority: 0.7}) {
+		t.Fatalf("after the rule proposal passed the rule is %+v", v.Council.Rule)
+	}
+
+	c.fails(exitUsage, "--subject", "propose", "--title", "Expel", "--kind", "expel")
+	var expel api.WriteAnswer
+	c.okJSON(&expel, "propose", "--title", "Expel Ben", "--kind", "expel", "--subject", "ben")
+	if p, _ := expel.View.Proposal(expel.ID); p.Kind != crdt.ProposalExpel || p.Subject != ben {
+		t.Fatalf("expel proposal %+v", p)
+	}
+	c.ok("vote", expel.ID, "yes")
+	c.ok("vote", expel.ID, "abstain", "--token", benToken) // under the new rule everyone must vote; 2 yes > 0.7 × 2
+	c.ok("vote", expel.ID, "yes", "--token", caiToken)
+	c.okJSON(&v, "show")
+	if m, _ := v.Member(ben); m.Active || m.ExpelledBy != expel.ID {
+		t.Fatalf("after the expel proposal passed Ben is %+v", m)
+	}
+}
