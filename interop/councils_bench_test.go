@@ -3,8 +3,11 @@ package interop
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,7 +74,8 @@ func BenchmarkManyStoredCouncils(b *testing.B) {
 	fmt.Fprintf(os.Stderr, "councils: %d written in %.1f s\n", n, time.Since(start).Seconds())
 
 	start = time.Now()
-	r := startRelay(b, vecheRelay(b, "--anonymous", "--max-connections-per-address", "1000000"), dir)
+	metricsAddr := freeAddr(b)
+	r := startRelay(b, vecheRelay(b, "--anonymous", "--max-connections-per-address", "1000000", "--metrics-addr", metricsAddr), dir)
 	startup := time.Since(start)
 	pid := r.cmd.Process.Pid
 	time.Sleep(2 * time.Second)
@@ -103,11 +107,12 @@ func BenchmarkManyStoredCouncils(b *testing.B) {
 	wg.Wait()
 	touched := time.Since(start)
 	afterTouch := residentBytes(b, pid)
-	time.Sleep(45 * time.Second) // past the idle unload (30 s)
+	time.Sleep(60 * time.Second) // past the idle unload (30 s) and the release after it (15 s)
 	idle := residentBytes(b, pid)
+	fmt.Fprintf(os.Stderr, "councils: %s\n", loadedMetric(b, metricsAddr))
 
 	fmt.Printf("\n%d stored councils of %d changes, %d of them touched\n\n", n, changes, touch)
-	fmt.Printf("| start-up | RSS after start | touch %d once | RSS after touching | RSS idle 45 s later | bbolt file | compressed documents |\n", touch)
+	fmt.Printf("| start-up | RSS after start | touch %d once | RSS after touching | RSS idle 60 s later | bbolt file | compressed documents |\n", touch)
 	fmt.Printf("| --- | --- | --- | --- | --- | --- | --- |\n")
 	fmt.Printf("| %.2f s | %.0f MiB | %.1f s | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB (%.2f×) |\n\n",
 		startup.Seconds(), mib(base), touched.Seconds(), mib(afterTouch), mib(idle), mib(fi.Size()), mib(compressed),
@@ -190,4 +195,21 @@ func fetchAll(url string, ids []wire.DocumentID) error {
 		}
 	}
 	return nil
+}
+
+// loadedMetric is the relay's veche_documents_loaded line.
+func loadedMetric(t testing.TB, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "veche_documents_loaded ") {
+			return line
+		}
+	}
+	return "no veche_documents_loaded"
 }

@@ -346,6 +346,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxMessageSize:       int(m.Limits.MaxMessageBytes),
 	})
 	m.metrics.WatchTraffic(m.relay.Traffic)
+	go releaseAfterUnload(ctx, 5*time.Second, m.relay.LoadedDocuments, collectGarbage, releaseFreeMemory)
 	custody, err := auth.OpenCustody(st, m.DataDir)
 	if err != nil {
 		_ = st.Close()
@@ -540,4 +541,36 @@ func (m *Main) trustedProxies() ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// releaseAfterUnload runs collect every interval (5 s in serve) and
+// release whenever fewer documents are loaded than at the last look.
+// automerge-go frees the C memory of every document and every result of a
+// call in Go finalizers, which run only after a Go collection; the relay's
+// Go heap is small, so without a nudge a collection comes rarely and
+// Automerge's freed memory piles up by the gigabyte under load (issue 11).
+// collect (collectGarbage) is that nudge: a collection of a small heap,
+// a few milliseconds. release (releaseFreeMemory) also gives the C
+// allocator's free memory back to the system, so a relay that served many
+// councils and is now idle returns near its baseline; while documents
+// stay loaded nothing is returned, and the allocator's tuning for busy
+// documents (tuneMalloc) holds.
+func releaseAfterUnload(ctx context.Context, interval time.Duration, loaded func() int, collect, release func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := loaded()
+		if n < last {
+			release()
+		} else {
+			collect()
+		}
+		last = n
+	}
 }
