@@ -95,6 +95,12 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 	switch {
 	case err == nil:
 		return true
+	case errors.As(err, &crash) && crash.External:
+		// Killed from outside (out of memory, say): not this message's
+		// fault. Fail closed without blame; the peer retries later.
+		s.log.Warn("sandbox worker killed from outside; refusing a sync message for now", "site", crash.Site)
+		pe.docError(wire.DocumentID(s.id), "the relay cannot check changes right now; try again later")
+		return false
 	case errors.As(err, &rejected) && rejected.Op == "load":
 		// The relay's own copy does not load in a worker: whatever made it
 		// so, it is not this peer's message.

@@ -447,8 +447,8 @@ func TestCorpusCrashesTheCore(t *testing.T) {
 		doc := fmt.Sprint("corpus-", i)
 		err := probe(pool, doc, c.State, c.Message)
 		crash, ok := err.(*Crash)
-		if !ok || crash.Site != c.Site {
-			t.Errorf("%s: %v, want a crash at %s", filepath.Base(f), err, c.Site)
+		if !ok || crash.Site != c.Site || crash.External {
+			t.Errorf("%s: %v, want a crash at %s, the input's fault", filepath.Base(f), err, c.Site)
 		}
 		if ok {
 			gen, restarted := generateOnly(pool, doc, c.State, c.Message)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -65,6 +66,10 @@ type Crash struct {
 	Site string
 	// Detail is the worker's last lines on stderr, for the log.
 	Detail string
+	// External: the worker was killed from outside (SIGKILL without a
+	// panic and not by the pool's own timeout) — the kernel's
+	// out-of-memory killer, an operator — so the input is not to blame.
+	External bool
 }
 
 func (c *Crash) Error() string {
@@ -330,6 +335,7 @@ func (w *worker) request(what string, op byte, fields [][]byte) error {
 		crash.Site = panicSite(crash.Detail)
 	case waitErr != nil:
 		crash.Site = waitErr.Error()
+		crash.External = killedFromOutside(waitErr)
 	default:
 		crash.Site = err.Error()
 	}
@@ -404,4 +410,16 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// killedFromOutside reports whether a worker's exit error says SIGKILL:
+// with no panic on its stderr and no timeout of ours, someone else killed
+// it (the out-of-memory killer, say), not the input it was given.
+func killedFromOutside(err error) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
