@@ -187,8 +187,16 @@ func (c *Conn) Readable() bool {
 
 // ReadFrame returns the next binary frame. A frame arriving slowly counts
 // as the peer being heard with every piece that arrives, so a phone
-// uploading a large message over 2G is not taken for a silent one.
+// uploading a large message over 2G is not taken for a silent one. When
+// ctx ends (the relay's join deadline) the read fails, and the connection
+// is not read again.
 func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
+	if ctx.Done() != nil {
+		// A context that can end (the handshake's deadline) ends the read:
+		// the read deadline moves to the past, and the read fails.
+		stop := context.AfterFunc(ctx, func() { _ = c.ws.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	typ, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, c.readError(err)

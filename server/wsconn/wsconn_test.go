@@ -250,3 +250,39 @@ func TestStalledReceiverIsCut(t *testing.T) {
 		t.Fatal("write to a stalled peer never failed")
 	}
 }
+
+// TestReadFrameEndsWithItsContext: a peer that connects and says nothing
+// is let go when the reader's context ends (the relay's join deadline),
+// long before the keepalive window would notice.
+func TestReadFrameEndsWithItsContext(t *testing.T) {
+	reads := make(chan error, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrader{}.Upgrade(w, r, wsconn.Options{PingInterval: time.Minute, PongTimeout: time.Minute})
+		if err != nil {
+			return
+		}
+		defer c.Close("")
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err = c.ReadFrame(ctx)
+		reads <- err
+	}))
+	defer ts.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	start := time.Now()
+	select {
+	case err := <-reads:
+		if err == nil {
+			t.Fatal("the read ended without error")
+		}
+		if waited := time.Since(start); waited > 5*time.Second {
+			t.Fatalf("the read ended after %v", waited)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a silent peer outlived the reader's context (the keepalive window is a minute)")
+	}
+}
