@@ -60,8 +60,8 @@ func (r *Replica) Sync(ctx context.Context, m Membership) (*SyncReport, error) {
 		}
 		select {
 		case <-changed:
-		case err := <-link.done:
-			return nil, r.linkError(m, err)
+		case <-link.done:
+			return nil, r.linkError(m, link.err)
 		case <-time.After(250 * time.Millisecond): // local changes committed meanwhile
 		case <-ctx.Done():
 			return nil, &Error{Code: CodeUnreachable, Message: fmt.Sprintf("sync of council %s with %s did not finish: %v", m.Council, m.Relay, ctx.Err()), Err: ctx.Err()}
@@ -92,10 +92,12 @@ func (r *Replica) Sync(ctx context.Context, m Membership) (*SyncReport, error) {
 type dialed struct {
 	id     string
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when the link has ended; err is then set
+	err    error         // why the link ended (nil: the relay closed it)
 	links  *links
 }
 
+// stop ends the link and waits for it; it may follow a receive from done.
 func (d *dialed) stop() {
 	d.cancel()
 	<-d.done
@@ -123,13 +125,14 @@ func (r *Replica) dial(ctx context.Context, m Membership) (*dialed, error) {
 		}
 		return nil, &Error{Code: CodeUnreachable, Message: fmt.Sprintf("cannot reach the relay at %s: %v", m.Relay, err), Err: err}
 	}
-	d := &dialed{id: "relay:" + m.Relay + "#" + m.Council + "/" + m.Member, done: make(chan error, 1), links: r.links}
+	d := &dialed{id: "relay:" + m.Relay + "#" + m.Council + "/" + m.Member, done: make(chan struct{}), links: r.links}
 	r.links.open(d.id, wire.DocumentID(m.Council))
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
 	conn := wsconn.New(ws, wsconn.Options{})
 	go func() {
-		d.done <- r.relay.Dial(lctx, conn, server.Principal{ID: d.id, Kind: server.KindPeer})
+		d.err = r.relay.Dial(lctx, conn, server.Principal{ID: d.id, Kind: server.KindPeer})
+		close(d.done)
 	}()
 	return d, nil
 }
