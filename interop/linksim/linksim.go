@@ -293,20 +293,18 @@ func (l *Link) cutting(data []byte) ([]byte, bool) {
 		return data, false
 	}
 	l.cutAt = 0
-	go l.cutAll()
-	return data[:max(left, 0)], true
-}
-
-func (l *Link) cutAll() {
-	l.mu.Lock()
+	// The connections open at the cut, taken now (called with l.mu held):
+	// one opened after it, once the link is back, must not be cut.
 	var cut []*conn
 	for c := range l.conns {
 		cut = append(cut, c)
 	}
-	l.mu.Unlock()
-	for _, c := range cut {
-		c.close()
-	}
+	go func() {
+		for _, c := range cut {
+			c.close()
+		}
+	}()
+	return data[:max(left, 0)], true
 }
 
 func (l *Link) serialise(n int) time.Duration {
