@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/veche-sync/veche/server/syncmsg"
 )
 
 // errSyncMessage is returned by syncMessageChanges for bytes that are not
@@ -22,19 +24,8 @@ func syncMessageChanges(b []byte) (int, error) {
 	if len(b) == 0 || b[0] != 0x42 {
 		return 0, errSyncMessage
 	}
-	r := syncReader{b: b[1:]}
-	r.hashes() // heads
-	r.hashes() // need
-	haves := r.uvarint()
-	for i := uint64(0); i < haves && r.err == nil; i++ {
-		r.hashes()          // lastSync
-		r.skip(r.uvarint()) // bloom
-	}
-	n := r.uvarint()
-	if r.err != nil {
-		return 0, r.err
-	}
-	return int(min(n, 1<<30)), nil
+	chunks, err := syncMessageChunks(b)
+	return len(chunks), err
 }
 
 type syncReader struct {
@@ -79,32 +70,11 @@ func (r *syncReader) hashes() {
 // v2 message, type 0x43, may carry a whole document as one chunk), without
 // handing it to Automerge.
 func syncMessageChunks(b []byte) ([][]byte, error) {
-	if len(b) == 0 || (b[0] != 0x42 && b[0] != 0x43) {
+	m, err := syncmsg.Decode(b)
+	if err != nil {
 		return nil, errSyncMessage
 	}
-	r := syncReader{b: b[1:]}
-	r.hashes() // heads
-	r.hashes() // need
-	haves := r.uvarint()
-	for i := uint64(0); i < haves && r.err == nil; i++ {
-		r.hashes()          // lastSync
-		r.skip(r.uvarint()) // bloom
-	}
-	n := r.uvarint()
-	var out [][]byte
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		l := r.uvarint()
-		if r.err == nil && l > uint64(len(r.b)) {
-			r.err = errSyncMessage
-			break
-		}
-		out = append(out, r.b[:l])
-		r.skip(l)
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	return out, nil
+	return m.Changes, nil
 }
 
 // chunkHash is the quarantine's key of a chunk: for a change (chunk type
