@@ -2,7 +2,7 @@
 //
 // The parent talks to it over the IPC channel of child_process.fork:
 //
-//   parent → {type:"setup", wsUrl, preload, storageRoot}
+//   parent → {type:"setup", wsUrl, preload, storageRoot, latency}
 //            create a warm-up document {k:{}} and the measured document
 //            {k:{}, pre:[]}, make `preload` changes to the latter (one list
 //            push each), check through a fresh client that the relay has
@@ -13,15 +13,20 @@
 //            start one Repo per client id, find both documents, wait until
 //            the measured one holds the preload
 //   worker → {type:"joined"}
-//   parent → {type:"go", doc, m, interval, allClientIds, measure}
+//   parent → {type:"go", doc, m, interval, allClientIds, measure, latency, drainMs}
 //            on document doc ("warmup" or "main") each client makes m changes
 //            d.k[clientId] = i (i = 1..m), one every `interval` ms (0: all at
 //            once), starting at a random offset within the first interval;
-//            each watches its copy until every client's k is m. With measure,
-//            counters and CPU time start from zero.
+//            each watches its copy until every client's k is m (with drainMs,
+//            at most that long after its own last change). With measure,
+//            counters and CPU time start from zero. With latency (the
+//            documents were set up with it), each change also pushes its
+//            time onto d.t[clientId], and each client notes, for every other
+//            client's change, how long after that time its copy held it.
 //   worker → {type:"first", doc, clientId, at} once per client, at its first change
-//   worker → {type:"converged", doc, clientId, at, lastChangeAt} once per
-//            client, when its copy holds every client's m-th change
+//   worker → {type:"converged", doc, clientId, at, lastChangeAt, all, delays}
+//            once per client, when its copy holds every client's m-th change
+//            (all) or drainMs passed; delays: the latencies in ms noted
 //   parent → {type:"stats"}
 //   worker → {type:"stats", counters, cpuUs} websocket messages and payload
 //            bytes each client sent and received since "go", by message type,
@@ -131,12 +136,16 @@ function until(handle, predicate) {
   })
 }
 
-async function setup({ wsUrl, preload, storageRoot }) {
+async function setup({ wsUrl, preload, storageRoot, latency }) {
   const started = now()
   const writer = newClient("setup-writer", wsUrl, storageRoot && path.join(storageRoot, "setup-writer"))
   await connected(writer, 30_000)
-  const warmup = writer.repo.create({ k: {} })
-  const handle = writer.repo.create({ k: {}, pre: [] })
+  // With latency, each client's changes also push their time onto its list
+  // in t, so that every other client learns, from the change itself, when
+  // it was made.
+  const extra = latency ? { t: {} } : {}
+  const warmup = writer.repo.create({ k: {}, ...extra })
+  const handle = writer.repo.create({ k: {}, pre: [], ...extra })
   // One change per list push. No waiting between changes: the client's
   // synchronizer coalesces them into sync messages (at most one per 100 ms).
   for (let i = 0; i < preload; i++) {
@@ -218,7 +227,7 @@ async function join({ wsUrl, url, warmupUrl, clientIds, preload, storageRoot }) 
   send({ type: "joined" })
 }
 
-async function go({ doc, m, interval, allClientIds, measure }) {
+async function go({ doc, m, interval, allClientIds, measure, latency, drainMs }) {
   if (measure) {
     for (const c of clients) c.counters = newCounters()
     counting = true
@@ -233,6 +242,21 @@ async function go({ doc, m, interval, allClientIds, measure }) {
     clients.map(async c => {
       const handle = handles[doc].get(c.id)
       const done = until(handle, converged)
+      // Latency: the delay from each other client's change (its time, read
+      // from the change) until this client's copy holds it.
+      const delays = []
+      if (latency) {
+        const seen = new Map(allClientIds.filter(id => id !== c.id).map(id => [id, handle.doc().t?.[id]?.length ?? 0]))
+        handle.on("change", ({ doc: d }) => {
+          const at = now()
+          for (const [id, n] of seen) {
+            const times = d.t?.[id]
+            if (!times || times.length <= n) continue
+            for (let j = n; j < times.length; j++) delays.push(at - times[j])
+            seen.set(id, times.length)
+          }
+        })
+      }
       if (process.env.BENCH_TRACE) {
         const t0 = now()
         let last = -1
@@ -248,12 +272,18 @@ async function go({ doc, m, interval, allClientIds, measure }) {
       for (let i = 1; i <= m; i++) {
         handle.change(d => {
           d.k[c.id] = i
+          if (latency) {
+            if (!d.t[c.id]) d.t[c.id] = []
+            d.t[c.id].push(now())
+          }
         })
         lastChangeAt = now()
         if (interval > 0 && i < m) await sleep(interval)
       }
-      await done
-      send({ type: "converged", doc, clientId: c.id, at: now(), lastChangeAt })
+      // Bounded: a relay that falls behind leaves changes undelivered,
+      // which the parent counts, rather than stalling the run.
+      const all = await (drainMs ? Promise.race([done.then(() => true), sleep(drainMs).then(() => false)]) : done.then(() => true))
+      send({ type: "converged", doc, clientId: c.id, at: now(), lastChangeAt, all, delays })
     }),
   )
 }
