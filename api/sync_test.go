@@ -221,6 +221,82 @@ func TestOversizedFrameIsRefusedAndClosed(t *testing.T) {
 	join(t, ws2)
 }
 
+// TestCompressedBombIsRefusedAndClosed: a frame of a few hundred KiB of
+// deflate that inflates to 256 MiB is refused once it passes the frame
+// limit (the limit holds for the inflated frame, not only for the bytes
+// that arrive); the relay stays up and keeps serving its other peers.
+func TestCompressedBombIsRefusedAndClosed(t *testing.T) {
+	ts, _ := startServer(t, api.Options{AllowAnonymous: true, WebSocket: wsconn.Options{MaxFrameSize: 1 << 20}})
+	other := dial(t, ts)
+	join(t, other)
+
+	d := websocket.Dialer{EnableCompression: true}
+	ws, resp, err := d.Dial(wsURL(ts), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if !strings.Contains(resp.Header.Get("Sec-Websocket-Extensions"), "permessage-deflate") {
+		t.Fatal("the relay did not accept compression")
+	}
+	writeMsg(t, ws, wire.Message{Type: wire.TypeJoin, SenderID: "bomber", SupportedProtocolVersions: []string{"1"}})
+	if m, err := readMsg(t, ws); err != nil || m.Type != wire.TypePeer {
+		t.Fatalf("handshake: %+v, %v", m, err)
+	}
+	go func() { // the relay may close the connection while the bomb is being written
+		w, err := ws.NextWriter(websocket.BinaryMessage)
+		if err != nil {
+			return
+		}
+		zeros := make([]byte, 1<<20)
+		for range 256 {
+			if _, err := w.Write(zeros); err != nil {
+				return
+			}
+		}
+		w.Close()
+	}()
+	for {
+		ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			t.Fatal("connection still open after a compressed bomb")
+		}
+		// Refused by the transport at the websocket limit as it inflated,
+		// not after it was read whole (then the relay's own 8 MiB frame
+		// limit would have refused it, with 256 MiB in memory).
+		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, "over 1048576 bytes") {
+			t.Fatalf("closed with %v, want a policy violation for a frame over 1048576 bytes", err)
+		}
+		break
+	}
+	// The peer connected before is still served, and a new one too.
+	id := wire.NewDocumentID()
+	writeMsg(t, other, wire.Message{Type: wire.TypeRequest, SenderID: "tester", TargetID: "r", DocumentID: id, Data: []byte{0x42, 0, 0, 0, 0}})
+	for {
+		m, err := readMsg(t, other)
+		if err != nil {
+			t.Fatalf("the other peer lost its connection: %v", err)
+		}
+		if m.Type == wire.TypeDocUnavailable && m.DocumentID == id {
+			break
+		}
+	}
+	another, _, err := websocket.DefaultDialer.Dial(wsURL(ts), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer another.Close()
+	writeMsg(t, another, wire.Message{Type: wire.TypeJoin, SenderID: "another", SupportedProtocolVersions: []string{"1"}})
+	if m, err := readMsg(t, another); err != nil || m.Type != wire.TypePeer {
+		t.Fatalf("a new peer after the bomb: %+v, %v", m, err)
+	}
+}
+
 func TestFindUnknownOverWebsocket(t *testing.T) {
 	ts, _ := startServer(t, api.Options{AllowAnonymous: true})
 	ws := dial(t, ts)

@@ -112,7 +112,8 @@ func openIdle(t testing.TB, url string, n int) *idleSet {
 	s := &idleSet{}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512}
+	// Offering compression, as stock Node and browser clients do.
+	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512, EnableCompression: true}
 	for w := 0; w < 32; w++ {
 		wg.Add(1)
 		go func() {

@@ -128,31 +128,62 @@ func (s *synchronizer) image() (image, error) {
 }
 
 // prefixImage saves the longest causal prefix of the history whose save
-// fits limit, guessing its length from the ratio of sizes.
+// fits limit: it guesses the prefix's length from the ratio of sizes,
+// shrinking until one fits, then grows it toward the limit, since every
+// change the prefix holds is one fewer sent alone (about twice its size
+// in the saved form, even compressed on the wire).
 func (s *synchronizer) prefixImage(at []automerge.ChangeHash, whole, limit int) (image, error) {
 	changes, err := s.doc.Changes()
 	if err != nil {
 		return image{}, err
 	}
-	size := whole
-	n := len(changes)
-	for range 8 {
-		n = int(float64(n) * float64(limit) / float64(size) * 0.95)
-		if n <= 0 {
-			break
-		}
+	// save saves the first n changes and says what they take in a message.
+	save := func(n int) (image, int, error) {
 		heads := frontier(changes[:n])
 		fork, err := s.doc.Fork(heads...)
 		if err != nil {
-			return image{}, err
+			return image{}, 0, err
 		}
 		data := fork.Save()
-		if len(data)+64*len(heads) <= limit {
-			return image{at: at, heads: heads, data: data}, nil
-		}
-		size = len(data)
+		return image{at: at, heads: heads, data: data}, len(data) + 64*len(heads), nil
 	}
-	return image{at: at}, nil // nothing fits: every change goes in slices
+	guess := func(n, size int, margin float64) int {
+		return int(float64(n) * float64(limit) / float64(size) * margin)
+	}
+	size, n := whole, len(changes)
+	var fit image
+	for range 8 {
+		if n = guess(n, size, 0.95); n <= 0 {
+			return image{at: at}, nil // nothing fits: every change goes in slices
+		}
+		img, sz, err := save(n)
+		if err != nil {
+			return image{}, err
+		}
+		size = sz
+		if sz <= limit {
+			fit = img
+			break
+		}
+	}
+	if fit.data == nil {
+		return image{at: at}, nil
+	}
+	for range 3 {
+		next := guess(n, size, 0.995)
+		if next <= n || next >= len(changes) {
+			break
+		}
+		img, sz, err := save(next)
+		if err != nil {
+			return image{}, err
+		}
+		if sz > limit {
+			break
+		}
+		fit, n, size = img, next, sz
+	}
+	return fit, nil
 }
 
 // frontier returns the heads of a causally ordered list of changes, sorted.

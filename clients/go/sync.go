@@ -113,6 +113,7 @@ func (r *Replica) dial(ctx context.Context, m Membership) (*dialed, error) {
 	}
 	header := http.Header{"Authorization": {"Bearer " + m.Token}}
 	dialer := websocket.Dialer{HandshakeTimeout: 60 * time.Second, Proxy: http.ProxyFromEnvironment,
+		NetDialContext: wsconn.DialContext, EnableCompression: true,
 		ReadBufferSize: wsconn.ReadBufferSize, WriteBufferSize: wsconn.WriteBufferSize, WriteBufferPool: wsconn.WriteBufferPool}
 	ws, resp, err := dialer.DialContext(ctx, u, header)
 	if err != nil {

@@ -63,6 +63,11 @@ type Main struct {
 	// peer of one document; changes arriving meanwhile travel together.
 	// Flag --sync-interval, env VECHE_SYNC_INTERVAL; default 500ms.
 	SyncInterval time.Duration
+	// CompressMinBytes is the size from which a websocket frame the relay
+	// sends goes compressed (permessage-deflate) to a peer that offers it,
+	// as stock Node and browser clients do; 0 turns compression off. Flag
+	// --compress-min-bytes, env VECHE_COMPRESS_MIN_BYTES; default 4096.
+	CompressMinBytes int64
 	// Keepalive is how often a quiet connection is pinged; a peer silent
 	// for twice as long again is dropped. Flag --keepalive, env
 	// VECHE_KEEPALIVE; default 30s.
@@ -111,12 +116,13 @@ type Main struct {
 // NewMain returns a Main with the defaults.
 func NewMain() *Main {
 	return &Main{
-		Addr:            ":8080",
-		DataDir:         "./veche-data",
-		LogLevel:        "info",
-		SyncInterval:    server.DefaultSyncInterval,
-		Keepalive:       30 * time.Second,
-		ShutdownTimeout: 10 * time.Second,
+		Addr:             ":8080",
+		DataDir:          "./veche-data",
+		LogLevel:         "info",
+		SyncInterval:     server.DefaultSyncInterval,
+		Keepalive:        30 * time.Second,
+		CompressMinBytes: wsconn.DefaultCompressMinSize,
+		ShutdownTimeout:  10 * time.Second,
 
 		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
 		Limits: Limits{
@@ -168,6 +174,7 @@ func (m *Main) ParseFlags(args []string) error {
 		"VECHE_MAX_CONNECTIONS_PER_ADDRESS":  &m.Limits.MaxConnectionsPerAddress,
 		"VECHE_TOKEN_REQUESTS_PER_SECOND":    &m.Limits.TokenRequestsPerSecond,
 		"VECHE_MAX_MESSAGE_BYTES":            &m.Limits.MaxMessageBytes,
+		"VECHE_COMPRESS_MIN_BYTES":           &m.CompressMinBytes,
 	} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -227,6 +234,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Int64Var(&m.Limits.MaxMessagesPerSecond, "max-messages-per-second", m.Limits.MaxMessagesPerSecond, "messages one connection may send per second, sustained (env VECHE_MAX_MESSAGES_PER_SECOND)")
 	fs.Int64Var(&m.Limits.MaxDocumentBytes, "max-document-bytes", m.Limits.MaxDocumentBytes, "largest stored size of one document (env VECHE_MAX_DOCUMENT_BYTES)")
 	fs.Int64Var(&m.Limits.MaxMessageBytes, "max-message-bytes", m.Limits.MaxMessageBytes, "largest sync message the relay sends; a larger answer goes as slices a phone keeps as they arrive (env VECHE_MAX_MESSAGE_BYTES)")
+	fs.Int64Var(&m.CompressMinBytes, "compress-min-bytes", m.CompressMinBytes, "websocket frames the relay sends of at least this size go compressed (permessage-deflate) to peers that offer it; 0: never (env VECHE_COMPRESS_MIN_BYTES)")
 	fs.IntVar(&m.AuthFailuresPerMinute, "auth-failures-per-minute", m.AuthFailuresPerMinute, "failed authentications one address may make in a minute before it gets 429 (env VECHE_AUTH_FAILURES_PER_MINUTE)")
 	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "PEM certificate file; with --tls-key, serve HTTPS and wss:// (env VECHE_TLS_CERT)")
 	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "PEM key file of --tls-cert (env VECHE_TLS_KEY)")
@@ -254,6 +262,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if err := m.Limits.check(); err != nil {
 		return err
+	}
+	if m.CompressMinBytes < 0 || m.CompressMinBytes > 1<<30 {
+		return fmt.Errorf("--compress-min-bytes %d: must be between 0 (off) and 1 GiB", m.CompressMinBytes)
 	}
 	if _, err := m.trustedProxies(); err != nil {
 		return err
@@ -389,7 +400,8 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxConnectionsPerAddress: int(m.Limits.MaxConnectionsPerAddress),
 		TrustedProxies:           proxies,
 		Logger:                   m.log,
-		WebSocket:                wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive, MaxFrameSize: m.Limits.MaxFrameBytes},
+		WebSocket: wsconn.Options{PingInterval: m.Keepalive, PongTimeout: 2 * m.Keepalive, MaxFrameSize: m.Limits.MaxFrameBytes,
+			CompressMinSize: m.compressMinSize()},
 	})
 
 	ln, err := net.Listen("tcp", m.Addr)
@@ -525,6 +537,14 @@ func (l Limits) check() error {
 		return fmt.Errorf("--max-message-bytes %d: must be between 1 KiB and 1 GiB", l.MaxMessageBytes)
 	}
 	return nil
+}
+
+// compressMinSize is CompressMinBytes as wsconn takes it: negative for off.
+func (m *Main) compressMinSize() int {
+	if m.CompressMinBytes == 0 {
+		return -1
+	}
+	return int(m.CompressMinBytes)
 }
 
 // trustedProxies parses TrustedProxy.

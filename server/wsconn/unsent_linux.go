@@ -14,7 +14,7 @@ func unsentBytes(c net.Conn) int {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	sc, ok := c.(syscall.Conn)
+	sc, ok := netConn(c).(syscall.Conn)
 	if !ok {
 		return -1
 	}

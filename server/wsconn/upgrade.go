@@ -43,6 +43,9 @@ func (u Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, opts Options) 
 		ReadBufferSize:  0,
 		WriteBufferSize: WriteBufferSize,
 		WriteBufferPool: WriteBufferPool,
+		// Flate readers and writers are pooled by gorilla and held only
+		// while a frame is read or written: an idle connection holds none.
+		EnableCompression: opts.CompressMinSize >= 0,
 	}
 	ws, err := up.Upgrade(h, r, nil)
 	if err != nil {
@@ -56,7 +59,7 @@ func (u Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, opts Options) 
 }
 
 // hijacker hands gorilla a small read buffer of ours in place of the HTTP
-// server's.
+// server's, and the connection wrapped as a socket.
 type hijacker struct {
 	http.ResponseWriter
 	conn net.Conn
@@ -73,5 +76,5 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return conn, brw, err // gorilla refuses data sent before the handshake ended
 	}
 	h.conn, h.br = conn, bufio.NewReaderSize(conn, ReadBufferSize)
-	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
+	return &socket{Conn: conn}, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -37,10 +37,22 @@ type Options struct {
 	// that takes minutes over a slow link is fine as long as bytes keep
 	// leaving. Default: PingInterval + PongTimeout.
 	WriteTimeout time.Duration
-	// MaxFrameSize bounds one incoming frame; a larger one ends the
-	// connection with close code 1009. Default: 8 MiB.
+	// MaxFrameSize bounds one incoming frame, as it arrives and, for a
+	// compressed frame, once inflated; a larger one ends the connection.
+	// Default: 8 MiB.
 	MaxFrameSize int64
+	// CompressMinSize is the size from which a frame the relay sends goes
+	// compressed (permessage-deflate, RFC 7692, without context takeover)
+	// to a peer that offered compression, as stock Node and browser
+	// clients do. Smaller frames, which are most of a busy document's
+	// fan-out, go as they are: deflating them would cost CPU for a few
+	// bytes. Default: 4 KiB. Negative: compression is neither accepted
+	// (Upgrader) nor used.
+	CompressMinSize int
 }
+
+// DefaultCompressMinSize is the default Options.CompressMinSize.
+const DefaultCompressMinSize = 4 << 10
 
 func (o Options) withDefaults() Options {
 	if o.PingInterval <= 0 {
@@ -54,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxFrameSize <= 0 {
 		o.MaxFrameSize = 8 << 20
+	}
+	if o.CompressMinSize == 0 {
+		o.CompressMinSize = DefaultCompressMinSize
 	}
 	return o
 }
@@ -88,6 +103,11 @@ type Conn struct {
 
 	bytesRead, bytesWritten atomic.Int64 // data frames' payloads
 
+	// sock is the socket under the websocket when Upgrader or DialContext
+	// made it (writes with deadlines by progress, bytes sent counted),
+	// else nil.
+	sock *socket
+
 	// Set by Upgrader: the read buffer gorilla reads through and the
 	// socket under it, for WaitReadable. Nil for other connections.
 	br  *bufio.Reader
@@ -100,6 +120,9 @@ var _ server.Conn = (*Conn)(nil)
 func New(ws *websocket.Conn, opts Options) *Conn {
 	opts = opts.withDefaults()
 	c := &Conn{ws: ws, opts: opts, done: make(chan struct{})}
+	if c.sock = socketOf(ws.UnderlyingConn()); c.sock != nil {
+		c.sock.timeout = opts.WriteTimeout
+	}
 	ws.SetReadLimit(opts.MaxFrameSize)
 	c.heard()
 	c.extendDeadline()
@@ -115,9 +138,14 @@ func (c *Conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
 
 // receiving reports whether the peer took bytes since the last call: a
 // peer busy receiving a long transfer over a slow link is alive even while
-// its pongs wait behind the data. Called with kmu held.
+// its pongs wait behind the data. Bytes count as they leave the socket
+// where the Conn can see it (a compressed frame leaves in bursts), else
+// as frames are written. Called with kmu held.
 func (c *Conn) receiving() bool {
 	written, unsent := c.bytesWritten.Load(), c.Unsent()
+	if c.sock != nil {
+		written = c.sock.sent.Load()
+	}
 	progressed := written != c.lastWritten || (unsent >= 0 && unsent < c.lastUnsent)
 	c.lastWritten, c.lastUnsent = written, unsent
 	return progressed
@@ -189,7 +217,10 @@ func (c *Conn) Readable() bool {
 // as the peer being heard with every piece that arrives, so a phone
 // uploading a large message over 2G is not taken for a silent one. When
 // ctx ends (the relay's join deadline) the read fails, and the connection
-// is not read again.
+// is not read again. A frame over MaxFrameSize fails the read with
+// server.ErrFrameTooLarge, whether it arrived that large or inflates to
+// that (gorilla's read limit counts the compressed bytes only: a few KiB
+// of deflate can hold gigabytes).
 func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 	if ctx.Done() != nil {
 		// A context that can end (the handshake's deadline) ends the read:
@@ -209,6 +240,9 @@ func (c *Conn) ReadFrame(ctx context.Context) ([]byte, error) {
 		n, err := r.Read(piece[:])
 		if n > 0 {
 			c.heard()
+			if int64(buf.Len()+n) > c.opts.MaxFrameSize {
+				return nil, c.readError(websocket.ErrReadLimit)
+			}
 			buf.Write(piece[:n])
 		}
 		if err == io.EOF {
@@ -244,31 +278,45 @@ const (
 // none held by an idle connection.
 var readPieces = sync.Pool{New: func() any { return new([readPiece]byte) }}
 
-// WriteFrame sends one binary frame. It fails only when no bytes leave for
-// WriteTimeout, however long the whole frame takes.
+// WriteFrame sends one binary frame, compressed if the peer negotiated
+// compression and the frame is at least CompressMinSize bytes. It fails
+// only when no bytes leave for WriteTimeout, however long the whole frame
+// takes.
 func (c *Conn) WriteFrame(ctx context.Context, frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	c.ws.EnableWriteCompression(c.opts.CompressMinSize >= 0 && len(frame) >= c.opts.CompressMinSize)
+	c.writeDeadline()
 	w, err := c.ws.NextWriter(websocket.BinaryMessage)
 	if err != nil {
 		return err
 	}
 	for len(frame) > 0 {
 		n := min(len(frame), writePiece)
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+		c.writeDeadline()
 		if _, err := w.Write(frame[:n]); err != nil {
 			return err
 		}
 		c.bytesWritten.Add(int64(n))
 		frame = frame[n:]
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	c.writeDeadline()
 	return w.Close()
 }
 
+// writeDeadline gives the next write of a data frame WriteTimeout: each
+// write to the socket where the Conn can see it (socket), else what is
+// written until the next call. Called with wmu held.
+func (c *Conn) writeDeadline() {
+	if c.sock != nil {
+		_ = c.ws.SetWriteDeadline(time.Time{})
+		return
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+}
+
 // Bytes reports the payload bytes of the data frames read and written so
-// far.
+// far, as they are before compression.
 func (c *Conn) Bytes() (read, written int64) {
 	return c.bytesRead.Load(), c.bytesWritten.Load()
 }
