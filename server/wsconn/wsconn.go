@@ -1,8 +1,10 @@
 // Package wsconn carries the relay's protocol over a gorilla/websocket
 // connection: it turns a websocket into a server.Conn, with keepalive pings
 // that tolerate slow links and bounded writes so a stuck peer cannot hold a
-// goroutine forever. Both the HTTP side (accepting) and dialers (the Go
-// client, federation links) use it.
+// goroutine forever. Large frames go compressed (permessage-deflate) to
+// peers that offer it; what a peer sends compressed is bounded once
+// inflated. Both the HTTP side (accepting) and dialers (the Go client,
+// federation links) use it.
 package wsconn
 
 import (
