@@ -134,7 +134,7 @@ func crossingAcknowledged(t *testing.T, pool *sandbox.Pool) bool {
 	ctx := context.Background()
 	st := openStore(t)
 	heard := &messagesHeard{}
-	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, Observer: heard, Sandbox: pool})
+	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, MinSyncInterval: time.Hour, IdleTimeout: time.Hour, Observer: heard, Sandbox: pool})
 	id, err := r.Create(ctx, func(d *automerge.Doc) error { return d.RootMap().Set("title", "Mend the mill race") })
 	if err != nil {
 		t.Fatal(err)

@@ -126,7 +126,7 @@ func (p *testPeer) docsFresh() map[wire.DocumentID]*testDoc {
 
 // pendingChanges connects a peer to r and makes n changes to a new
 // document, one message each, so that past the flush budget the later
-// ones wait for a paced flush (SyncInterval is long). It returns when the
+// ones wait for a paced flush (r's pace is long). It returns when the
 // relay has applied all n, and checks the last is not stored yet.
 func pendingChanges(t *testing.T, r *Relay, st store.Store, n int) (*testPeer, wire.DocumentID) {
 	t.Helper()
@@ -187,7 +187,7 @@ func TestShutdownCommitsPendingChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(st, Options{Logger: quietLogger(t), SyncInterval: time.Hour, IdleTimeout: time.Hour})
+	r := New(st, Options{Logger: quietLogger(t), SyncInterval: time.Hour, MinSyncInterval: time.Hour, IdleTimeout: time.Hour})
 	const n = 12
 	_, id := pendingChanges(t, r, st, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -212,7 +212,7 @@ func TestShutdownCommitsPendingChanges(t *testing.T) {
 // unloaded after its last peer left, before any paced flush.
 func TestIdleUnloadCommitsPendingChanges(t *testing.T) {
 	st := openStore(t)
-	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: 100 * time.Millisecond})
+	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, MinSyncInterval: time.Hour, IdleTimeout: 100 * time.Millisecond})
 	const n = 12
 	p, id := pendingChanges(t, r, st, n)
 	p.conn.Close("")

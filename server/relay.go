@@ -67,13 +67,30 @@ type Options struct {
 	// says nothing is cut by then, with a close reason. Default:
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// SyncInterval paces a busy document: it commits and generates sync
-	// messages at most once per interval, and everything that arrived
-	// meanwhile, from any number of peers, travels in that one round — a
-	// burst costs one commit and one message per peer, not one per change.
-	// A quiet document answers at once (a few rounds back to back), so a
-	// first sync is not slowed. Default: DefaultSyncInterval.
+	// SyncInterval is the most a busy document waits between two
+	// flushes: under load it commits and generates sync messages at most
+	// once per interval, and everything that arrived meanwhile, from any
+	// number of peers, travels in that one round — a burst costs one
+	// commit and one message per peer, not one per change. While the
+	// relay has CPU to spare the wait is shorter (MinSyncInterval; see
+	// CPU). A quiet document answers at once (a few rounds back to back),
+	// so a first sync is not slowed. Default: DefaultSyncInterval.
 	SyncInterval time.Duration
+	// MinSyncInterval is the wait between two flushes of a busy document
+	// while the relay's load (CPU) is at most SpareLoad; from BusyLoad on
+	// it is SyncInterval, and in between it grows geometrically with the
+	// load. Set it to SyncInterval (or more) for a fixed pace whatever the
+	// load. Default: DefaultMinSyncInterval, or SyncInterval if that is
+	// shorter.
+	MinSyncInterval time.Duration
+	// SpareLoad and BusyLoad are the relay's loads, in cores, between which
+	// a busy document's pace goes from MinSyncInterval to SyncInterval.
+	// Defaults: DefaultSpareLoad, DefaultBusyLoad.
+	SpareLoad, BusyLoad float64
+	// CPU tells how busy the relay is. Default: the CPU time of this
+	// process over the last second (getrusage); where the platform cannot
+	// tell it, busy documents are paced at SyncInterval.
+	CPU CPUMeter
 	// IdleTimeout is how long a document stays in memory after its last
 	// peer left. Default: 30s.
 	IdleTimeout time.Duration
@@ -145,6 +162,22 @@ func (o Options) withDefaults() Options {
 	if o.SyncInterval <= 0 {
 		o.SyncInterval = DefaultSyncInterval
 	}
+	if o.MinSyncInterval <= 0 {
+		o.MinSyncInterval = min(DefaultMinSyncInterval, o.SyncInterval)
+	}
+	if o.SpareLoad <= 0 {
+		o.SpareLoad = DefaultSpareLoad
+	}
+	if o.BusyLoad <= o.SpareLoad {
+		o.BusyLoad = max(DefaultBusyLoad, 2*o.SpareLoad)
+	}
+	if o.CPU == nil {
+		if m := newProcessCPU(); m != nil {
+			o.CPU = m
+		} else {
+			o.MinSyncInterval = o.SyncInterval
+		}
+	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 30 * time.Second
 	}
@@ -185,6 +218,7 @@ type Relay struct {
 	log     *slog.Logger
 	metrics Metrics
 
+	pacer      pacer // shared by every document
 	ephemeral  *ephemeralFilter
 	quarantine *quarantine
 	aliasKey   [32]byte // keys senderAlias; random at every start
@@ -206,6 +240,7 @@ func New(st store.Store, opts Options) *Relay {
 		opts:       opts,
 		log:        opts.Logger,
 		metrics:    opts.Metrics,
+		pacer:      newPacer(opts),
 		ephemeral:  newEphemeralFilter(),
 		quarantine: newQuarantine(opts.Quarantine),
 		peers:      make(map[*peer]struct{}),

@@ -60,6 +60,7 @@ type synchronizer struct {
 	lastHeads  []automerge.ChangeHash
 	budget     flushBudget
 	flushTimer *time.Timer // armed while a paced flush waits
+	flushDue   time.Time   // when flushTimer fires
 	idleTimer  *time.Timer // armed while no peer syncs the document
 	img        *image      // the last saved image sent to a peer that had nothing
 }
@@ -111,20 +112,34 @@ func (s *synchronizer) deliver(ev event) bool {
 }
 
 // settle flushes what is due, arms the flush timer for what is not, and
-// watches for the document falling idle. Called with mu held.
+// watches for the document falling idle. A flush due sooner than the
+// armed timer (the relay's load fell, so the pace is shorter now) re-arms
+// it. Called with mu held.
 func (s *synchronizer) settle() {
-	if wait := s.flush(); wait > 0 && s.flushTimer == nil {
-		s.flushTimer = time.AfterFunc(wait, s.onFlushTimer)
+	if wait := s.flush(); wait > 0 {
+		due := time.Now().Add(wait)
+		if s.flushTimer == nil || due.Before(s.flushDue) {
+			if s.flushTimer != nil {
+				s.flushTimer.Stop()
+			}
+			var t *time.Timer
+			t = time.AfterFunc(wait, func() { s.onFlushTimer(t) })
+			s.flushTimer, s.flushDue = t, due
+		}
 	}
 	if len(s.peers) == 0 && s.idleTimer == nil {
 		s.idleTimer = time.AfterFunc(s.relay.opts.IdleTimeout, s.onIdle)
 	}
 }
 
-func (s *synchronizer) onFlushTimer() {
+// onFlushTimer runs when flush timer t fires (t is read under mu, which
+// settle held while it assigned it).
+func (s *synchronizer) onFlushTimer(t *time.Timer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.flushTimer = nil
+	if s.flushTimer == t {
+		s.flushTimer = nil
+	}
 	if !s.stopped {
 		s.settle()
 	}
@@ -535,12 +550,14 @@ func hexHeads(heads []automerge.ChangeHash) []string {
 }
 
 // flush commits, then generates a sync message for every peer that may
-// need one. Under load a document flushes once per SyncInterval: whatever
-// arrives meanwhile — from any number of peers — is carried by the next
-// round, so one commit and one message per peer serve a whole burst. A
-// quiet document answers at once (see flushBudget), so the few round trips
-// of a first sync are not slowed. It returns how long until the next flush
-// is allowed, or 0 when nothing is pending.
+// need one. A busy document flushes once per interval the relay's pacer
+// sets (pacing.go): MinSyncInterval while the relay has CPU to spare, up
+// to SyncInterval as its load grows. Whatever arrives meanwhile — from any
+// number of peers — is carried by the next round, so one commit and one
+// message per peer serve a whole burst. A quiet document answers at once
+// (see flushBudget), so the few round trips of a first sync are not
+// slowed. It returns how long until the next flush is allowed, or 0 when
+// nothing is pending.
 func (s *synchronizer) flush() time.Duration {
 	if s.received {
 		s.received = false
@@ -557,7 +574,7 @@ func (s *synchronizer) flush() time.Duration {
 		return 0
 	}
 	now := time.Now()
-	if wait := s.budget.take(now, s.relay.opts.SyncInterval); wait > 0 {
+	if wait := s.budget.take(now, s.relay.pacer.interval(now)); wait > 0 {
 		return wait
 	}
 	if !s.commit() {
@@ -694,7 +711,8 @@ func (s *synchronizer) shutdown() {
 const flushBurst = 4
 
 // flushBudget is a token bucket pacing a document's flushes: it holds up to
-// flushBurst tokens and regains one per SyncInterval.
+// flushBurst tokens and regains one per interval (the pacer's, as it is
+// when a flush is due).
 type flushBudget struct {
 	tokens float64
 	last   time.Time

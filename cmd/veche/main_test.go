@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/store"
 )
 
@@ -80,6 +81,20 @@ func TestKeepaliveAndSyncIntervalFlags(t *testing.T) {
 	}
 	if m.Keepalive != 45*time.Second || m.SyncInterval != time.Second {
 		t.Fatalf("keepalive %v, sync interval %v", m.Keepalive, m.SyncInterval)
+	}
+	if m.MinSyncInterval != server.DefaultMinSyncInterval {
+		t.Fatalf("min sync interval %v, want the default %v", m.MinSyncInterval, server.DefaultMinSyncInterval)
+	}
+	t.Setenv("VECHE_MIN_SYNC_INTERVAL", "100ms")
+	m = NewMain()
+	if err := m.ParseFlags(nil); err != nil || m.MinSyncInterval != 100*time.Millisecond {
+		t.Fatalf("VECHE_MIN_SYNC_INTERVAL=100ms: %v, %v", m.MinSyncInterval, err)
+	}
+	if err := NewMain().ParseFlags([]string{"--min-sync-interval", "500ms"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewMain().ParseFlags([]string{"--min-sync-interval", "0s"}); err == nil {
+		t.Fatal("a min sync interval of 0 was accepted")
 	}
 	if err := NewMain().ParseFlags([]string{"--keepalive", "10ms"}); err == nil {
 		t.Fatal("a keepalive under 1s was accepted")

@@ -59,15 +59,23 @@ type Main struct {
 	TLSCert, TLSKey string
 	// LogLevel is debug, info, warn or error. Flag --log-level, env VECHE_LOG_LEVEL; default info.
 	LogLevel string
-	// SyncInterval is the shortest time between two sync messages for one
-	// peer of one document; changes arriving meanwhile travel together.
-	// Flag --sync-interval, env VECHE_SYNC_INTERVAL; default 500ms.
+	// SyncInterval is the longest a busy document waits between two
+	// rounds of sync messages (one per peer); changes arriving meanwhile
+	// travel together. It is the pace under load: while the relay has CPU
+	// to spare, rounds come every MinSyncInterval. Flag --sync-interval,
+	// env VECHE_SYNC_INTERVAL; default 500ms.
 	SyncInterval time.Duration
 	// CompressMinBytes is the size from which a websocket frame the relay
 	// sends goes compressed (permessage-deflate) to a peer that offers it,
 	// as stock Node and browser clients do; 0 turns compression off. Flag
 	// --compress-min-bytes, env VECHE_COMPRESS_MIN_BYTES; default 4096.
 	CompressMinBytes int64
+	// MinSyncInterval is the wait between two rounds of a busy document
+	// while the relay has CPU to spare; it grows to SyncInterval as the
+	// relay's load grows (server.Options.MinSyncInterval). Set it to
+	// SyncInterval for a fixed pace. Flag --min-sync-interval, env
+	// VECHE_MIN_SYNC_INTERVAL; default 25ms.
+	MinSyncInterval time.Duration
 	// Keepalive is how often a quiet connection is pinged; a peer silent
 	// for twice as long again is dropped. Flag --keepalive, env
 	// VECHE_KEEPALIVE; default 30s.
@@ -123,6 +131,7 @@ func NewMain() *Main {
 		Keepalive:        30 * time.Second,
 		CompressMinBytes: wsconn.DefaultCompressMinSize,
 		ShutdownTimeout:  10 * time.Second,
+		MinSyncInterval:  server.DefaultMinSyncInterval,
 
 		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
 		Limits: Limits{
@@ -217,6 +226,13 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 		m.SyncInterval = d
 	}
+	if v := os.Getenv("VECHE_MIN_SYNC_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("VECHE_MIN_SYNC_INTERVAL=%q: %w", v, err)
+		}
+		m.MinSyncInterval = d
+	}
 	if v := os.Getenv("VECHE_KEEPALIVE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -238,7 +254,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&m.AuthFailuresPerMinute, "auth-failures-per-minute", m.AuthFailuresPerMinute, "failed authentications one address may make in a minute before it gets 429 (env VECHE_AUTH_FAILURES_PER_MINUTE)")
 	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "PEM certificate file; with --tls-key, serve HTTPS and wss:// (env VECHE_TLS_CERT)")
 	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "PEM key file of --tls-cert (env VECHE_TLS_KEY)")
-	fs.DurationVar(&m.SyncInterval, "sync-interval", m.SyncInterval, "shortest time between two sync messages to one peer for one document (env VECHE_SYNC_INTERVAL)")
+	fs.DurationVar(&m.SyncInterval, "sync-interval", m.SyncInterval, "longest wait between two sync messages to one peer for a busy document: the pace when the relay is loaded (env VECHE_SYNC_INTERVAL)")
+	fs.DurationVar(&m.MinSyncInterval, "min-sync-interval", m.MinSyncInterval, "wait between two sync messages to one peer for a busy document while the relay has CPU to spare; --sync-interval or more for a fixed pace (env VECHE_MIN_SYNC_INTERVAL)")
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve GET /metrics (Prometheus) on this second address, without a token: keep it private (env VECHE_METRICS_ADDR)")
 	fs.BoolVar(&m.PublicMetrics, "public-metrics", m.PublicMetrics, "serve GET /metrics on the main listener too, to the operator token only (env VECHE_PUBLIC_METRICS)")
@@ -259,6 +276,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.SyncInterval <= 0 {
 		return fmt.Errorf("--sync-interval %s: must be positive", m.SyncInterval)
+	}
+	if m.MinSyncInterval <= 0 {
+		return fmt.Errorf("--min-sync-interval %s: must be positive", m.MinSyncInterval)
 	}
 	if err := m.Limits.check(); err != nil {
 		return err
@@ -350,6 +370,7 @@ func (m *Main) Run(ctx context.Context) error {
 		StorageID:            storageID,
 		Logger:               m.log,
 		SyncInterval:         m.SyncInterval,
+		MinSyncInterval:      min(m.MinSyncInterval, m.SyncInterval),
 		MaxFrameSize:         int(m.Limits.MaxFrameBytes),
 		MaxDocumentsPerConn:  int(m.Limits.MaxDocumentsPerConnection),
 		MaxMessagesPerSecond: float64(m.Limits.MaxMessagesPerSecond),

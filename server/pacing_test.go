@@ -1,0 +1,181 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/veche-sync/veche/server/wire"
+)
+
+// settableLoad is a CPUMeter reporting whatever load a test sets.
+type settableLoad struct{ bits atomic.Uint64 }
+
+func newLoad(cores float64) *settableLoad {
+	l := &settableLoad{}
+	l.set(cores)
+	return l
+}
+
+func (l *settableLoad) set(cores float64)      { l.bits.Store(math.Float64bits(cores)) }
+func (l *settableLoad) Load(time.Time) float64 { return math.Float64frombits(l.bits.Load()) }
+
+// TestPacerFollowsLoad: a busy document's interval is the floor while the
+// relay has CPU to spare, SyncInterval from the busy load on, and grows
+// with the load in between.
+func TestPacerFollowsLoad(t *testing.T) {
+	load := newLoad(0)
+	p := pacer{meter: load, min: 25 * time.Millisecond, max: 500 * time.Millisecond, spare: 0.05, busy: 0.25}
+	at := func(cores float64) time.Duration {
+		load.set(cores)
+		return p.interval(time.Now())
+	}
+	for _, c := range []struct {
+		load float64
+		want time.Duration
+	}{
+		{0, 25 * time.Millisecond},
+		{0.05, 25 * time.Millisecond},
+		{0.25, 500 * time.Millisecond},
+		{1.5, 500 * time.Millisecond},
+	} {
+		if got := at(c.load); got != c.want {
+			t.Errorf("load %.2f cores: interval %v, want %v", c.load, got, c.want)
+		}
+	}
+	// Halfway in load is halfway in ratio: sqrt(25 ms × 500 ms).
+	if got, want := at(0.15), time.Duration(math.Sqrt(25e6*500e6)); got < want-time.Millisecond || got > want+time.Millisecond {
+		t.Errorf("load 0.15 cores: interval %v, want about %v", got, want)
+	}
+	prev := time.Duration(0)
+	for cores := 0.0; cores <= 0.3; cores += 0.01 {
+		got := at(cores)
+		if got < prev {
+			t.Fatalf("load %.2f cores: interval %v, shorter than %v at a lower load", cores, got, prev)
+		}
+		prev = got
+	}
+
+	// A floor at or over the ceiling is a fixed pace.
+	fixed := pacer{meter: load, min: 500 * time.Millisecond, max: 500 * time.Millisecond, spare: 0.05, busy: 0.25}
+	load.set(0)
+	if got := fixed.interval(time.Now()); got != 500*time.Millisecond {
+		t.Errorf("fixed pace at no load: interval %v, want 500ms", got)
+	}
+}
+
+// TestProcessCPUMeter: the default meter reports CPU time over wall time
+// across its window, samples at most every cpuSampleEvery, and forgets
+// what is older than its window.
+func TestProcessCPUMeter(t *testing.T) {
+	var cpu time.Duration
+	reads := 0
+	m := &processCPU{read: func() time.Duration { reads++; return cpu }}
+	t0 := time.Now()
+	step := cpuSampleEvery
+
+	// 30 ms of CPU every 100 ms: 0.3 cores.
+	var load float64
+	for i := 0; i <= 10; i++ {
+		load = m.Load(t0.Add(time.Duration(i) * step))
+		cpu += 30 * time.Millisecond
+	}
+	if math.Abs(load-0.3) > 1e-9 {
+		t.Fatalf("busy: load %.3f, want 0.3", load)
+	}
+	// Asked again within a sample period: the same answer, no new sample.
+	before := reads
+	if again := m.Load(t0.Add(10*step + step/2)); again != load || reads != before {
+		t.Fatalf("within a sample period: load %.3f after %.3f, %d reads more", again, load, reads-before)
+	}
+	// Idle for longer than the window: the old work is forgotten.
+	cpu -= 30 * time.Millisecond // the last increment never happened
+	for i := 11; i <= 11+int(cpuWindow/step)+1; i++ {
+		load = m.Load(t0.Add(time.Duration(i) * step))
+	}
+	if load != 0 {
+		t.Fatalf("idle for a whole window: load %.3f, want 0", load)
+	}
+}
+
+// TestProcessCPUTimeAdvances: the platform's reading of this process's
+// CPU time moves when the process works.
+func TestProcessCPUTimeAdvances(t *testing.T) {
+	if processCPUTime == nil {
+		t.Fatal("no process CPU time on this platform: pacing cannot follow the load")
+	}
+	start := processCPUTime()
+	deadline := time.Now().Add(10 * time.Second)
+	x := 0.0
+	for processCPUTime()-start < 20*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s of spinning used %v of CPU by getrusage", processCPUTime()-start)
+		}
+		for i := range 100000 {
+			x += math.Sqrt(float64(i))
+		}
+	}
+	if x == 0 {
+		t.Fatal("unreachable")
+	}
+}
+
+// TestSpareCPUFlushesBusyDocumentSoon: with CPU to spare, a busy
+// document — its flush budget spent by a run of changes — still stores
+// and forwards each change within MinSyncInterval, not once per
+// SyncInterval (an hour here: a relay that paced by it would never get
+// there within the test).
+func TestSpareCPUFlushesBusyDocumentSoon(t *testing.T) {
+	st := openStore(t)
+	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, CPU: newLoad(0)})
+	writer := connect(t, r, "writer", nil)
+	reader := connect(t, r, "reader", nil)
+	id := wire.NewDocumentID()
+	writer.change(id, "k0", int64(0))
+	waitStored(t, r, writer, id)
+	reader.find(id)
+	reader.waitValue(id, "k0", int64(0))
+
+	const n = 3 * flushBurst
+	for i := 1; i < n; i++ {
+		writer.change(id, fmt.Sprintf("k%d", i), int64(i))
+		time.Sleep(2 * time.Millisecond) // one message each: past the flush budget
+	}
+	last := fmt.Sprintf("k%d", n-1)
+	waitStored(t, r, writer, id)
+	reader.waitValue(id, last, int64(n-1))
+}
+
+// TestBusyRelayCoalesces: a relay whose meter says it is busy paces a busy
+// document at SyncInterval: changes past the flush budget wait for the
+// paced flush. Once the load falls, the next change flushes them all at
+// once, without waiting out the long interval.
+func TestBusyRelayCoalesces(t *testing.T) {
+	st := openStore(t)
+	load := newLoad(1) // a whole core: busy
+	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, CPU: load})
+	const n = 12
+	p, id := pendingChanges(t, r, st, n) // checks the last change is not stored
+	s := r.lookup(string(id))
+	if s == nil {
+		t.Fatal("the document is not loaded")
+	}
+	defer r.release(s)
+	s.mu.Lock()
+	wait := s.flush()
+	s.mu.Unlock()
+	if wait < 30*time.Minute {
+		t.Fatalf("busy relay: the next flush is due in %v, want about SyncInterval (1h)", wait)
+	}
+	if got := storedKeys(t, st, id, n); got == n {
+		t.Fatal("busy relay: every change is stored before the paced flush")
+	}
+
+	load.set(0)
+	p.change(id, "after", int64(n))
+	waitUntil(t, "the changes to be stored once the relay has CPU to spare", func() bool {
+		return storedKeys(t, st, id, n) == n
+	})
+}
