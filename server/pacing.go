@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -18,51 +19,119 @@ type CPUMeter interface {
 	Load(now time.Time) float64
 }
 
-// Pacing defaults (Options.MinSyncInterval, Options.SpareLoad,
-// Options.BusyLoad).
+// Pacing defaults (Options.MinSyncInterval, Options.SpareLoad and
+// BusyLoad, Options.SpareChanges and BusyChanges).
 const (
 	// DefaultMinSyncInterval is the pause between two flushes of a busy
 	// document while the relay has CPU to spare: short enough that live
 	// typing reaches the others in about the time the automerge-repo
 	// clients themselves take (their own sync throttle is 100 ms).
 	DefaultMinSyncInterval = 25 * time.Millisecond
-	// DefaultSpareLoad is the relay's load, in cores, up to which busy
-	// documents flush every MinSyncInterval.
-	DefaultSpareLoad = 0.05
-	// DefaultBusyLoad is the relay's load, in cores, from which busy
-	// documents flush once per SyncInterval.
-	DefaultBusyLoad = 0.25
+	// DefaultSpareLoad is the relay's load, as a share of the cores it may
+	// use (GOMAXPROCS), up to which busy documents flush every
+	// MinSyncInterval.
+	DefaultSpareLoad = 0.1
+	// DefaultBusyLoad is the relay's load, as a share of its cores, from
+	// which busy documents flush once per SyncInterval.
+	DefaultBusyLoad = 0.4
+	// DefaultSpareChanges is the rate, in changes per second arriving at
+	// one document, up to which it flushes every MinSyncInterval: eight
+	// people typing at once make about 50.
+	DefaultSpareChanges = 60
+	// DefaultBusyChanges is the rate from which a document flushes once
+	// per SyncInterval whatever the relay's load: every flush costs a
+	// message to each peer and its answer, so a document that many
+	// changes reach coalesces them.
+	DefaultBusyChanges = 90
 )
 
-// pacer turns the relay's load into the interval between a busy
-// document's flushes: min while the load is at most spare, max from busy
-// on, and in between an interval growing geometrically with the load (each
+// pacer sets the interval between a busy document's flushes from two
+// loads: the relay's (its CPU, shared by every document) and the
+// document's own (the changes per second reaching it). Each is placed on
+// its scale, from spare (0) to busy (1); the higher decides. At 0 the
+// interval is min, at 1 max, and in between it grows geometrically (each
 // step of load multiplies it by the same factor), so that coalescing
-// grows smoothly with the work the relay has. All documents share one.
+// grows smoothly with the work. All documents share one pacer.
 type pacer struct {
-	meter       CPUMeter
-	min, max    time.Duration
-	spare, busy float64
+	meter    CPUMeter
+	cores    float64 // what the relay may use: its load is a share of these
+	min, max time.Duration
+	load     scale // the relay's load, a share of cores
+	changes  scale // changes per second reaching the document
+}
+
+// scale places a load between spare (0) and busy (1).
+type scale struct{ spare, busy float64 }
+
+func (s scale) of(v float64) float64 {
+	if v <= s.spare {
+		return 0
+	}
+	if v >= s.busy {
+		return 1
+	}
+	return (v - s.spare) / (s.busy - s.spare)
 }
 
 func newPacer(o Options) pacer {
-	return pacer{meter: o.CPU, min: o.MinSyncInterval, max: o.SyncInterval, spare: o.SpareLoad, busy: o.BusyLoad}
+	return pacer{
+		meter:   o.CPU,
+		cores:   float64(runtime.GOMAXPROCS(0)),
+		min:     o.MinSyncInterval,
+		max:     o.SyncInterval,
+		load:    scale{o.SpareLoad, o.BusyLoad},
+		changes: scale{o.SpareChanges, o.BusyChanges},
+	}
 }
 
-// interval is how long a busy document waits between two flushes now.
-func (p pacer) interval(now time.Time) time.Duration {
+// interval is how long a busy document that receives rate changes per
+// second waits between two flushes now.
+func (p pacer) interval(now time.Time, rate float64) time.Duration {
 	if p.min >= p.max {
 		return p.max
 	}
-	load := p.meter.Load(now)
-	if load <= p.spare {
+	t := p.changes.of(rate)
+	if t < 1 {
+		t = max(t, p.load.of(p.meter.Load(now)/p.cores))
+	}
+	if t <= 0 {
 		return p.min
 	}
-	if load >= p.busy {
+	if t >= 1 {
 		return p.max
 	}
-	t := (load - p.spare) / (p.busy - p.spare)
 	return time.Duration(float64(p.min) * math.Pow(float64(p.max)/float64(p.min), t))
+}
+
+// changeRate estimates the changes per second reaching a document: each
+// change counts 1/rateWindow.Seconds() and decays exponentially with time
+// constant rateWindow, so a steady rate reads as itself.
+type changeRate struct {
+	rate float64
+	at   time.Time
+}
+
+const rateWindow = time.Second
+
+// add counts n changes arriving at now.
+func (c *changeRate) add(now time.Time, n int) {
+	c.decay(now)
+	c.rate += float64(n) / rateWindow.Seconds()
+}
+
+// per returns the rate at now.
+func (c *changeRate) per(now time.Time) float64 {
+	c.decay(now)
+	return c.rate
+}
+
+func (c *changeRate) decay(now time.Time) {
+	if c.at.IsZero() || now.After(c.at) {
+		if !c.at.IsZero() {
+			c.rate *= math.Exp(-now.Sub(c.at).Seconds() / rateWindow.Seconds())
+		}
+		c.at = now
+	}
 }
 
 // processCPU is the default CPUMeter: the CPU time this process used

@@ -23,46 +23,88 @@ func (l *settableLoad) set(cores float64)      { l.bits.Store(math.Float64bits(c
 func (l *settableLoad) Load(time.Time) float64 { return math.Float64frombits(l.bits.Load()) }
 
 // TestPacerFollowsLoad: a busy document's interval is the floor while the
-// relay has CPU to spare, SyncInterval from the busy load on, and grows
-// with the load in between.
+// relay has CPU to spare and few changes reach the document, SyncInterval
+// once either load is busy, and grows with the load in between.
 func TestPacerFollowsLoad(t *testing.T) {
 	load := newLoad(0)
-	p := pacer{meter: load, min: 25 * time.Millisecond, max: 500 * time.Millisecond, spare: 0.05, busy: 0.25}
-	at := func(cores float64) time.Duration {
+	p := pacer{
+		meter: load, cores: 2,
+		min: 25 * time.Millisecond, max: 500 * time.Millisecond,
+		load: scale{0.05, 0.25}, changes: scale{60, 90},
+	}
+	at := func(cores, rate float64) time.Duration {
 		load.set(cores)
-		return p.interval(time.Now())
+		return p.interval(time.Now(), rate)
 	}
 	for _, c := range []struct {
-		load float64
-		want time.Duration
+		cores, rate float64
+		want        time.Duration
 	}{
-		{0, 25 * time.Millisecond},
-		{0.05, 25 * time.Millisecond},
-		{0.25, 500 * time.Millisecond},
-		{1.5, 500 * time.Millisecond},
+		{0, 0, 25 * time.Millisecond},
+		{0.1, 60, 25 * time.Millisecond}, // 5% of two cores; the spare rate
+		{0.5, 0, 500 * time.Millisecond}, // 25% of two cores
+		{3, 0, 500 * time.Millisecond},
+		{0, 90, 500 * time.Millisecond}, // a swamped document on an idle relay
+		{0, 1000, 500 * time.Millisecond},
 	} {
-		if got := at(c.load); got != c.want {
-			t.Errorf("load %.2f cores: interval %v, want %v", c.load, got, c.want)
+		if got := at(c.cores, c.rate); got != c.want {
+			t.Errorf("load %.2f cores, %.0f changes/s: interval %v, want %v", c.cores, c.rate, got, c.want)
 		}
 	}
 	// Halfway in load is halfway in ratio: sqrt(25 ms × 500 ms).
-	if got, want := at(0.15), time.Duration(math.Sqrt(25e6*500e6)); got < want-time.Millisecond || got > want+time.Millisecond {
-		t.Errorf("load 0.15 cores: interval %v, want about %v", got, want)
+	half := time.Duration(math.Sqrt(25e6 * 500e6))
+	for _, c := range []struct{ cores, rate float64 }{{0.3, 0}, {0, 75}, {0.3, 70}, {0.2, 75}} {
+		if got := at(c.cores, c.rate); got < half-time.Millisecond || got > half+time.Millisecond {
+			t.Errorf("load %.2f cores, %.0f changes/s: interval %v, want about %v", c.cores, c.rate, got, half)
+		}
 	}
 	prev := time.Duration(0)
-	for cores := 0.0; cores <= 0.3; cores += 0.01 {
-		got := at(cores)
+	for cores := 0.0; cores <= 0.6; cores += 0.02 {
+		got := at(cores, 0)
 		if got < prev {
 			t.Fatalf("load %.2f cores: interval %v, shorter than %v at a lower load", cores, got, prev)
 		}
 		prev = got
 	}
+	prev = 0
+	for rate := 0.0; rate <= 100; rate += 2 {
+		got := at(0, rate)
+		if got < prev {
+			t.Fatalf("%.0f changes/s: interval %v, shorter than %v at a lower rate", rate, got, prev)
+		}
+		prev = got
+	}
 
 	// A floor at or over the ceiling is a fixed pace.
-	fixed := pacer{meter: load, min: 500 * time.Millisecond, max: 500 * time.Millisecond, spare: 0.05, busy: 0.25}
-	load.set(0)
-	if got := fixed.interval(time.Now()); got != 500*time.Millisecond {
+	fixed := p
+	fixed.min = fixed.max
+	if got := at(0, 0); got != 25*time.Millisecond {
+		t.Fatalf("adaptive pace at no load: %v", got)
+	}
+	if got := fixed.interval(time.Now(), 0); got != 500*time.Millisecond {
 		t.Errorf("fixed pace at no load: interval %v, want 500ms", got)
+	}
+}
+
+// TestChangeRate: a steady rate of changes reads as itself, and fades
+// once the changes stop.
+func TestChangeRate(t *testing.T) {
+	var c changeRate
+	t0 := time.Now()
+	for i := range 500 { // 50 a second for 10 s
+		c.add(t0.Add(time.Duration(i)*20*time.Millisecond), 1)
+	}
+	end := t0.Add(10 * time.Second)
+	if r := c.per(end); r < 45 || r > 55 {
+		t.Fatalf("50 changes/s for 10 s read as %.1f", r)
+	}
+	if r := c.per(end.Add(5 * rateWindow)); r > 1 {
+		t.Fatalf("5 windows after the last change: %.2f changes/s", r)
+	}
+	// A time before the last reading changes nothing.
+	before := c.per(end.Add(5 * rateWindow))
+	if r := c.per(t0); r != before {
+		t.Fatalf("reading at an earlier time moved the rate from %.3f to %.3f", before, r)
 	}
 }
 
@@ -178,4 +220,25 @@ func TestBusyRelayCoalesces(t *testing.T) {
 	waitUntil(t, "the changes to be stored once the relay has CPU to spare", func() bool {
 		return storedKeys(t, st, id, n) == n
 	})
+}
+
+// TestSwampedDocumentCoalesces: on a relay with CPU to spare, a document
+// that changes reach faster than BusyChanges a second is paced at
+// SyncInterval all the same.
+func TestSwampedDocumentCoalesces(t *testing.T) {
+	st := openStore(t)
+	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, CPU: newLoad(0), SpareChanges: 1, BusyChanges: 2})
+	const n = 12
+	_, id := pendingChanges(t, r, st, n) // checks the last change is not stored
+	s := r.lookup(string(id))
+	if s == nil {
+		t.Fatal("the document is not loaded")
+	}
+	defer r.release(s)
+	s.mu.Lock()
+	wait := s.flush()
+	s.mu.Unlock()
+	if wait < 30*time.Minute {
+		t.Fatalf("a document swamped with changes: the next flush is due in %v, want about SyncInterval (1h)", wait)
+	}
 }

@@ -77,16 +77,23 @@ type Options struct {
 	// so a first sync is not slowed. Default: DefaultSyncInterval.
 	SyncInterval time.Duration
 	// MinSyncInterval is the wait between two flushes of a busy document
-	// while the relay's load (CPU) is at most SpareLoad; from BusyLoad on
-	// it is SyncInterval, and in between it grows geometrically with the
-	// load. Set it to SyncInterval (or more) for a fixed pace whatever the
-	// load. Default: DefaultMinSyncInterval, or SyncInterval if that is
-	// shorter.
+	// while the relay's load (CPU) is at most SpareLoad and the changes
+	// reaching the document at most SpareChanges a second; from BusyLoad
+	// or BusyChanges on it is SyncInterval, and in between it grows
+	// geometrically with the load (pacing.go). Set it to SyncInterval (or
+	// more) for a fixed pace whatever the load. Default:
+	// DefaultMinSyncInterval, or SyncInterval if that is shorter.
 	MinSyncInterval time.Duration
-	// SpareLoad and BusyLoad are the relay's loads, in cores, between which
-	// a busy document's pace goes from MinSyncInterval to SyncInterval.
-	// Defaults: DefaultSpareLoad, DefaultBusyLoad.
+	// SpareLoad and BusyLoad are the relay's loads, as a share of the
+	// cores it may use (GOMAXPROCS), between which a busy document's pace
+	// goes from MinSyncInterval to SyncInterval. Defaults:
+	// DefaultSpareLoad, DefaultBusyLoad.
 	SpareLoad, BusyLoad float64
+	// SpareChanges and BusyChanges are the rates, in changes per second
+	// reaching one document, between which its pace goes from
+	// MinSyncInterval to SyncInterval whatever the relay's load.
+	// Defaults: DefaultSpareChanges, DefaultBusyChanges.
+	SpareChanges, BusyChanges float64
 	// CPU tells how busy the relay is. Default: the CPU time of this
 	// process over the last second (getrusage); where the platform cannot
 	// tell it, busy documents are paced at SyncInterval.
@@ -170,6 +177,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BusyLoad <= o.SpareLoad {
 		o.BusyLoad = max(DefaultBusyLoad, 2*o.SpareLoad)
+	}
+	if o.SpareChanges <= 0 {
+		o.SpareChanges = DefaultSpareChanges
+	}
+	if o.BusyChanges <= o.SpareChanges {
+		o.BusyChanges = max(DefaultBusyChanges, 2*o.SpareChanges)
 	}
 	if o.CPU == nil {
 		if m := newProcessCPU(); m != nil {

@@ -59,6 +59,7 @@ type synchronizer struct {
 	peers      map[*peer]*peerState
 	lastHeads  []automerge.ChangeHash
 	budget     flushBudget
+	rate       changeRate  // changes per second reaching the document
 	flushTimer *time.Timer // armed while a paced flush waits
 	flushDue   time.Time   // when flushTimer fires
 	idleTimer  *time.Timer // armed while no peer syncs the document
@@ -359,6 +360,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	s.observeHeads(pe, sm.Heads())
 	if n, err := syncMessageChanges(msg.Data); err == nil && n > 0 {
 		s.relay.metrics.ChangesApplied(n)
+		s.rate.add(time.Now(), n)
 	}
 	s.received = true // heads are compared once per flush, not per message
 	s.unstored += growth
@@ -551,8 +553,9 @@ func hexHeads(heads []automerge.ChangeHash) []string {
 
 // flush commits, then generates a sync message for every peer that may
 // need one. A busy document flushes once per interval the relay's pacer
-// sets (pacing.go): MinSyncInterval while the relay has CPU to spare, up
-// to SyncInterval as its load grows. Whatever arrives meanwhile — from any
+// sets (pacing.go): MinSyncInterval while the relay has CPU to spare and
+// the document is not swamped with changes, up to SyncInterval as either
+// load grows. Whatever arrives meanwhile — from any
 // number of peers — is carried by the next round, so one commit and one
 // message per peer serve a whole burst. A quiet document answers at once
 // (see flushBudget), so the few round trips of a first sync are not
@@ -574,7 +577,7 @@ func (s *synchronizer) flush() time.Duration {
 		return 0
 	}
 	now := time.Now()
-	if wait := s.budget.take(now, s.relay.pacer.interval(now)); wait > 0 {
+	if wait := s.budget.take(now, s.relay.pacer.interval(now, s.rate.per(now))); wait > 0 {
 		return wait
 	}
 	if !s.commit() {
