@@ -20,7 +20,7 @@ type CPUMeter interface {
 }
 
 // Pacing defaults (Options.MinSyncInterval, Options.SpareLoad and
-// BusyLoad, Options.SpareChanges and BusyChanges).
+// BusyLoad, Options.SpareFanout and BusyFanout).
 const (
 	// DefaultMinSyncInterval is the pause between two flushes of a busy
 	// document while the relay has CPU to spare: short enough that live
@@ -34,20 +34,23 @@ const (
 	// DefaultBusyLoad is the relay's load, as a share of its cores, from
 	// which busy documents flush once per SyncInterval.
 	DefaultBusyLoad = 0.4
-	// DefaultSpareChanges is the rate, in changes per second arriving at
-	// one document, up to which it flushes every MinSyncInterval: eight
-	// people typing at once make about 50.
-	DefaultSpareChanges = 60
-	// DefaultBusyChanges is the rate from which a document flushes once
+	// DefaultSpareFanout is a document's fan-out — changes per second
+	// reaching it times the peers syncing it — up to which it flushes
+	// every MinSyncInterval: eight people typing at once (a change every
+	// 166 ms each) make about 400.
+	DefaultSpareFanout = 500
+	// DefaultBusyFanout is the fan-out from which a document flushes once
 	// per SyncInterval whatever the relay's load: every flush costs a
-	// message to each peer and its answer, so a document that many
-	// changes reach coalesces them.
-	DefaultBusyChanges = 90
+	// message to each peer and the answer it draws, so a document whose
+	// changes would go out to that many peers a second coalesces them (ten
+	// peers each making ten changes a second make 1,000).
+	DefaultBusyFanout = 800
 )
 
 // pacer sets the interval between a busy document's flushes from two
 // loads: the relay's (its CPU, shared by every document) and the
-// document's own (the changes per second reaching it). Each is placed on
+// document's own (its fan-out: the changes per second reaching it times
+// its peers, each of which a flush sends a message that draws an answer). Each is placed on
 // its scale, from spare (0) to busy (1); the higher decides. At 0 the
 // interval is min, at 1 max, and in between it grows geometrically (each
 // step of load multiplies it by the same factor), so that coalescing
@@ -57,7 +60,7 @@ type pacer struct {
 	cores    float64 // what the relay may use: its load is a share of these
 	min, max time.Duration
 	load     scale // the relay's load, a share of cores
-	changes  scale // changes per second reaching the document
+	fanout   scale // changes per second reaching the document × its peers
 }
 
 // scale places a load between spare (0) and busy (1).
@@ -75,22 +78,22 @@ func (s scale) of(v float64) float64 {
 
 func newPacer(o Options) pacer {
 	return pacer{
-		meter:   o.CPU,
-		cores:   float64(runtime.GOMAXPROCS(0)),
-		min:     o.MinSyncInterval,
-		max:     o.SyncInterval,
-		load:    scale{o.SpareLoad, o.BusyLoad},
-		changes: scale{o.SpareChanges, o.BusyChanges},
+		meter:  o.CPU,
+		cores:  float64(runtime.GOMAXPROCS(0)),
+		min:    o.MinSyncInterval,
+		max:    o.SyncInterval,
+		load:   scale{o.SpareLoad, o.BusyLoad},
+		fanout: scale{o.SpareFanout, o.BusyFanout},
 	}
 }
 
-// interval is how long a busy document that receives rate changes per
-// second waits between two flushes now.
-func (p pacer) interval(now time.Time, rate float64) time.Duration {
+// interval is how long a busy document with the given fan-out waits
+// between two flushes now.
+func (p pacer) interval(now time.Time, fanout float64) time.Duration {
 	if p.min >= p.max {
 		return p.max
 	}
-	t := p.changes.of(rate)
+	t := p.fanout.of(fanout)
 	if t < 1 {
 		t = max(t, p.load.of(p.meter.Load(now)/p.cores))
 	}
@@ -103,35 +106,44 @@ func (p pacer) interval(now time.Time, rate float64) time.Duration {
 	return time.Duration(float64(p.min) * math.Pow(float64(p.max)/float64(p.min), t))
 }
 
-// changeRate estimates the changes per second reaching a document: each
-// change counts 1/rateWindow.Seconds() and decays exponentially with time
-// constant rateWindow, so a steady rate reads as itself.
+// changeRate counts the changes reaching a document over the last
+// rateWindow, in rateBuckets buckets: a steady rate reads as itself one
+// window after it began, and nothing a window after the changes stopped.
 type changeRate struct {
-	rate float64
-	at   time.Time
+	buckets [rateBuckets]struct {
+		slot int64 // which bucketWidth since the epoch
+		n    int
+	}
 }
 
-const rateWindow = time.Second
+const (
+	rateWindow  = 500 * time.Millisecond
+	rateBuckets = 10
+	bucketWidth = rateWindow / rateBuckets
+)
 
 // add counts n changes arriving at now.
 func (c *changeRate) add(now time.Time, n int) {
-	c.decay(now)
-	c.rate += float64(n) / rateWindow.Seconds()
-}
-
-// per returns the rate at now.
-func (c *changeRate) per(now time.Time) float64 {
-	c.decay(now)
-	return c.rate
-}
-
-func (c *changeRate) decay(now time.Time) {
-	if c.at.IsZero() || now.After(c.at) {
-		if !c.at.IsZero() {
-			c.rate *= math.Exp(-now.Sub(c.at).Seconds() / rateWindow.Seconds())
-		}
-		c.at = now
+	slot := now.UnixNano() / int64(bucketWidth)
+	b := &c.buckets[slot%rateBuckets]
+	if b.slot != slot {
+		b.slot, b.n = slot, 0
 	}
+	b.n += n
+}
+
+// per returns the changes per second over the window ending at now.
+func (c *changeRate) per(now time.Time) float64 {
+	slot := now.UnixNano() / int64(bucketWidth)
+	n := 0
+	for _, b := range c.buckets {
+		if b.slot > slot-rateBuckets && b.slot <= slot {
+			n += b.n
+		}
+	}
+	// The window: the current bucket so far and the nine before it.
+	span := time.Duration(rateBuckets-1)*bucketWidth + time.Duration(now.UnixNano()%int64(bucketWidth))
+	return float64(n) / span.Seconds()
 }
 
 // processCPU is the default CPUMeter: the CPU time this process used

@@ -30,32 +30,32 @@ func TestPacerFollowsLoad(t *testing.T) {
 	p := pacer{
 		meter: load, cores: 2,
 		min: 25 * time.Millisecond, max: 500 * time.Millisecond,
-		load: scale{0.05, 0.25}, changes: scale{60, 90},
+		load: scale{0.05, 0.25}, fanout: scale{500, 800},
 	}
-	at := func(cores, rate float64) time.Duration {
+	at := func(cores, fanout float64) time.Duration {
 		load.set(cores)
-		return p.interval(time.Now(), rate)
+		return p.interval(time.Now(), fanout)
 	}
 	for _, c := range []struct {
-		cores, rate float64
-		want        time.Duration
+		cores, fanout float64
+		want          time.Duration
 	}{
 		{0, 0, 25 * time.Millisecond},
-		{0.1, 60, 25 * time.Millisecond}, // 5% of two cores; the spare rate
-		{0.5, 0, 500 * time.Millisecond}, // 25% of two cores
+		{0.1, 500, 25 * time.Millisecond}, // 5% of two cores; the spare fan-out
+		{0.5, 0, 500 * time.Millisecond},  // 25% of two cores
 		{3, 0, 500 * time.Millisecond},
-		{0, 90, 500 * time.Millisecond}, // a swamped document on an idle relay
-		{0, 1000, 500 * time.Millisecond},
+		{0, 800, 500 * time.Millisecond}, // a swamped document on an idle relay
+		{0, 10000, 500 * time.Millisecond},
 	} {
-		if got := at(c.cores, c.rate); got != c.want {
-			t.Errorf("load %.2f cores, %.0f changes/s: interval %v, want %v", c.cores, c.rate, got, c.want)
+		if got := at(c.cores, c.fanout); got != c.want {
+			t.Errorf("load %.2f cores, fan-out %.0f/s: interval %v, want %v", c.cores, c.fanout, got, c.want)
 		}
 	}
 	// Halfway in load is halfway in ratio: sqrt(25 ms × 500 ms).
 	half := time.Duration(math.Sqrt(25e6 * 500e6))
-	for _, c := range []struct{ cores, rate float64 }{{0.3, 0}, {0, 75}, {0.3, 70}, {0.2, 75}} {
-		if got := at(c.cores, c.rate); got < half-time.Millisecond || got > half+time.Millisecond {
-			t.Errorf("load %.2f cores, %.0f changes/s: interval %v, want about %v", c.cores, c.rate, got, half)
+	for _, c := range []struct{ cores, fanout float64 }{{0.3, 0}, {0, 650}, {0.3, 600}, {0.2, 650}} {
+		if got := at(c.cores, c.fanout); got < half-time.Millisecond || got > half+time.Millisecond {
+			t.Errorf("load %.2f cores, fan-out %.0f/s: interval %v, want about %v", c.cores, c.fanout, got, half)
 		}
 	}
 	prev := time.Duration(0)
@@ -67,10 +67,10 @@ func TestPacerFollowsLoad(t *testing.T) {
 		prev = got
 	}
 	prev = 0
-	for rate := 0.0; rate <= 100; rate += 2 {
-		got := at(0, rate)
+	for fanout := 0.0; fanout <= 1000; fanout += 20 {
+		got := at(0, fanout)
 		if got < prev {
-			t.Fatalf("%.0f changes/s: interval %v, shorter than %v at a lower rate", rate, got, prev)
+			t.Fatalf("fan-out %.0f/s: interval %v, shorter than %v at a lower fan-out", fanout, got, prev)
 		}
 		prev = got
 	}
@@ -86,25 +86,27 @@ func TestPacerFollowsLoad(t *testing.T) {
 	}
 }
 
-// TestChangeRate: a steady rate of changes reads as itself, and fades
-// once the changes stop.
+// TestChangeRate: a steady rate of changes reads as itself one window
+// after it began, and as nothing a window after it stopped.
 func TestChangeRate(t *testing.T) {
 	var c changeRate
-	t0 := time.Now()
-	for i := range 500 { // 50 a second for 10 s
-		c.add(t0.Add(time.Duration(i)*20*time.Millisecond), 1)
+	t0 := time.Unix(1_700_000_000, 0)
+	every := 20 * time.Millisecond // 50 a second
+	at := t0
+	for ; at.Before(t0.Add(rateWindow)); at = at.Add(every) {
+		c.add(at, 1)
 	}
-	end := t0.Add(10 * time.Second)
-	if r := c.per(end); r < 45 || r > 55 {
-		t.Fatalf("50 changes/s for 10 s read as %.1f", r)
+	if r := c.per(at); r < 45 || r > 55 {
+		t.Fatalf("50 changes/s for one window read as %.1f", r)
 	}
-	if r := c.per(end.Add(5 * rateWindow)); r > 1 {
-		t.Fatalf("5 windows after the last change: %.2f changes/s", r)
+	for ; at.Before(t0.Add(10 * time.Second)); at = at.Add(every) {
+		c.add(at, 2) // 100 a second, two per message
 	}
-	// A time before the last reading changes nothing.
-	before := c.per(end.Add(5 * rateWindow))
-	if r := c.per(t0); r != before {
-		t.Fatalf("reading at an earlier time moved the rate from %.3f to %.3f", before, r)
+	if r := c.per(at); r < 90 || r > 110 {
+		t.Fatalf("100 changes/s for 10 s read as %.1f", r)
+	}
+	if r := c.per(at.Add(rateWindow + bucketWidth)); r != 0 {
+		t.Fatalf("a window after the last change: %.2f changes/s", r)
 	}
 }
 
@@ -223,11 +225,11 @@ func TestBusyRelayCoalesces(t *testing.T) {
 }
 
 // TestSwampedDocumentCoalesces: on a relay with CPU to spare, a document
-// that changes reach faster than BusyChanges a second is paced at
-// SyncInterval all the same.
+// whose fan-out (changes per second × peers) is over BusyFanout is paced
+// at SyncInterval all the same.
 func TestSwampedDocumentCoalesces(t *testing.T) {
 	st := openStore(t)
-	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, CPU: newLoad(0), SpareChanges: 1, BusyChanges: 2})
+	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, CPU: newLoad(0), SpareFanout: 1, BusyFanout: 2})
 	const n = 12
 	_, id := pendingChanges(t, r, st, n) // checks the last change is not stored
 	s := r.lookup(string(id))

@@ -77,9 +77,9 @@ type Options struct {
 	// so a first sync is not slowed. Default: DefaultSyncInterval.
 	SyncInterval time.Duration
 	// MinSyncInterval is the wait between two flushes of a busy document
-	// while the relay's load (CPU) is at most SpareLoad and the changes
-	// reaching the document at most SpareChanges a second; from BusyLoad
-	// or BusyChanges on it is SyncInterval, and in between it grows
+	// while the relay's load (CPU) is at most SpareLoad and the document's
+	// fan-out at most SpareFanout; from BusyLoad or BusyFanout on it is
+	// SyncInterval, and in between it grows
 	// geometrically with the load (pacing.go). Set it to SyncInterval (or
 	// more) for a fixed pace whatever the load. Default:
 	// DefaultMinSyncInterval, or SyncInterval if that is shorter.
@@ -89,11 +89,12 @@ type Options struct {
 	// goes from MinSyncInterval to SyncInterval. Defaults:
 	// DefaultSpareLoad, DefaultBusyLoad.
 	SpareLoad, BusyLoad float64
-	// SpareChanges and BusyChanges are the rates, in changes per second
-	// reaching one document, between which its pace goes from
-	// MinSyncInterval to SyncInterval whatever the relay's load.
-	// Defaults: DefaultSpareChanges, DefaultBusyChanges.
-	SpareChanges, BusyChanges float64
+	// SpareFanout and BusyFanout are a document's fan-outs — changes per
+	// second reaching it (over the last half second) times the peers
+	// syncing it — between which its pace goes from MinSyncInterval to
+	// SyncInterval whatever the relay's load. Defaults:
+	// DefaultSpareFanout, DefaultBusyFanout.
+	SpareFanout, BusyFanout float64
 	// CPU tells how busy the relay is. Default: the CPU time of this
 	// process over the last second (getrusage); where the platform cannot
 	// tell it, busy documents are paced at SyncInterval.
@@ -178,11 +179,11 @@ func (o Options) withDefaults() Options {
 	if o.BusyLoad <= o.SpareLoad {
 		o.BusyLoad = max(DefaultBusyLoad, 2*o.SpareLoad)
 	}
-	if o.SpareChanges <= 0 {
-		o.SpareChanges = DefaultSpareChanges
+	if o.SpareFanout <= 0 {
+		o.SpareFanout = DefaultSpareFanout
 	}
-	if o.BusyChanges <= o.SpareChanges {
-		o.BusyChanges = max(DefaultBusyChanges, 2*o.SpareChanges)
+	if o.BusyFanout <= o.SpareFanout {
+		o.BusyFanout = max(DefaultBusyFanout, 2*o.SpareFanout)
 	}
 	if o.CPU == nil {
 		if m := newProcessCPU(); m != nil {

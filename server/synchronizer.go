@@ -554,8 +554,8 @@ func hexHeads(heads []automerge.ChangeHash) []string {
 // flush commits, then generates a sync message for every peer that may
 // need one. A busy document flushes once per interval the relay's pacer
 // sets (pacing.go): MinSyncInterval while the relay has CPU to spare and
-// the document is not swamped with changes, up to SyncInterval as either
-// load grows. Whatever arrives meanwhile — from any
+// the document's fan-out (changes per second × peers) is small, up to
+// SyncInterval as either load grows. Whatever arrives meanwhile — from any
 // number of peers — is carried by the next round, so one commit and one
 // message per peer serve a whole burst. A quiet document answers at once
 // (see flushBudget), so the few round trips of a first sync are not
@@ -577,7 +577,8 @@ func (s *synchronizer) flush() time.Duration {
 		return 0
 	}
 	now := time.Now()
-	if wait := s.budget.take(now, s.relay.pacer.interval(now, s.rate.per(now))); wait > 0 {
+	fanout := s.rate.per(now) * float64(len(s.peers))
+	if wait := s.budget.take(now, s.relay.pacer.interval(now, fanout)); wait > 0 {
 		return wait
 	}
 	if !s.commit() {
