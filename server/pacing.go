@@ -24,9 +24,10 @@ type CPUMeter interface {
 const (
 	// DefaultMinSyncInterval is the pause between two flushes of a busy
 	// document while the relay has CPU to spare: short enough that live
-	// typing reaches the others in about the time the automerge-repo
-	// clients themselves take (their own sync throttle is 100 ms).
-	DefaultMinSyncInterval = 25 * time.Millisecond
+	// typing reaches the others in less than the automerge-repo clients
+	// themselves add (their own sync throttle is 100 ms), long enough that
+	// a flush usually carries a few changes.
+	DefaultMinSyncInterval = 50 * time.Millisecond
 	// DefaultSpareLoad is the relay's load, as a share of the cores it may
 	// use (GOMAXPROCS), up to which busy documents flush every
 	// MinSyncInterval.
@@ -37,14 +38,15 @@ const (
 	// DefaultSpareFanout is a document's fan-out — changes per second
 	// reaching it times the peers syncing it — up to which it flushes
 	// every MinSyncInterval: eight people typing at once (a change every
-	// 166 ms each) make about 400.
-	DefaultSpareFanout = 500
+	// 166 ms each) make about 380.
+	DefaultSpareFanout = 450
 	// DefaultBusyFanout is the fan-out from which a document flushes once
 	// per SyncInterval whatever the relay's load: every flush costs a
 	// message to each peer and the answer it draws, so a document whose
 	// changes would go out to that many peers a second coalesces them (ten
-	// peers each making ten changes a second make 1,000).
-	DefaultBusyFanout = 800
+	// peers each making ten changes a second make 1,000, sixteen people
+	// typing 1,500).
+	DefaultBusyFanout = 700
 )
 
 // pacer sets the interval between a busy document's flushes from two
@@ -117,8 +119,8 @@ type changeRate struct {
 }
 
 const (
-	rateWindow  = 500 * time.Millisecond
-	rateBuckets = 10
+	rateWindow  = 250 * time.Millisecond
+	rateBuckets = 5
 	bucketWidth = rateWindow / rateBuckets
 )
 
@@ -141,7 +143,7 @@ func (c *changeRate) per(now time.Time) float64 {
 			n += b.n
 		}
 	}
-	// The window: the current bucket so far and the nine before it.
+	// The window: the current bucket so far and the ones before it.
 	span := time.Duration(rateBuckets-1)*bucketWidth + time.Duration(now.UnixNano()%int64(bucketWidth))
 	return float64(n) / span.Seconds()
 }

@@ -90,7 +90,7 @@ type Options struct {
 	// DefaultSpareLoad, DefaultBusyLoad.
 	SpareLoad, BusyLoad float64
 	// SpareFanout and BusyFanout are a document's fan-outs — changes per
-	// second reaching it (over the last half second) times the peers
+	// second reaching it (over the last quarter second) times the peers
 	// syncing it — between which its pace goes from MinSyncInterval to
 	// SyncInterval whatever the relay's load. Defaults:
 	// DefaultSpareFanout, DefaultBusyFanout.

@@ -74,7 +74,7 @@ type Main struct {
 	// while the relay has CPU to spare; it grows to SyncInterval as the
 	// relay's load grows (server.Options.MinSyncInterval). Set it to
 	// SyncInterval for a fixed pace. Flag --min-sync-interval, env
-	// VECHE_MIN_SYNC_INTERVAL; default 25ms.
+	// VECHE_MIN_SYNC_INTERVAL; default 50ms.
 	MinSyncInterval time.Duration
 	// Keepalive is how often a quiet connection is pinged; a peer silent
 	// for twice as long again is dropped. Flag --keepalive, env
