@@ -128,10 +128,10 @@ func NewMain() *Main {
 		DataDir:          "./veche-data",
 		LogLevel:         "info",
 		SyncInterval:     server.DefaultSyncInterval,
+		MinSyncInterval:  server.DefaultMinSyncInterval,
 		Keepalive:        30 * time.Second,
 		CompressMinBytes: wsconn.DefaultCompressMinSize,
 		ShutdownTimeout:  10 * time.Second,
-		MinSyncInterval:  server.DefaultMinSyncInterval,
 
 		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
 		Limits: Limits{
