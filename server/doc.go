@@ -27,6 +27,18 @@
 // then does the relay's own core apply it. flush commits (fsync) before
 // it generates any message to a peer: durable before advertised.
 //
+// # Pacing
+//
+// A quiet document flushes at once (flushBudget: a few flushes back to
+// back); a busy one once per interval, which the relay's pacer sets
+// (pacing.go) from two loads: the relay's CPU (Options.CPU, by default
+// getrusage of this process over the last second) as a share of its
+// cores, and the document's fan-out (changes per second reaching it over
+// the last quarter second × its peers). Each is placed between its spare
+// and busy thresholds; the higher decides: MinSyncInterval at spare,
+// SyncInterval at busy, geometric in between. settle re-arms the flush
+// timer when a flush is due sooner than it fires.
+//
 // # Thin links
 //
 // synchronizer.answer decides what a peer is sent (transfer.go): a peer
