@@ -62,6 +62,7 @@ type synchronizer struct {
 	rate       changeRate  // changes per second reaching the document
 	flushTimer *time.Timer // armed while a paced flush waits
 	flushDue   time.Time   // when flushTimer fires
+	flushArmed uint64      // how many flush timers were armed: names the current one
 	idleTimer  *time.Timer // armed while no peer syncs the document
 	img        *image      // the last saved image sent to a peer that had nothing
 }
@@ -123,9 +124,10 @@ func (s *synchronizer) settle() {
 			if s.flushTimer != nil {
 				s.flushTimer.Stop()
 			}
-			var t *time.Timer
-			t = time.AfterFunc(wait, func() { s.onFlushTimer(t) })
-			s.flushTimer, s.flushDue = t, due
+			s.flushArmed++
+			armed := s.flushArmed
+			s.flushTimer = time.AfterFunc(wait, func() { s.onFlushTimer(armed) })
+			s.flushDue = due
 		}
 	}
 	if len(s.peers) == 0 && s.idleTimer == nil {
@@ -133,12 +135,12 @@ func (s *synchronizer) settle() {
 	}
 }
 
-// onFlushTimer runs when flush timer t fires (t is read under mu, which
-// settle held while it assigned it).
-func (s *synchronizer) onFlushTimer(t *time.Timer) {
+// onFlushTimer runs when the flush timer armed as number armed fires; a
+// timer that was replaced (stopped too late) leaves its successor armed.
+func (s *synchronizer) onFlushTimer(armed uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.flushTimer == t {
+	if s.flushArmed == armed {
 		s.flushTimer = nil
 	}
 	if !s.stopped {
