@@ -147,6 +147,9 @@ func joinIdle(dialer websocket.Dialer, url string, i int64) (*websocket.Conn, er
 	if err != nil {
 		return nil, err
 	}
+	// Stock clients (ws) compress only frames from 1 KiB: a join goes as
+	// it is.
+	c.EnableWriteCompression(false)
 	id := fmt.Sprintf("idle-%d-%d", idleSeq.Add(1), i)
 	join, _ := wire.Encode(wire.Message{Type: wire.TypeJoin, SenderID: id,
 		PeerMetadata:              &wire.PeerMetadata{StorageID: id, IsEphemeral: false},
