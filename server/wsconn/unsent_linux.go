@@ -11,10 +11,13 @@ import (
 // unsentBytes asks the kernel how many bytes of the socket's send queue the
 // peer has not acknowledged (SIOCOUTQ), or -1.
 func unsentBytes(c net.Conn) int {
+	// Accepted over TLS, the socket wraps the TLS connection; dialed, TLS
+	// wraps the socket.
+	c = netConn(c)
 	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
+		c = netConn(tc.NetConn())
 	}
-	sc, ok := netConn(c).(syscall.Conn)
+	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return -1
 	}
