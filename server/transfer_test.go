@@ -205,6 +205,11 @@ func TestLargeAnswersAreSliced(t *testing.T) {
 			if v2 && msgs[0].typ != syncmsg.V2 {
 				t.Errorf("v2 peer: first slice %#x, want the saved prefix as a version 2 message", msgs[0].typ)
 			}
+			// Every change the prefix leaves out goes alone, at twice its
+			// size or more: the prefix fills the message.
+			if v2 && msgs[0].size < limit*97/100 {
+				t.Errorf("v2 peer: the saved prefix takes %d bytes of a %d-byte message", msgs[0].size, limit)
+			}
 			if !v2 && applied != 3000 {
 				t.Errorf("v1 peer: %d changes sent for 3000", applied)
 			}
