@@ -303,25 +303,29 @@ func (s *synchronizer) relayEphemeral(from *peer, msg wire.Message) {
 }
 
 func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
-	if !canWrite {
-		if n, err := syncMessageChanges(msg.Data); err != nil || n > 0 {
-			// Read-only: nothing it sent is applied or stored.
-			s.relay.metrics.Refused(RefusedReadOnly)
-			pe.docError(wire.DocumentID(s.id), "no write access to this document: changes refused")
-			return
-		}
+	// Read once in Go; a message Go cannot read counts as carrying
+	// changes (the core decides, after the checks below).
+	parsed, parseErr := syncmsg.Decode(msg.Data)
+	carries := carriesChanges(msg.Data, parsed, parseErr)
+	if !canWrite && carries {
+		// Read-only: nothing it sent is applied or stored.
+		s.relay.metrics.Refused(RefusedReadOnly)
+		pe.docError(wire.DocumentID(s.id), "no write access to this document: changes refused")
+		return
 	}
 	// The stored size, what was applied since the last commit (a busy
 	// document commits once per interval), and the changes of this
 	// message the document does not hold yet (a peer resends what was
 	// not acknowledged; that does not grow the document).
-	growth := s.newChangeBytes(msg.Data)
-	if size := s.meta.SnapshotBytes + s.meta.ChunkBytes + s.unstored + growth; size > s.relay.opts.MaxDocumentSize {
-		if n, err := syncMessageChanges(msg.Data); err != nil || n > 0 {
-			s.relay.metrics.Refused(RefusedDocumentTooLarge)
-			pe.docError(wire.DocumentID(s.id), fmt.Sprintf("document too large: over the relay's limit of %d bytes; changes refused", s.relay.opts.MaxDocumentSize))
-			return
-		}
+	size := s.meta.SnapshotBytes + s.meta.ChunkBytes + s.unstored
+	growth := int64(len(msg.Data))
+	if parseErr == nil {
+		growth = s.newChangeBytes(parsed.Changes, s.relay.opts.MaxDocumentSize-size)
+	}
+	if size+growth > s.relay.opts.MaxDocumentSize && carries {
+		s.relay.metrics.Refused(RefusedDocumentTooLarge)
+		pe.docError(wire.DocumentID(s.id), fmt.Sprintf("document too large: over the relay's limit of %d bytes; changes refused", s.relay.opts.MaxDocumentSize))
+		return
 	}
 	ps := s.peers[pe]
 	if ps == nil {
@@ -349,9 +353,9 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	if ps.sync == nil {
 		s.startSync(pe, ps)
 	}
-	if sm, err := syncmsg.Decode(msg.Data); err == nil {
-		ps.v2 = ps.v2 || sm.SupportsV2()
-		ps.empty = len(sm.Heads) == 0
+	if parseErr == nil {
+		ps.v2 = ps.v2 || parsed.SupportsV2()
+		ps.empty = len(parsed.Heads) == 0
 	}
 	ps.claimed = false // the peer's own word replaces what was assumed
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
@@ -359,10 +363,14 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return
 	}
-	s.observeHeads(pe, sm.Heads())
-	if n, err := syncMessageChanges(msg.Data); err == nil && n > 0 {
-		s.relay.metrics.ChangesApplied(n)
-		s.rate.add(time.Now(), n)
+	if parseErr == nil {
+		s.observeHeads(pe, changeHashes(parsed.Heads))
+		if n := len(parsed.Changes); n > 0 {
+			s.relay.metrics.ChangesApplied(n)
+			s.rate.add(time.Now(), n)
+		}
+	} else {
+		s.observeHeads(pe, sm.Heads())
 	}
 	s.received = true // heads are compared once per flush, not per message
 	s.unstored += growth
@@ -373,21 +381,24 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	ps.pending = true
 }
 
-// newChangeBytes is the size of the changes in a sync message that the
-// document does not hold yet; for a message that cannot be parsed, its
-// whole size. Called with mu held.
-func (s *synchronizer) newChangeBytes(msg []byte) int64 {
-	chunks, err := syncMessageChunks(msg)
-	if err != nil {
-		return int64(len(msg))
+// newChangeBytes is the size of the changes of a sync message that the
+// document does not hold yet. While even all of them fit in room, the
+// bytes left under the size limit, it is simply their size: looking up
+// each change costs a call into the core per change, worth paying only
+// near the limit. Called with mu held.
+func (s *synchronizer) newChangeBytes(chunks [][]byte, room int64) int64 {
+	var all int64
+	for _, c := range chunks {
+		all += int64(len(c))
+	}
+	if all <= room || s.doc == nil {
+		return all
 	}
 	var n int64
 	for _, c := range chunks {
-		if s.doc != nil {
-			if h, err := automerge.NewChangeHash(chunkHash(c)); err == nil {
-				if _, err := s.doc.Change(h); err == nil {
-					continue // held already
-				}
+		if h, err := automerge.NewChangeHash(chunkHash(c)); err == nil {
+			if _, err := s.doc.Change(h); err == nil {
+				continue // held already
 			}
 		}
 		n += int64(len(c))

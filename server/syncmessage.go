@@ -10,22 +10,18 @@ import (
 	"github.com/veche-sync/veche/server/syncmsg"
 )
 
-// errSyncMessage is returned by syncMessageChanges for bytes that are not
+// errSyncMessage is returned by syncMessageChunks for bytes that are not
 // an Automerge sync message it understands.
 var errSyncMessage = errors.New("not an Automerge sync message")
 
-// syncMessageChanges counts the changes a sync message carries without
-// handing it to Automerge, so the relay can refuse a write before applying
-// anything. The layout (automerge sync.rs, message type 0x42): heads, need
-// (each a count and 32-byte hashes), have (a count of {lastSync hashes,
-// bloom bytes}), then a count of changes. Anything else — another message
-// type, a truncated message — is an error, and callers treat it as a write.
-func syncMessageChanges(b []byte) (int, error) {
-	if len(b) == 0 || b[0] != 0x42 {
-		return 0, errSyncMessage
-	}
-	chunks, err := syncMessageChunks(b)
-	return len(chunks), err
+// carriesChanges reports whether a sync message, as syncmsg.Decode read it
+// (parsed, err), may carry changes: so the relay can refuse a write
+// before applying anything. The layout (automerge sync.rs, message type
+// 0x42): heads, need (each a count and 32-byte hashes), have (a count of
+// {lastSync hashes, bloom bytes}), then a count of changes. Anything else
+// — another message type, a truncated message — counts as a write.
+func carriesChanges(b []byte, parsed syncmsg.Message, err error) bool {
+	return err != nil || len(b) == 0 || b[0] != 0x42 || len(parsed.Changes) > 0
 }
 
 type syncReader struct {

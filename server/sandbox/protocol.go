@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -13,7 +12,8 @@ import (
 // A request's payload is a list of fields, each a uvarint length and its
 // bytes; a reply's payload is the error text (empty when the op
 // succeeded). Exactly one request is in flight per worker, so a worker
-// that dies mid-request names the request that killed it.
+// that dies mid-request names the request that killed it. The worker's
+// side is worker.c: keep the two in step.
 const (
 	opOpen    byte = 'o' // fields: document id, then the saved bytes to load, in order
 	opCheck   byte = 'c' // fields: document id, peer, sync message: receive it, generate the answer
@@ -67,19 +67,4 @@ func readFrame(r *bufio.Reader) (op byte, payload []byte, err error) {
 		return 0, nil, err
 	}
 	return head[0], payload, nil
-}
-
-var errFields = errors.New("sandbox: malformed request fields")
-
-func splitFields(payload []byte) ([][]byte, error) {
-	var out [][]byte
-	for len(payload) > 0 {
-		n, k := binary.Uvarint(payload)
-		if k <= 0 || n > uint64(len(payload)-k) {
-			return nil, errFields
-		}
-		out = append(out, payload[k:k+int(n)])
-		payload = payload[k+int(n):]
-	}
-	return out, nil
 }

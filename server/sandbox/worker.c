@@ -1,0 +1,418 @@
+// The sandbox worker's request loop, in C: see worker.go for why, and
+// protocol.go for the frames it reads and writes.
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+// The Automerge C API, as automerge-go's static library exports it
+// (automerge.h in github.com/automerge/automerge-go). The declarations are
+// weak so that cgo's own test link of this package, which does not see
+// that library, succeeds; the program's link resolves them, since
+// automerge-go uses every one of them.
+struct AMresult;
+struct AMitem;
+struct AMdoc;
+struct AMsyncState;
+struct AMsyncMessage;
+struct AMactorId;
+typedef struct AMbyteSpan {
+	const uint8_t *src;
+	size_t count;
+} AMbyteSpan;
+
+#define WEAK __attribute__((weak))
+extern struct AMresult *AMcreate(const struct AMactorId *actor_id) WEAK;
+extern struct AMresult *AMload(const uint8_t *src, size_t count) WEAK;
+extern struct AMresult *AMloadIncremental(struct AMdoc *doc, const uint8_t *src, size_t count) WEAK;
+extern struct AMresult *AMsyncStateInit(void) WEAK;
+extern struct AMresult *AMsyncMessageDecode(const uint8_t *src, size_t count) WEAK;
+extern struct AMresult *AMreceiveSyncMessage(struct AMdoc *doc, struct AMsyncState *state, const struct AMsyncMessage *msg) WEAK;
+extern struct AMresult *AMgenerateSyncMessage(struct AMdoc *doc, struct AMsyncState *state) WEAK;
+extern uint8_t AMresultStatus(const struct AMresult *result) WEAK;
+extern AMbyteSpan AMresultError(const struct AMresult *result) WEAK;
+extern struct AMitem *AMresultItem(struct AMresult *result) WEAK;
+extern void AMresultFree(struct AMresult *result) WEAK;
+extern bool AMitemToDoc(struct AMitem *item, const struct AMdoc **value) WEAK;
+extern bool AMitemToSyncState(struct AMitem *item, struct AMsyncState **value) WEAK;
+extern bool AMitemToSyncMessage(const struct AMitem *item, const struct AMsyncMessage **value) WEAK;
+
+#define AM_STATUS_OK 0
+
+// Ops and replies: keep in step with protocol.go.
+enum {
+	OP_OPEN = 'o',
+	OP_CHECK = 'c',
+	OP_RECEIVE = 'r',
+	OP_LEAVE = 'l',
+	OP_APPLY = 'a',
+	OP_FORGET = 'f',
+	OP_PING = 'p',
+	REPLY_OK = 'k',
+	REPLY_REJECTED = 'r',
+};
+
+// A peer's sync state for one document.
+struct peer {
+	char *key;
+	size_t len;
+	struct AMresult *owner; // owns state
+	struct AMsyncState *state;
+	struct peer *next;
+};
+
+// A mirror document and the sync states of its peers.
+struct doc {
+	char *key;
+	size_t len;
+	struct AMresult *owner; // owns doc
+	struct AMdoc *doc;
+	struct peer *peers;
+	struct doc *next;
+};
+
+#define BUCKETS 16384
+static struct doc *table[BUCKETS];
+
+static size_t hash(const uint8_t *p, size_t n) {
+	uint32_t h = 2166136261u; // FNV-1a
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ p[i]) * 16777619u;
+	}
+	return h % BUCKETS;
+}
+
+static void *xmalloc(size_t n) {
+	void *p = malloc(n ? n : 1);
+	if (!p) {
+		fputs("sandbox worker: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+static char *copy_key(const uint8_t *p, size_t n) {
+	char *s = xmalloc(n);
+	memcpy(s, p, n);
+	return s;
+}
+
+static struct doc **find(const uint8_t *key, size_t n) {
+	struct doc **d = &table[hash(key, n)];
+	while (*d && !((*d)->len == n && memcmp((*d)->key, key, n) == 0)) {
+		d = &(*d)->next;
+	}
+	return d;
+}
+
+static void free_peer(struct peer *p) {
+	AMresultFree(p->owner);
+	free(p->key);
+	free(p);
+}
+
+static void drop(const uint8_t *key, size_t n) {
+	struct doc **slot = find(key, n);
+	struct doc *d = *slot;
+	if (!d) {
+		return;
+	}
+	*slot = d->next;
+	for (struct peer *p = d->peers; p;) {
+		struct peer *next = p->next;
+		free_peer(p);
+		p = next;
+	}
+	AMresultFree(d->owner);
+	free(d->key);
+	free(d);
+}
+
+// The reply's text (an error, or empty) goes in reply/reply_len.
+static char reply[1024];
+static size_t reply_len;
+
+static uint8_t rejected(const char *what, struct AMresult *r) {
+	AMbyteSpan e = r ? AMresultError(r) : (AMbyteSpan){0};
+	int n = snprintf(reply, sizeof reply, "%s%.*s", what, (int)(e.count > 900 ? 900 : e.count), e.src ? (const char *)e.src : "");
+	reply_len = n < 0 ? 0 : (size_t)n >= sizeof reply ? sizeof reply - 1 : (size_t)n;
+	return REPLY_REJECTED;
+}
+
+static bool failed(struct AMresult *r) { return r == NULL || AMresultStatus(r) != AM_STATUS_OK; }
+
+// load rebuilds a document from a snapshot (or nothing) and chunks, as
+// the relay does.
+static uint8_t load(const uint8_t *key, size_t klen, const uint8_t **parts, const size_t *lens, size_t n) {
+	struct AMresult *owner = NULL;
+	const struct AMdoc *doc = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] == 0) {
+			continue;
+		}
+		if (i == 0) {
+			owner = AMload(parts[0], lens[0]);
+			if (failed(owner)) {
+				uint8_t s = rejected("snapshot: ", owner);
+				AMresultFree(owner);
+				return s;
+			}
+			continue;
+		}
+		if (!owner) {
+			owner = AMcreate(NULL);
+		}
+		AMitemToDoc(AMresultItem(owner), &doc);
+		struct AMresult *r = AMloadIncremental((struct AMdoc *)doc, parts[i], lens[i]);
+		if (failed(r)) {
+			char what[32];
+			snprintf(what, sizeof what, "chunk %zu: ", i - 1);
+			uint8_t s = rejected(what, r);
+			AMresultFree(r);
+			AMresultFree(owner);
+			return s;
+		}
+		AMresultFree(r);
+	}
+	if (!owner) {
+		owner = AMcreate(NULL);
+	}
+	AMitemToDoc(AMresultItem(owner), &doc);
+	struct doc *d = xmalloc(sizeof *d);
+	*d = (struct doc){.key = copy_key(key, klen), .len = klen, .owner = owner, .doc = (struct AMdoc *)doc};
+	struct doc **slot = find(key, klen);
+	d->next = NULL;
+	*slot = d;
+	return REPLY_OK;
+}
+
+// state returns the sync state of a peer of d, making it; a peer of ""
+// gets a fresh state, owned by *fresh, that the caller frees.
+static struct AMsyncState *state(struct doc *d, const uint8_t *peer, size_t n, struct AMresult **fresh) {
+	struct AMsyncState *st = NULL;
+	if (n == 0) {
+		*fresh = AMsyncStateInit();
+		AMitemToSyncState(AMresultItem(*fresh), &st);
+		return st;
+	}
+	for (struct peer *p = d->peers; p; p = p->next) {
+		if (p->len == n && memcmp(p->key, peer, n) == 0) {
+			return p->state;
+		}
+	}
+	struct peer *p = xmalloc(sizeof *p);
+	*p = (struct peer){.key = copy_key(peer, n), .len = n, .owner = AMsyncStateInit(), .next = d->peers};
+	AMitemToSyncState(AMresultItem(p->owner), &p->state);
+	d->peers = p;
+	return p->state;
+}
+
+static void leave(struct doc *d, const uint8_t *peer, size_t n) {
+	for (struct peer **p = &d->peers; *p; p = &(*p)->next) {
+		if ((*p)->len == n && memcmp((*p)->key, peer, n) == 0) {
+			struct peer *gone = *p;
+			*p = gone->next;
+			free_peer(gone);
+			return;
+		}
+	}
+}
+
+static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t nf) {
+	reply_len = 0;
+	if (op == OP_PING) {
+		return REPLY_OK;
+	}
+	if (nf < 1) {
+		return rejected("no document id", NULL);
+	}
+	struct doc *d;
+	switch (op) {
+	case OP_OPEN:
+		drop(f[0], flen[0]);
+		return load(f[0], flen[0], f + 1, flen + 1, nf - 1);
+	case OP_CHECK:
+	case OP_RECEIVE: {
+		d = *find(f[0], flen[0]);
+		if (!d || nf != 3) {
+			return rejected("sandbox: check of a document that is not open", NULL);
+		}
+		// The peer's sync state lives here as long as the relay's does, so
+		// the answer generated below, like the relay's, carries only what
+		// the peer has not been sent.
+		struct AMresult *fresh = NULL;
+		struct AMsyncState *st = state(d, f[1], flen[1], &fresh);
+		struct AMresult *msg = AMsyncMessageDecode(f[2], flen[2]);
+		const struct AMsyncMessage *m = NULL;
+		struct AMresult *r = NULL;
+		if (!failed(msg) && AMitemToSyncMessage(AMresultItem(msg), &m)) {
+			r = AMreceiveSyncMessage(d->doc, st, m);
+		}
+		uint8_t status = REPLY_OK;
+		if (failed(msg) || failed(r)) {
+			// A refused message may have applied part of itself.
+			status = rejected("", failed(msg) ? msg : r);
+			AMresultFree(r);
+			AMresultFree(msg);
+			AMresultFree(fresh);
+			drop(f[0], flen[0]);
+			return status;
+		}
+		AMresultFree(r);
+		AMresultFree(msg);
+		if (op == OP_CHECK) {
+			// Generating reads what the message announced (haves, needs,
+			// bloom filters) and the history it added; either can crash
+			// the core there and only there (corpus: automerge.rs:916,
+			// sync/bloom.rs:74), after the message was applied.
+			AMresultFree(AMgenerateSyncMessage(d->doc, st));
+		}
+		AMresultFree(fresh);
+		return REPLY_OK;
+	}
+	case OP_LEAVE:
+		d = *find(f[0], flen[0]);
+		if (d && nf == 2) {
+			leave(d, f[1], flen[1]);
+		}
+		return REPLY_OK;
+	case OP_APPLY: {
+		d = *find(f[0], flen[0]);
+		if (!d || nf != 2) {
+			return rejected("sandbox: apply to a document that is not open", NULL);
+		}
+		struct AMresult *r = AMloadIncremental(d->doc, f[1], flen[1]);
+		if (failed(r)) {
+			uint8_t status = rejected("", r);
+			AMresultFree(r);
+			drop(f[0], flen[0]);
+			return status;
+		}
+		AMresultFree(r);
+		return REPLY_OK;
+	}
+	case OP_FORGET:
+		drop(f[0], flen[0]);
+		return REPLY_OK;
+	default:
+		snprintf(reply, sizeof reply, "sandbox: unknown op '%c'", op);
+		reply_len = strlen(reply);
+		return REPLY_REJECTED;
+	}
+}
+
+// read_full reads n bytes: 1 when done, 0 at end of input before any
+// byte, -1 on an error or end of input midway.
+static int read_full(int fd, uint8_t *p, size_t n) {
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = read(fd, p + got, n - got);
+		if (k < 0 && errno == EINTR) {
+			continue;
+		}
+		if (k <= 0) {
+			return k == 0 && got == 0 ? 0 : -1;
+		}
+		got += (size_t)k;
+	}
+	return 1;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t n) {
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR) {
+			continue;
+		}
+		if (k <= 0) {
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+	uint64_t x = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int veche_sandbox_serve(int in, int out) {
+	if (!AMload || !AMgenerateSyncMessage) {
+		fputs("sandbox worker: the Automerge library is not linked into this program\n", stderr);
+		return 1;
+	}
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	const uint8_t **fields = NULL;
+	size_t *lens = NULL;
+	size_t fcap = 0;
+	for (;;) {
+		uint8_t head[5];
+		int r = read_full(in, head, 5);
+		if (r == 0) {
+			return 0;
+		}
+		if (r < 0) {
+			fputs("sandbox worker: reading a request failed\n", stderr);
+			return 1;
+		}
+		uint32_t n = (uint32_t)head[1] << 24 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 8 | head[4];
+		if (n >= (1u << 31)) {
+			fprintf(stderr, "sandbox frame of %u bytes\n", n);
+			return 1;
+		}
+		if (n > cap) {
+			free(buf);
+			cap = n;
+			buf = xmalloc(cap);
+		}
+		if (n > 0 && read_full(in, buf, n) != 1) {
+			fputs("sandbox worker: reading a request failed\n", stderr);
+			return 1;
+		}
+		size_t nf = 0;
+		for (const uint8_t *p = buf, *end = buf + n; p < end;) {
+			uint64_t len;
+			if (uvarint(&p, end, &len) != 0 || len > (uint64_t)(end - p)) {
+				fputs("sandbox: malformed request fields\n", stderr);
+				return 1;
+			}
+			if (nf == fcap) {
+				fcap = fcap ? 2 * fcap : 16;
+				fields = realloc(fields, fcap * sizeof *fields);
+				lens = realloc(lens, fcap * sizeof *lens);
+				if (!fields || !lens) {
+					abort();
+				}
+			}
+			fields[nf] = p;
+			lens[nf] = (size_t)len;
+			nf++;
+			p += len;
+		}
+		uint8_t status = handle(head[0], fields, lens, nf);
+		uint8_t rh[5] = {status, (uint8_t)(reply_len >> 24), (uint8_t)(reply_len >> 16), (uint8_t)(reply_len >> 8), (uint8_t)reply_len};
+		uint8_t msg[5 + sizeof reply];
+		memcpy(msg, rh, 5);
+		memcpy(msg + 5, reply, reply_len);
+		if (write_full(out, msg, 5 + reply_len) != 0) {
+			return 1;
+		}
+	}
+}
