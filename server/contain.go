@@ -80,10 +80,12 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return false
 	}
-	changes, whole := messageKeys(msg.Data)
-	if id := s.relay.quarantine.refused(append(changes, whole)); id != "" {
-		pe.docError(wire.DocumentID(s.id), fmt.Sprintf("refused: the message carries a quarantined change (incident %s)", id))
-		return false
+	if s.relay.quarantine.holdsChanges() {
+		changes, whole := messageKeys(msg.Data)
+		if id := s.relay.quarantine.refused(append(changes, whole)); id != "" {
+			pe.docError(wire.DocumentID(s.id), fmt.Sprintf("refused: the message carries a quarantined change (incident %s)", id))
+			return false
+		}
 	}
 	pool := s.relay.opts.Sandbox
 	if pool == nil {
@@ -116,6 +118,7 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 		s.unavailable(pe, s.peers[pe])
 		return false
 	case errors.As(err, &crash):
+		changes, whole := messageKeys(msg.Data)
 		var culprit []string
 		if i := s.culprit(msg.Data); i >= 0 {
 			culprit = changes[i : i+1]

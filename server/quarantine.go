@@ -116,6 +116,14 @@ func (q *quarantine) refused(hashes []string) string {
 	return ""
 }
 
+// holdsChanges reports whether any change or message is refused: while
+// none is, a message need not be hashed to be screened.
+func (q *quarantine) holdsChanges() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.changes) > 0
+}
+
 func (q *quarantine) isSuspended(principal string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
