@@ -69,7 +69,9 @@
 // added, and crashes of its own live there: automerge.rs:916, from
 // changes that apply but leave the document unable to answer, and
 // sync/bloom.rs:74, from a bloom filter claiming entries without bits).
-// Only a message that survived reaches the relay's core. Cheap checks in
+// Only a message that survived reaches the relay's core. A worker's loop
+// is C over the core's C API (sandbox/worker.c), so a request costs the
+// core's work and two wake-ups, not a Go scheduler's. Cheap checks in
 // Go come first (validateSyncMessage: the envelope and every bloom filter
 // in full), so the commonest malformed input costs no worker at all.
 //
