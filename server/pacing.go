@@ -39,14 +39,14 @@ const (
 	// reaching it times the peers syncing it — up to which it flushes
 	// every MinSyncInterval: eight people typing at once (a change every
 	// 166 ms each) make about 380.
-	DefaultSpareFanout = 450
+	DefaultSpareFanout = 500
 	// DefaultBusyFanout is the fan-out from which a document flushes once
 	// per SyncInterval whatever the relay's load: every flush costs a
 	// message to each peer and the answer it draws, so a document whose
 	// changes would go out to that many peers a second coalesces them (ten
 	// peers each making ten changes a second make 1,000, sixteen people
 	// typing 1,500).
-	DefaultBusyFanout = 700
+	DefaultBusyFanout = 750
 )
 
 // pacer sets the interval between a busy document's flushes from two
@@ -146,6 +146,39 @@ func (c *changeRate) per(now time.Time) float64 {
 	// The window: the current bucket so far and the ones before it.
 	span := time.Duration(rateBuckets-1)*bucketWidth + time.Duration(now.UnixNano()%int64(bucketWidth))
 	return float64(n) / span.Seconds()
+}
+
+// fanoutPeak follows a document's fan-out at once when it rises and lets
+// it go slowly — held for peakHold, then halving every peakHalfLife — so
+// that a document whose peers send their changes in bursts (phones too
+// busy to keep time, the changes of a second in one message) is not taken
+// for a quiet one between the bursts, and flushed promptly to peers that
+// are already behind.
+type fanoutPeak struct {
+	peak float64
+	at   time.Time
+}
+
+const (
+	peakHold     = time.Second
+	peakHalfLife = time.Second
+)
+
+// follow takes the fan-out measured at now and returns the one to pace by.
+func (p *fanoutPeak) follow(now time.Time, fanout float64) float64 {
+	if held := p.value(now); fanout < held {
+		return held
+	}
+	p.peak, p.at = fanout, now
+	return fanout
+}
+
+func (p *fanoutPeak) value(now time.Time) float64 {
+	past := now.Sub(p.at) - peakHold
+	if past <= 0 {
+		return p.peak
+	}
+	return p.peak * math.Exp2(-past.Seconds()/peakHalfLife.Seconds())
 }
 
 // processCPU is the default CPUMeter: the CPU time this process used

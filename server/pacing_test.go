@@ -244,3 +244,27 @@ func TestSwampedDocumentCoalesces(t *testing.T) {
 		t.Fatalf("a document swamped with changes: the next flush is due in %v, want about SyncInterval (1h)", wait)
 	}
 }
+
+// TestFanoutPeak: the fan-out paced by rises at once, is held for
+// peakHold after a peak, then halves every peakHalfLife.
+func TestFanoutPeak(t *testing.T) {
+	var p fanoutPeak
+	t0 := time.Unix(1_700_000_000, 0)
+	if got := p.follow(t0, 400); got != 400 {
+		t.Fatalf("first reading 400: paced by %.0f", got)
+	}
+	if got := p.follow(t0.Add(100*time.Millisecond), 2000); got != 2000 {
+		t.Fatalf("a rise to 2000: paced by %.0f", got)
+	}
+	// Between bursts nothing arrives: the peak holds, then fades.
+	peak := t0.Add(100 * time.Millisecond)
+	if got := p.follow(peak.Add(peakHold), 0); got != 2000 {
+		t.Fatalf("%v after the peak: paced by %.0f, want 2000 (held)", peakHold, got)
+	}
+	if got := p.follow(peak.Add(peakHold+peakHalfLife), 0); math.Abs(got-1000) > 1e-6 {
+		t.Fatalf("one half-life after the hold: paced by %.1f, want 1000", got)
+	}
+	if got := p.follow(peak.Add(peakHold+10*peakHalfLife), 300); got != 300 {
+		t.Fatalf("long after the peak, a reading of 300: paced by %.1f", got)
+	}
+}

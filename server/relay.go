@@ -91,8 +91,9 @@ type Options struct {
 	SpareLoad, BusyLoad float64
 	// SpareFanout and BusyFanout are a document's fan-outs — changes per
 	// second reaching it (over the last quarter second) times the peers
-	// syncing it — between which its pace goes from MinSyncInterval to
-	// SyncInterval whatever the relay's load. Defaults:
+	// syncing it; a peak is held a second, then halves every second —
+	// between which its pace goes from MinSyncInterval to SyncInterval
+	// whatever the relay's load. Defaults:
 	// DefaultSpareFanout, DefaultBusyFanout.
 	SpareFanout, BusyFanout float64
 	// CPU tells how busy the relay is. Default: the CPU time of this

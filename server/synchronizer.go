@@ -60,6 +60,7 @@ type synchronizer struct {
 	lastHeads  []automerge.ChangeHash
 	budget     flushBudget
 	rate       changeRate  // changes per second reaching the document
+	fanout     fanoutPeak  // its fan-out as the pace follows it
 	flushTimer *time.Timer // armed while a paced flush waits
 	flushDue   time.Time   // when flushTimer fires
 	flushArmed uint64      // how many flush timers were armed: names the current one
@@ -590,7 +591,7 @@ func (s *synchronizer) flush() time.Duration {
 		return 0
 	}
 	now := time.Now()
-	fanout := s.rate.per(now) * float64(len(s.peers))
+	fanout := s.fanout.follow(now, s.rate.per(now)*float64(len(s.peers)))
 	if wait := s.budget.take(now, s.relay.pacer.interval(now, fanout)); wait > 0 {
 		return wait
 	}
