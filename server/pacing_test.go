@@ -202,15 +202,7 @@ func TestBusyRelayCoalesces(t *testing.T) {
 	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, CPU: load})
 	const n = 12
 	p, id := pendingChanges(t, r, st, n) // checks the last change is not stored
-	s := r.lookup(string(id))
-	if s == nil {
-		t.Fatal("the document is not loaded")
-	}
-	defer r.release(s)
-	s.mu.Lock()
-	wait := s.flush()
-	s.mu.Unlock()
-	if wait < 30*time.Minute {
+	if wait := nextFlushIn(t, r, id); wait < 30*time.Minute {
 		t.Fatalf("busy relay: the next flush is due in %v, want about SyncInterval (1h)", wait)
 	}
 	if got := storedKeys(t, st, id, n); got == n {
@@ -232,15 +224,7 @@ func TestSwampedDocumentCoalesces(t *testing.T) {
 	r := newTestRelay(t, st, Options{SyncInterval: time.Hour, IdleTimeout: time.Hour, CPU: newLoad(0), SpareFanout: 1, BusyFanout: 2})
 	const n = 12
 	_, id := pendingChanges(t, r, st, n) // checks the last change is not stored
-	s := r.lookup(string(id))
-	if s == nil {
-		t.Fatal("the document is not loaded")
-	}
-	defer r.release(s)
-	s.mu.Lock()
-	wait := s.flush()
-	s.mu.Unlock()
-	if wait < 30*time.Minute {
+	if wait := nextFlushIn(t, r, id); wait < 30*time.Minute {
 		t.Fatalf("a document swamped with changes: the next flush is due in %v, want about SyncInterval (1h)", wait)
 	}
 }
@@ -267,4 +251,18 @@ func TestFanoutPeak(t *testing.T) {
 	if got := p.follow(peak.Add(peakHold+10*peakHalfLife), 300); got != 300 {
 		t.Fatalf("long after the peak, a reading of 300: paced by %.1f", got)
 	}
+}
+
+// nextFlushIn asks document id's synchronizer to flush and returns how
+// long until its pacing allows it (0: it flushed).
+func nextFlushIn(t *testing.T, r *Relay, id wire.DocumentID) time.Duration {
+	t.Helper()
+	s := r.lookup(string(id))
+	if s == nil {
+		t.Fatal("the document is not loaded")
+	}
+	defer r.release(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flush()
 }
