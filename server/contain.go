@@ -12,6 +12,7 @@ import (
 
 	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
+	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -73,9 +74,10 @@ func suspendable(p Principal) bool {
 // core: it is refused when it carries a quarantined change (from any
 // peer), and, with a sandbox, it must first survive a worker holding the
 // same document. A message that kills the worker is quarantined and its
-// sender suspended. It reports whether the message may be applied. Called
-// with mu held.
-func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
+// sender suspended. A routine acknowledgement (see routine) skips the
+// sandbox. It reports whether the message may be applied. Called with mu
+// held.
+func (s *synchronizer) screen(pe *peer, msg wire.Message, routine bool) bool {
 	if err := validateSyncMessage(msg.Data); err != nil {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return false
@@ -88,7 +90,7 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 		}
 	}
 	pool := s.relay.opts.Sandbox
-	if pool == nil {
+	if pool == nil || routine {
 		return true
 	}
 	err := pool.Check(s.mirror, peerKey(pe), msg.Data, s.mirrorState)
@@ -132,6 +134,61 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message) bool {
 		pe.docError(wire.DocumentID(s.id), "the relay cannot check changes right now; try again later")
 		return false
 	}
+}
+
+// maxRemembered bounds synchronizer.advertised: past it, the hashes are
+// forgotten but the current heads.
+const maxRemembered = 1024
+
+// rememberHeads notes heads of the document the relay holds (as
+// advertised in its messages), starting afresh when the document was
+// replaced (loaded again, rebuilt after a failed commit) or too many are
+// held. Called with mu held.
+func (s *synchronizer) rememberHeads(heads []automerge.ChangeHash) {
+	if s.advertisedOf != s.doc || len(s.advertised)+len(heads) > maxRemembered {
+		s.advertised = make(map[automerge.ChangeHash]struct{}, len(heads))
+		s.advertisedOf = s.doc
+	}
+	for _, h := range heads {
+		s.advertised[h] = struct{}{}
+	}
+}
+
+// routine reports whether a sync message is an acknowledgement of the
+// commonest shape, which a relay receives from every peer after every
+// message it sends: no changes, no needs, at most one have, and every
+// hash it names (heads, the have's last sync) a head this relay held in
+// the document it holds now — so the core receives it and answers it
+// along the path every sync exercises, with no input but those known
+// hashes and a bloom filter validateSyncMessage has checked in full.
+// Such a message skips the sandbox: it is half of what a busy document's
+// peers send, and the core's crash sites are all in applying changes and
+// in answering changes just applied (testdata/crashers; the fuzzer of
+// package sandbox, which mutates acknowledgements too, has found no
+// other). Anything else — a change, a need, an unknown hash, a second
+// have — is checked as before. Called with mu held.
+func (s *synchronizer) routine(m syncmsg.Message) bool {
+	if s.doc == nil || s.advertisedOf != s.doc || m.Type != syncmsg.V1 ||
+		len(m.Changes) > 0 || len(m.Need) > 0 || len(m.Have) > 1 || len(m.Heads) == 0 {
+		return false
+	}
+	known := func(hs []syncmsg.Hash) bool {
+		for _, h := range hs {
+			if _, ok := s.advertised[automerge.ChangeHash(h)]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	if !known(m.Heads) {
+		return false
+	}
+	for _, h := range m.Have {
+		if !known(h.LastSync) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxProbes bounds how many changes of a crashing message are tried one

@@ -45,27 +45,32 @@ type synchronizer struct {
 
 	refs int // peers holding it; guarded by relay.mu
 
-	mu         sync.Mutex // guards the following
-	loaded     bool
-	stopped    bool
-	poisoned   bool           // the stored document crashes the core: never loaded
-	decoy      bool           // a stand-in for a document the peer may not read (decoy.go)
-	mirror     string         // the document's name in the sandbox
-	doc        *automerge.Doc // nil while the document does not exist
-	meta       store.Meta
-	received   bool  // messages arrived since the heads were last compared
-	dirty      bool  // applied changes not yet committed
-	unstored   int64 // bytes of sync messages applied since the last commit
-	peers      map[*peer]*peerState
-	lastHeads  []automerge.ChangeHash
-	budget     flushBudget
-	rate       changeRate  // changes per second reaching the document
-	fanout     fanoutPeak  // its fan-out as the pace follows it
-	flushTimer *time.Timer // armed while a paced flush waits
-	flushDue   time.Time   // when flushTimer fires
-	flushArmed uint64      // how many flush timers were armed: names the current one
-	idleTimer  *time.Timer // armed while no peer syncs the document
-	img        *image      // the last saved image sent to a peer that had nothing
+	mu        sync.Mutex // guards the following
+	loaded    bool
+	stopped   bool
+	poisoned  bool           // the stored document crashes the core: never loaded
+	decoy     bool           // a stand-in for a document the peer may not read (decoy.go)
+	mirror    string         // the document's name in the sandbox
+	doc       *automerge.Doc // nil while the document does not exist
+	meta      store.Meta
+	received  bool  // messages arrived since the heads were last compared
+	dirty     bool  // applied changes not yet committed
+	unstored  int64 // bytes of sync messages applied since the last commit
+	peers     map[*peer]*peerState
+	lastHeads []automerge.ChangeHash
+	// advertised holds hashes that were heads of advertisedOf, the
+	// document as loaded, while the relay held it: changes it holds.
+	// See routine.
+	advertised   map[automerge.ChangeHash]struct{}
+	advertisedOf *automerge.Doc
+	budget       flushBudget
+	rate         changeRate  // changes per second reaching the document
+	fanout       fanoutPeak  // its fan-out as the pace follows it
+	flushTimer   *time.Timer // armed while a paced flush waits
+	flushDue     time.Time   // when flushTimer fires
+	flushArmed   uint64      // how many flush timers were armed: names the current one
+	idleTimer    *time.Timer // armed while no peer syncs the document
+	img          *image      // the last saved image sent to a peer that had nothing
 }
 
 // peerState is what a synchronizer knows of one peer.
@@ -220,6 +225,7 @@ func (s *synchronizer) load() {
 	s.doc = doc
 	s.meta = stored.Meta
 	s.lastHeads = doc.Heads()
+	s.rememberHeads(s.lastHeads)
 }
 
 // rebuild turns a stored snapshot and its chunks back into a document whose
@@ -338,7 +344,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		s.unavailable(pe, ps)
 		return
 	}
-	if !s.screen(pe, msg) {
+	if !s.screen(pe, msg, parseErr == nil && s.routine(parsed)) {
 		return
 	}
 	if s.doc == nil {
@@ -463,6 +469,7 @@ func (s *synchronizer) noteChanges() {
 		return
 	}
 	s.lastHeads = heads
+	s.rememberHeads(heads)
 	s.dirty = true
 	for _, ps := range s.peers {
 		ps.pending = true

@@ -45,6 +45,7 @@ type Pool struct {
 	opts     Options
 	workers  []*worker
 	restarts atomic.Int64
+	checks   atomic.Int64
 	closed   atomic.Bool
 }
 
@@ -126,6 +127,9 @@ func selfCommand() *exec.Cmd {
 	return cmd
 }
 
+// Checks reports how many sync messages were checked (Check and Receive).
+func (p *Pool) Checks() int64 { return p.checks.Load() }
+
 // Restarts reports how many times a worker died and was restarted.
 func (p *Pool) Restarts() int64 { return p.restarts.Load() }
 
@@ -171,6 +175,7 @@ func (p *Pool) Receive(doc, peer string, msg []byte, state func() [][]byte) erro
 }
 
 func (p *Pool) check(doc, peer string, msg []byte, state func() [][]byte, op byte) error {
+	p.checks.Add(1)
 	w := p.worker(doc)
 	w.mu.Lock()
 	defer w.mu.Unlock()
