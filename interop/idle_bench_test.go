@@ -26,11 +26,16 @@ import (
 //	go test -run '^$' -bench IdleConnections -benchtime 1x -timeout 10m ./interop/
 //
 // Each raw client opens a websocket, completes the v1 handshake (join,
-// then the relay's peer answer) and stays idle. Per relay: a warm-up of
-// 200 connections, a pause, VmRSS; then VECHE_IDLE_CONNS more (default
-// 3,000), a pause, VmRSS again; the figure is the difference divided by
-// the count. Bounded: every dial and handshake has a 10 s deadline, and
-// the whole run a few seconds per thousand connections.
+// then the relay's peer answer) and stays idle, answering the relay's
+// pings as every stock client does (the reference pings every 5 s and
+// drops a client that does not answer; veche runs with --keepalive 5s
+// here to match). Per relay: a warm-up of 200 connections, a pause, VmRSS;
+// then VECHE_IDLE_CONNS more (default 3,000), a pause long enough for
+// every connection to be pinged twice, VmRSS again; the figure is the
+// difference divided by the count. Connections the relay dropped before
+// the measurement are printed (there should be none). Bounded: every dial
+// and handshake has a 10 s deadline, and the whole run a few seconds per
+// thousand connections.
 func BenchmarkIdleConnections(b *testing.B) {
 	n := 3000
 	if v := os.Getenv("VECHE_IDLE_CONNS"); v != "" {
@@ -40,7 +45,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		}
 	}
 	programs := []relayProgram{
-		vecheRelay(b, "--anonymous", "--max-connections-per-address", "1000000"),
+		vecheRelay(b, "--anonymous", "--max-connections-per-address", "1000000", "--keepalive", "5s"),
 		benchReferenceRelay(b),
 	}
 	type row struct {
@@ -48,6 +53,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		base, after int64
 		perConn     float64
 		refused     int64
+		dropped     int64
 	}
 	var rows []row
 	for _, prog := range programs {
@@ -57,23 +63,24 @@ func BenchmarkIdleConnections(b *testing.B) {
 		time.Sleep(3 * time.Second)
 		base := residentBytes(b, pid)
 		conns := openIdle(b, r.URL(), n)
-		time.Sleep(5 * time.Second)
+		time.Sleep(12 * time.Second)
 		after := residentBytes(b, pid)
-		rw := row{name: prog.name, base: base, after: after, refused: conns.refused + warm.refused}
+		rw := row{name: prog.name, base: base, after: after, refused: conns.refused + warm.refused,
+			dropped: conns.ended.Load() + warm.ended.Load()}
 		if ok := int64(len(conns.conns)); ok > 0 {
 			rw.perConn = float64(after-base) / float64(ok)
 		}
-		fmt.Fprintf(os.Stderr, "%s: %d idle connections (%d refused): RSS %.1f → %.1f MiB, %.1f KiB each\n",
-			prog.name, len(conns.conns), rw.refused, mib(base), mib(after), rw.perConn/1024)
+		fmt.Fprintf(os.Stderr, "%s: %d idle connections (%d refused, %d dropped): RSS %.1f → %.1f MiB, %.1f KiB each\n",
+			prog.name, len(conns.conns), rw.refused, rw.dropped, mib(base), mib(after), rw.perConn/1024)
 		rows = append(rows, rw)
 		conns.close()
 		warm.close()
 		r.kill()
 	}
 	fmt.Printf("\nidle joined connections: %d per relay, after 200 warm-up\n\n", n)
-	fmt.Printf("| relay | RSS before | RSS after | per idle connection | refused |\n| --- | --- | --- | --- | --- |\n")
+	fmt.Printf("| relay | RSS before | RSS after | per idle connection | refused | dropped |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, rw := range rows {
-		fmt.Printf("| %s | %.1f MiB | %.1f MiB | **%.1f KiB** | %d |\n", rw.name, mib(rw.base), mib(rw.after), rw.perConn/1024, rw.refused)
+		fmt.Printf("| %s | %.1f MiB | %.1f MiB | **%.1f KiB** | %d | %d |\n", rw.name, mib(rw.base), mib(rw.after), rw.perConn/1024, rw.refused, rw.dropped)
 	}
 	if len(rows) == 2 && rows[1].perConn > 0 {
 		fmt.Printf("\nveche / reference: %.2f (target ≤ 0.67)\n\n", rows[0].perConn/rows[1].perConn)
@@ -97,9 +104,12 @@ type idleSet struct {
 	mu      sync.Mutex
 	conns   []*websocket.Conn
 	refused int64
+	ended   atomic.Int64 // connections that ended before close
+	closing atomic.Bool
 }
 
 func (s *idleSet) close() {
+	s.closing.Store(true)
 	for _, c := range s.conns {
 		c.Close()
 	}
@@ -125,6 +135,7 @@ func openIdle(t testing.TB, url string, n int) *idleSet {
 					s.refused++
 				} else {
 					s.conns = append(s.conns, c)
+					go s.answerPings(c)
 				}
 				s.mu.Unlock()
 			}
@@ -135,6 +146,20 @@ func openIdle(t testing.TB, url string, n int) *idleSet {
 		t.Logf("%d of %d connections failed", s.refused, n)
 	}
 	return s
+}
+
+// answerPings reads c until it ends: gorilla answers pings while reading,
+// as a stock client's websocket does on its own. A connection that ends
+// before the set is closed is counted.
+func (s *idleSet) answerPings(c *websocket.Conn) {
+	for {
+		if _, _, err := c.NextReader(); err != nil {
+			if !s.closing.Load() {
+				s.ended.Add(1)
+			}
+			return
+		}
+	}
 }
 
 var idleSeq atomic.Int64
