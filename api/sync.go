@@ -41,18 +41,19 @@ func (s *Server) sync(c echo.Context) error {
 	entry := accessEntry{msg: "sync session ended", method: c.Request().Method, path: c.Request().URL.Path,
 		route: c.Path(), status: http.StatusSwitchingProtocols, principal: kind}
 	start := time.Now()
-	// The session runs on a goroutine of its own and the handler returns:
-	// the HTTP server's goroutine, its deep stack and its 8 KiB of
-	// buffers are let go, and an idle phone costs only what the session
-	// holds (issue 11). The relay's Close ends the session.
-	go func() {
+	// The relay takes the session over and the handler returns: the HTTP
+	// server's goroutine, its deep stack and its 8 KiB of buffers are let
+	// go, and no goroutine waits for the session, so an idle phone costs
+	// only what the session holds (issue 11). The relay's Close ends the
+	// session.
+	s.relay.Start(context.Background(), conn, p, func(err error) {
 		defer release()
-		if err := s.relay.Accept(context.Background(), conn, p); err != nil {
+		if err != nil {
 			s.log.Debug("sync connection ended", "remote", conn.RemoteAddr(), "err", err)
 		}
 		entry.duration = time.Since(start)
 		entry.read, entry.written = conn.Bytes()
 		s.logAccess(entry)
-	}()
+	})
 	return nil
 }

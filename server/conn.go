@@ -7,8 +7,8 @@ import (
 
 // Conn is one established, message-oriented connection to a peer: a
 // websocket in production, an in-memory pipe in tests. The relay reads from
-// a Conn on one goroutine and writes to it on another; Close may be called
-// from any goroutine, any number of times.
+// a Conn on one goroutine at a time and writes to it on another; Close may
+// be called from any goroutine, any number of times.
 type Conn interface {
 	// ReadFrame blocks until the next binary frame arrives. It returns
 	// ErrTextFrame for a text frame, an error wrapping ErrFrameTooLarge for
@@ -25,18 +25,19 @@ type Conn interface {
 	RemoteAddr() string
 }
 
-// ReadWaiter is implemented by a Conn that can wait for the next frame to
-// begin arriving without reading it. The read loop waits there between
-// bursts of messages and reads them on a goroutine of their own, so that
-// an idle connection parks one goroutine with a minimal stack instead of
-// one grown by a frame reader and the handling of messages.
-type ReadWaiter interface {
-	// WaitReadable blocks until input has arrived, the connection failed
-	// or its read deadline passed. It may return early; ReadFrame then
-	// blocks as usual.
-	WaitReadable()
-	// Readable reports, without blocking, whether input is waiting (or
-	// the connection has ended): whether ReadFrame would return soon.
+// ReadNotifier is implemented by a Conn that can call back when input
+// arrives, without a goroutine waiting for it. The relay reads each burst
+// of messages on a goroutine of its own and, once nothing more waits, asks
+// to be called back and lets that goroutine end: an idle connection holds
+// no goroutine at all (issue 11).
+type ReadNotifier interface {
+	// NotifyReadable arranges for f to be called once, on a goroutine of
+	// its own, when input has arrived, the connection failed or was
+	// closed, or its read deadline passed. It reports false where it
+	// cannot; the caller then reads on, blocking.
+	NotifyReadable(f func()) bool
+	// Readable reports, without waiting for the peer, whether ReadFrame
+	// has something to do: input is waiting, or the connection has ended.
 	Readable() bool
 }
 

@@ -1,15 +1,18 @@
 // Package server is the relay engine: an Automerge repo backed by a
 // store.Store, serving any number of peer connections that a transport
-// hands it (Relay.Accept, Relay.Dial). It knows nothing of HTTP.
+// hands it (Relay.Accept, Relay.Start, Relay.Dial). It knows nothing of
+// HTTP.
 //
 // # Types
 //
 //   - Relay: the documents in memory, the connected peers, the quarantine.
-//   - peer: one connection. The goroutine that called Accept or Dial waits
-//     for input with a shallow stack (ReadWaiter) and reads each burst of
-//     messages on a goroutine of its own; its outbox (outbox.go: the
-//     bounded send queue and the bulk lane) is written by a goroutine that
-//     runs only while frames wait. An idle peer holds that one parked
+//   - peer: one connection. Each burst of messages is read and handled on
+//     a goroutine of its own that ends once nothing more has arrived; over
+//     a Conn that calls back when input arrives (ReadNotifier: wsconn's
+//     shared epoll set) no goroutine waits in between, and Start returns
+//     at once (Accept and Dial wait for the session's end). Its outbox
+//     (outbox.go: the bounded send queue and the bulk lane) is written by
+//     a goroutine that runs only while frames wait. An idle peer holds no
 //     goroutine and a few KiB (issue 11).
 //   - synchronizer: one document in memory and the sync state of every
 //     peer syncing it.

@@ -12,12 +12,14 @@ import (
 	"github.com/veche-sync/veche/server/wire"
 )
 
-// peer is one connection after (or during) the handshake. Its read loop
-// runs on the goroutine that called Accept or Dial; that is the only
-// goroutine an idle peer holds. A writer goroutine runs only while frames
-// wait in its bounded send queue or bulk lane (outbox.go), and a closer
-// only while it is being cut. Everything else is allocated when first
-// needed, so that an idle phone costs a few KiB (issue 11).
+// peer is one connection after (or during) the handshake. Its messages
+// are read in bursts, each on a goroutine of its own that ends once
+// nothing more has arrived; over a Conn that can call back when input
+// arrives (ReadNotifier), an idle peer then holds no goroutine at all. A
+// writer goroutine runs only while frames wait in its bounded send queue
+// or bulk lane (outbox.go), and a closer only while it is being cut.
+// Everything else is allocated when first needed, so that an idle phone
+// costs a few KiB (issue 11).
 type peer struct {
 	relay     *Relay
 	conn      Conn
@@ -36,8 +38,16 @@ type peer struct {
 	once   sync.Once
 	reason string // why it was cut; written once before done is closed
 
-	// Owned by the read loop; nil until the first document.
-	docs map[string]*synchronizer
+	// The session: ctx's end cuts the peer (stopWatch undoes that watch;
+	// nil when ctx cannot end), ended is called once it is over.
+	ctx       context.Context
+	stopWatch func() bool
+	ended     func(error)
+
+	// Owned by the reader (one burst at a time).
+	limit  rateLimit
+	resume func()                   // pe.read, made once
+	docs   map[string]*synchronizer // nil until the first document
 }
 
 func newPeer(r *Relay, conn Conn, p Principal) *peer {
@@ -65,33 +75,68 @@ func (pe *peer) storageID() string {
 	return pe.meta.StorageID
 }
 
-// run does the handshake, then reads until the connection ends.
-func (pe *peer) run(ctx context.Context, dialing bool) error {
-	stop := context.AfterFunc(ctx, func() { pe.cut("") })
-	defer stop()
-
-	err := onFreshStack(func() error {
+// begin runs the session on a goroutine of its own: the handshake, then
+// the first burst of reading (read).
+func (pe *peer) begin(dialing bool) {
+	if pe.ctx.Done() != nil {
+		pe.stopWatch = context.AfterFunc(pe.ctx, func() { pe.cut("") })
+	}
+	err := safely(func() error {
 		if dialing {
-			if err := pe.dialHandshake(ctx); err != nil {
+			if err := pe.dialHandshake(pe.ctx); err != nil {
 				return err
 			}
 			return pe.offerShared()
 		}
-		return pe.acceptHandshake(ctx)
+		return pe.acceptHandshake(pe.ctx)
 	})
-	if err == nil {
-		pe.relay.metrics.PeerJoined(pe.principal.Kind)
-		err = pe.readLoop(ctx)
-	} else {
+	if err != nil {
 		pe.relay.metrics.HandshakeFailed(pe.handshakeFailure(err))
+		pe.end(err)
+		return
 	}
+	pe.relay.metrics.PeerJoined(pe.principal.Kind)
+	pe.limit = rateLimit{rate: pe.relay.opts.MaxMessagesPerSecond, burst: float64(pe.relay.opts.MessageBurst)}
+	pe.resume = pe.read
+	pe.read()
+}
+
+// read reads and handles the messages that have arrived. Once nothing
+// more has, over a Conn that can call back when input arrives
+// (ReadNotifier), it asks to be called again then and returns, ending its
+// goroutine with whatever stack the burst grew: an idle peer holds no
+// goroutine (issue 11). Over other Conns it reads on, blocking. When the
+// connection ends, it ends the session.
+func (pe *peer) read() {
+	notifier, _ := pe.conn.(ReadNotifier)
+	for {
+		err := safely(func() error { return pe.readBurst(pe.ctx, notifier) })
+		if err != errIdle {
+			pe.end(err)
+			return
+		}
+		if notifier.NotifyReadable(pe.resume) {
+			return
+		}
+		notifier = nil // it cannot call back: read on, blocking
+	}
+}
+
+// end closes a session: the peer is cut, the connection closed, its
+// documents told it left; then the caller of Accept or Dial learns err.
+func (pe *peer) end(err error) {
 	pe.cut(closeReason(err))
 	<-pe.closed
 	pe.leaveDocuments()
-	if errors.Is(err, errPeerLeft) {
-		return nil
+	if pe.stopWatch != nil {
+		pe.stopWatch()
 	}
-	return err
+	pe.relay.removePeer(pe)
+	pe.relay.wg.Done()
+	if errors.Is(err, errPeerLeft) {
+		err = nil
+	}
+	pe.ended(err)
 }
 
 // errPeerLeft ends the read loop when the peer said leave.
@@ -104,51 +149,27 @@ func closeReason(err error) string {
 	return err.Error()
 }
 
-// readLoop reads and handles messages until the connection ends. Over a
-// Conn that can wait for input (ReadWaiter), the goroutine that called
-// Accept only waits, with a shallow stack, and each burst of messages is
-// read and handled on a goroutine of its own that ends when nothing more
-// has arrived: an idle connection holds one goroutine of minimal stack
-// (issue 11).
-func (pe *peer) readLoop(ctx context.Context) error {
-	limit := &rateLimit{rate: pe.relay.opts.MaxMessagesPerSecond, burst: float64(pe.relay.opts.MessageBurst)}
-	waiter, ok := pe.conn.(ReadWaiter)
-	if !ok {
-		return pe.readBurst(ctx, limit, nil)
-	}
-	for {
-		waiter.WaitReadable()
-		err := onFreshStack(func() error { return pe.readBurst(ctx, limit, waiter) })
-		if err != errIdle {
-			return err
-		}
-	}
-}
-
 // errIdle ends a burst of reading: nothing more has arrived.
 var errIdle = errors.New("idle")
 
-// onFreshStack runs f on a new goroutine and waits for it, so that the
-// stack f grows is let go when it returns. A panic in f becomes an error:
-// the connection ends, the relay goes on.
-func onFreshStack(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				errc <- fmt.Errorf("internal error: %v", v)
-			}
-		}()
-		errc <- f()
+// safely runs f; a panic in f becomes an error: the connection ends, the
+// relay goes on.
+func safely(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("internal error: %v", v)
+		}
 	}()
-	return <-errc
+	return f()
 }
 
 // readBurst reads and handles messages until the connection ends, or,
-// given a waiter, until no further input is waiting (errIdle).
-func (pe *peer) readBurst(ctx context.Context, limit *rateLimit, waiter ReadWaiter) error {
+// given a notifier, until no further input is waiting (errIdle). Called
+// by the reader.
+func (pe *peer) readBurst(ctx context.Context, notifier ReadNotifier) error {
+	limit := &pe.limit
 	for {
-		if waiter != nil && !waiter.Readable() {
+		if notifier != nil && !notifier.Readable() {
 			return errIdle
 		}
 		frame, err := pe.conn.ReadFrame(ctx)

@@ -285,19 +285,36 @@ func (r *Relay) Dial(ctx context.Context, conn Conn, p Principal) error {
 	return r.serve(ctx, conn, p, true)
 }
 
+// Start serves a connection a peer opened to us, as Accept does, but
+// returns at once: ended is called once the session is over (possibly
+// before Start returns), with what Accept would have returned. No
+// goroutine waits for the session meanwhile; over a Conn that can call
+// back when input arrives (ReadNotifier), an idle session holds none at
+// all (issue 11).
+func (r *Relay) Start(ctx context.Context, conn Conn, p Principal, ended func(error)) {
+	r.start(ctx, conn, p, false, ended)
+}
+
 func (r *Relay) serve(ctx context.Context, conn Conn, p Principal, dialing bool) error {
+	errc := make(chan error, 1)
+	r.start(ctx, conn, p, dialing, func(err error) { errc <- err })
+	return <-errc
+}
+
+func (r *Relay) start(ctx context.Context, conn Conn, p Principal, dialing bool, ended func(error)) {
 	if r.quarantine.isSuspended(p.ID) {
 		_ = conn.Close(errQuarantined.Error())
-		return errQuarantined
+		ended(errQuarantined)
+		return
 	}
 	pe := newPeer(r, conn, p)
+	pe.ctx, pe.ended = ctx, ended
 	if !r.addPeer(pe) {
 		_ = conn.Close("relay shutting down")
-		return ErrRelayClosed
+		ended(ErrRelayClosed)
+		return
 	}
-	defer r.wg.Done()
-	defer r.removePeer(pe)
-	return pe.run(ctx, dialing)
+	go pe.begin(dialing)
 }
 
 // addPeer registers pe; it reports false when the relay is closing.

@@ -7,8 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rawConn is the socket under c for waitReadable, or nil where it cannot
-// wait (TLS: records are buffered above the socket).
+// rawConn is the socket under c, for the shared poller and readable, or
+// nil where the socket alone cannot tell whether a frame has arrived (TLS:
+// records are buffered above the socket).
 func rawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(*net.TCPConn)
 	if !ok {
@@ -19,18 +20,6 @@ func rawConn(c net.Conn) syscall.RawConn {
 		return nil
 	}
 	return raw
-}
-
-// waitReadable parks until the socket has a byte to read, has ended or
-// failed, or its read deadline passed. It peeks (MSG_PEEK) rather than
-// trusting the poller alone, since a readiness the poller saw before the
-// wait began is reset when it begins.
-func waitReadable(raw syscall.RawConn) {
-	var b [1]byte
-	_ = raw.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return err != unix.EAGAIN
-	})
 }
 
 // readable reports whether the socket has a byte to read, or has ended or

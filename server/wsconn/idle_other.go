@@ -7,9 +7,7 @@ import (
 	"syscall"
 )
 
-// rawConn returns nil: on this platform WaitReadable does not wait.
+// rawConn returns nil: on this platform a Conn does not notify.
 func rawConn(net.Conn) syscall.RawConn { return nil }
-
-func waitReadable(syscall.RawConn) {}
 
 func readable(syscall.RawConn) bool { return true }

@@ -9,13 +9,16 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Buffers for gorilla's Upgrader and Dialer: a small read buffer (frames
-// are read in pieces that bypass it) and a write buffer lent from a pool
-// only while a frame is being written, so an idle connection holds no
-// write buffer (issue 11). The write buffer's size is the fragment size
-// writes rely on (WriteFrame).
+// Buffers for gorilla's Upgrader and Dialer: a small read buffer (frame
+// headers and small messages go through it; larger frames are read in
+// pieces that bypass it) and a write buffer lent from a pool only while a
+// frame is being written, so an idle connection holds a few hundred bytes
+// of buffer (issue 11). The read buffer is the smallest size gorilla's
+// Upgrader reads through rather than allocating a 4 KiB one of its own
+// (more than 256 bytes), rounded to an allocation size class. The write
+// buffer's size is the fragment size writes rely on (WriteFrame).
 const (
-	ReadBufferSize  = 1 << 10
+	ReadBufferSize  = 288
 	WriteBufferSize = writePiece
 )
 
@@ -23,10 +26,10 @@ const (
 var WriteBufferPool websocket.BufferPool = new(sync.Pool)
 
 // Upgrader upgrades HTTP requests to Conns. Beyond gorilla's Upgrader (whose
-// buffer fields it overrides) it keeps the connection's read buffer where
-// the Conn can see it, so that a connection can wait for its next frame on
-// the socket itself (WaitReadable) and its reading goroutine idles with a
-// minimal stack.
+// buffer fields it overrides) it keeps the connection's read buffer and
+// socket where the Conn can see them, so that an idle connection waits
+// for its next frame in the shared epoll set (NotifyReadable) with no
+// goroutine of its own.
 type Upgrader struct {
 	// CheckOrigin is gorilla's; nil accepts only same-origin requests.
 	CheckOrigin func(r *http.Request) bool

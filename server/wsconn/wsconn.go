@@ -5,6 +5,21 @@
 // peers that offer it; what a peer sends compressed is bounded once
 // inflated. Both the HTTP side (accepting) and dialers (the Go client,
 // federation links) use it.
+//
+// An accepted connection over plain TCP on Linux waits between frames in
+// one epoll set shared by the process (poll_linux.go): NotifyReadable
+// registers it, one goroutine waits on the set for every connection and
+// calls back the one whose socket has input, has ended or failed; Close
+// and the keepalive (a peer silent too long) call back too. Pings and
+// pongs between frames are taken by Readable, so the keepalive's exchange
+// wakes a connection only for a moment. Where that cannot work (TLS,
+// dialed connections, other platforms) the reader blocks in ReadFrame as
+// usual.
+//
+// Locking: wmu serializes data frame writes (gorilla's own lock lets pings
+// and pongs go out between fragments); kmu guards the keepalive's
+// sampling; the poller's mu guards its registrations and Conn.pollID;
+// onReadable passes the callback from NotifyReadable to exactly one wake.
 package wsconn
 
 import (
@@ -111,9 +126,15 @@ type Conn struct {
 	sock *socket
 
 	// Set by Upgrader: the read buffer gorilla reads through and the
-	// socket under it, for WaitReadable. Nil for other connections.
+	// socket under it, for NotifyReadable and Readable. Nil for other
+	// connections.
 	br  *bufio.Reader
 	raw syscall.RawConn
+	// onReadable is what NotifyReadable was asked to call, until a wake
+	// takes it; pollID is the connection's number in the shared poller (0:
+	// not registered; guarded by the poller's mu).
+	onReadable atomic.Pointer[func()]
+	pollID     uint64
 }
 
 var _ server.Conn = (*Conn)(nil)
@@ -183,6 +204,11 @@ func (c *Conn) keepalive() {
 	ping := c.ticks%4 == 0
 	c.tick.Reset(c.opts.PingInterval / 4)
 	c.kmu.Unlock()
+	if c.silent() {
+		// Nobody reads an idle connection: wake its reader, which finds the
+		// deadline passed and ends the session.
+		c.wake()
+	}
 	if !ping || !c.pinging.CompareAndSwap(false, true) {
 		return // not yet, or the last ping is still waiting to go out
 	}
@@ -190,29 +216,114 @@ func (c *Conn) keepalive() {
 	_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteTimeout))
 }
 
-// WaitReadable blocks until the next frame has begun to arrive (or the
-// connection failed, or the read deadline passed: the next ReadFrame then
-// says so) without reading it. A goroutine parked here holds a few hundred
-// bytes of stack, where one parked inside gorilla's frame reader holds
-// 4 KiB or more: the relay's read loop waits here between messages so
-// that thousands of idle phones cost little (issue 11). It returns at once
-// where it cannot wait (a Conn not made by Upgrader, TLS, another
-// platform).
-func (c *Conn) WaitReadable() {
-	if c.raw == nil || c.br.Buffered() > 0 {
-		return
-	}
-	waitReadable(c.raw)
+// silent reports whether the peer has been heard from for longer than the
+// keepalive allows: its read deadline has passed.
+func (c *Conn) silent() bool {
+	return time.Since(time.Unix(0, c.lastHeard.Load())) > c.opts.PingInterval+c.opts.PongTimeout
 }
 
-// Readable reports, without blocking, whether a frame has begun to arrive
-// (or the connection has ended). Where WaitReadable cannot wait, it
-// reports true.
-func (c *Conn) Readable() bool {
-	if c.raw == nil || c.br.Buffered() > 0 {
+// NotifyReadable arranges for f to be called once, on a goroutine of its
+// own, when the next frame has begun to arrive, the connection has ended
+// or failed, it was closed, or the peer was silent past the keepalive: an
+// idle connection then holds no goroutine, only its registration in one
+// epoll set shared by all connections (poll_linux.go; issue 11). It
+// reports false where it cannot (a Conn not made by Upgrader, TLS,
+// another platform): the caller then reads on, blocking.
+func (c *Conn) NotifyReadable(f func()) bool {
+	p := thePoller()
+	if c.raw == nil || p == nil {
+		return false
+	}
+	pf := &f
+	c.onReadable.Store(pf)
+	if c.br.Buffered() > 0 {
+		c.wake()
 		return true
 	}
-	return readable(c.raw)
+	if !p.arm(c) {
+		// Closed, or epoll refused the socket: take f back unless a wake
+		// has taken it already.
+		return !c.onReadable.CompareAndSwap(pf, nil)
+	}
+	return true
+}
+
+// wake calls what NotifyReadable was asked to call, if that is still to
+// be done, on a goroutine of its own.
+func (c *Conn) wake() {
+	if f := c.onReadable.Swap(nil); f != nil {
+		go (*f)()
+	}
+}
+
+// Readable reports, without waiting for the peer, whether ReadFrame has
+// something to do: a frame has begun to arrive, the connection has ended
+// or failed, or the peer was silent past the keepalive. Pings and pongs
+// that arrived before the next frame are taken here — a pong counts as
+// hearing the peer, a ping is answered — so that the keepalive's exchange
+// does not leave a reader blocked for a frame that may come in hours.
+// Where it cannot tell (a Conn not made by Upgrader, TLS, another
+// platform), it reports true.
+func (c *Conn) Readable() bool {
+	if c.raw == nil {
+		return true
+	}
+	for {
+		select {
+		case <-c.done:
+			return true
+		default:
+		}
+		if c.silent() {
+			return true
+		}
+		if c.br.Buffered() == 0 && !readable(c.raw) {
+			return false
+		}
+		if took, err := c.takeControl(); !took || err != nil {
+			return true
+		}
+	}
+}
+
+// takeControl reads a ping or pong frame at the head of the input and
+// handles it as gorilla would; it reads nothing and reports false when the
+// next frame is anything else (gorilla then reads it, and refuses it if it
+// is malformed). It may wait for the rest of a control frame that has
+// begun to arrive, bounded by the read deadline.
+func (c *Conn) takeControl() (bool, error) {
+	head, err := c.br.Peek(2)
+	if err != nil {
+		return false, err
+	}
+	op := int(head[0] & 0x0f)
+	if head[0]&0xf0 != 0x80 || (op != websocket.PingMessage && op != websocket.PongMessage) {
+		return false, nil // not a final control frame without extensions
+	}
+	n := int(head[1] & 0x7f)
+	if n > 125 {
+		return false, nil
+	}
+	size, masked := 2+n, head[1]&0x80 != 0
+	if masked {
+		size += 4
+	}
+	var frame [2 + 4 + 125]byte
+	if _, err := io.ReadFull(c.br, frame[:size]); err != nil {
+		return true, err
+	}
+	payload := frame[size-n : size]
+	if masked {
+		key := frame[2:6]
+		for i := range payload {
+			payload[i] ^= key[i%4]
+		}
+	}
+	c.heard()
+	if op == websocket.PingMessage {
+		_ = c.ws.WriteControl(websocket.PongMessage, payload, time.Now().Add(c.opts.WriteTimeout))
+	}
+	return true, nil
 }
 
 // ReadFrame returns the next binary frame. A frame arriving slowly counts
@@ -338,7 +449,13 @@ func (c *Conn) Close(reason string) error {
 			reason = reason[:120]
 		}
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		if c.raw != nil {
+			if p := thePoller(); p != nil {
+				p.remove(c) // before the socket's descriptor is let go
+			}
+		}
 		err = c.ws.Close()
+		c.wake() // a reader waiting for input learns that none will come
 	})
 	return err
 }

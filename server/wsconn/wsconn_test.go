@@ -30,7 +30,7 @@ func serve(t *testing.T, opts wsconn.Options) (url string, reads chan error, fra
 		}
 		defer c.Close("")
 		for {
-			c.WaitReadable() // as the relay's read loop does between bursts
+			awaitInput(c) // as the relay's read loop does between bursts
 			f, err := c.ReadFrame(context.Background())
 			if err != nil {
 				reads <- err
@@ -41,6 +41,19 @@ func serve(t *testing.T, opts wsconn.Options) (url string, reads chan error, fra
 	}))
 	t.Cleanup(ts.Close)
 	return "ws" + strings.TrimPrefix(ts.URL, "http"), reads, frames
+}
+
+// awaitInput returns once ReadFrame has something to do, waiting as the
+// relay does: no goroutine blocked on the socket, a wake from the shared
+// poller instead.
+func awaitInput(c *wsconn.Conn) {
+	for !c.Readable() {
+		woke := make(chan struct{})
+		if !c.NotifyReadable(func() { close(woke) }) {
+			return
+		}
+		<-woke
+	}
 }
 
 func TestSilentPeerIsDroppedAfterPingAndPongTimeout(t *testing.T) {
