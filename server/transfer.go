@@ -169,9 +169,18 @@ func (s *synchronizer) prefixImage(at []automerge.ChangeHash, whole, limit int) 
 	if fit.data == nil {
 		return image{at: at}, nil
 	}
-	for range 3 {
-		next := guess(n, size, 0.995)
-		if next <= n || next >= len(changes) {
+	// Grow toward the limit; a guess that overshoots bounds the search,
+	// which then halves the gap instead of giving up short of the limit.
+	lo, hi := n, len(changes)+1
+	for range 6 {
+		if size >= limit*995/1000 {
+			break
+		}
+		next := guess(lo, size, 0.995)
+		if next >= hi {
+			next = (lo + hi) / 2
+		}
+		if next <= lo || next > len(changes) {
 			break
 		}
 		img, sz, err := save(next)
@@ -179,9 +188,10 @@ func (s *synchronizer) prefixImage(at []automerge.ChangeHash, whole, limit int) 
 			return image{}, err
 		}
 		if sz > limit {
-			break
+			hi = next
+			continue
 		}
-		fit, n, size = img, next, sz
+		fit, lo, size = img, next, sz
 	}
 	return fit, nil
 }
