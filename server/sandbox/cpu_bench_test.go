@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/automerge/automerge-go"
 )
 
 // cpuTime is the CPU time every thread of process pid has used, from
@@ -40,32 +38,9 @@ func benchPaced(b *testing.B, request func(p *Pool, msg []byte, state [][]byte) 
 		b.Fatal(err)
 	}
 	defer pool.Close()
-	doc := automerge.New()
-	for i := 0; i < 100; i++ {
-		if err := doc.Path(fmt.Sprint("k", i%10)).Set(int64(i)); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := doc.Commit("c"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	state := [][]byte{doc.Save()}
 	const n = 1000
-	msgs := make([][]byte, n)
-	for i := range msgs {
-		if err := doc.Path("n").Set(int64(i)); err != nil {
-			b.Fatal(err)
-		}
-		h, err := doc.Commit("n")
-		if err != nil {
-			b.Fatal(err)
-		}
-		c, err := doc.Change(h)
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs[i] = syncMessage(c.Save())
-	}
+	saved, msgs := benchDocument(b, n)
+	state := [][]byte{saved}
 	worker := pool.workers[0].cmd.Process.Pid
 	var parent, child time.Duration
 	b.ResetTimer()
