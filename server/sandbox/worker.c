@@ -45,6 +45,13 @@ extern bool AMitemToSyncMessage(const struct AMitem *item, const struct AMsyncMe
 
 #define AM_STATUS_OK 0
 
+// release frees a result, if there is one (AMresultFree requires one).
+static void release(struct AMresult *r) {
+	if (r) {
+		AMresultFree(r);
+	}
+}
+
 // Ops and replies: keep in step with protocol.go.
 enum {
 	OP_OPEN = 'o',
@@ -112,7 +119,7 @@ static struct doc **find(const uint8_t *key, size_t n) {
 }
 
 static void free_peer(struct peer *p) {
-	AMresultFree(p->owner);
+	release(p->owner);
 	free(p->key);
 	free(p);
 }
@@ -129,7 +136,7 @@ static void drop(const uint8_t *key, size_t n) {
 		free_peer(p);
 		p = next;
 	}
-	AMresultFree(d->owner);
+	release(d->owner);
 	free(d->key);
 	free(d);
 }
@@ -160,7 +167,7 @@ static uint8_t load(const uint8_t *key, size_t klen, const uint8_t **parts, cons
 			owner = AMload(parts[0], lens[0]);
 			if (failed(owner)) {
 				uint8_t s = rejected("snapshot: ", owner);
-				AMresultFree(owner);
+				release(owner);
 				return s;
 			}
 			continue;
@@ -174,11 +181,11 @@ static uint8_t load(const uint8_t *key, size_t klen, const uint8_t **parts, cons
 			char what[32];
 			snprintf(what, sizeof what, "chunk %zu: ", i - 1);
 			uint8_t s = rejected(what, r);
-			AMresultFree(r);
-			AMresultFree(owner);
+			release(r);
+			release(owner);
 			return s;
 		}
-		AMresultFree(r);
+		release(r);
 	}
 	if (!owner) {
 		owner = AMcreate(NULL);
@@ -258,22 +265,22 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 		if (failed(msg) || failed(r)) {
 			// A refused message may have applied part of itself.
 			status = rejected("", failed(msg) ? msg : r);
-			AMresultFree(r);
-			AMresultFree(msg);
-			AMresultFree(fresh);
+			release(r);
+			release(msg);
+			release(fresh);
 			drop(f[0], flen[0]);
 			return status;
 		}
-		AMresultFree(r);
-		AMresultFree(msg);
+		release(r);
+		release(msg);
 		if (op == OP_CHECK) {
 			// Generating reads what the message announced (haves, needs,
 			// bloom filters) and the history it added; either can crash
 			// the core there and only there (corpus: automerge.rs:916,
 			// sync/bloom.rs:74), after the message was applied.
-			AMresultFree(AMgenerateSyncMessage(d->doc, st));
+			release(AMgenerateSyncMessage(d->doc, st));
 		}
-		AMresultFree(fresh);
+		release(fresh);
 		return REPLY_OK;
 	}
 	case OP_LEAVE:
@@ -290,11 +297,11 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 		struct AMresult *r = AMloadIncremental(d->doc, f[1], flen[1]);
 		if (failed(r)) {
 			uint8_t status = rejected("", r);
-			AMresultFree(r);
+			release(r);
 			drop(f[0], flen[0]);
 			return status;
 		}
-		AMresultFree(r);
+		release(r);
 		return REPLY_OK;
 	}
 	case OP_FORGET:
