@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -172,9 +173,15 @@ func (s *synchronizer) routine(m syncmsg.Message) bool {
 		len(m.Changes) > 0 || len(m.Need) > 0 || len(m.Have) > 1 || len(m.Heads) == 0 {
 		return false
 	}
+	// Known, distinct and few: a peer's heads and last sync are a
+	// handful of hashes; a list of one head repeated thousands of times is
+	// no acknowledgement and goes to the sandbox like anything unusual.
 	known := func(hs []syncmsg.Hash) bool {
-		for _, h := range hs {
-			if _, ok := s.advertised[automerge.ChangeHash(h)]; !ok {
+		if len(hs) > maxRoutineHashes {
+			return false
+		}
+		for i, h := range hs {
+			if _, ok := s.advertised[automerge.ChangeHash(h)]; !ok || slices.Contains(hs[:i], h) {
 				return false
 			}
 		}
@@ -190,6 +197,10 @@ func (s *synchronizer) routine(m syncmsg.Message) bool {
 	}
 	return true
 }
+
+// maxRoutineHashes bounds the heads, and the last sync, of a routine
+// acknowledgement.
+const maxRoutineHashes = 32
 
 // maxProbes bounds how many changes of a crashing message are tried one
 // by one to find the one that crashes the core.

@@ -489,6 +489,17 @@ func TestRoutineAcknowledgementsSkipTheSandbox(t *testing.T) {
 	if got := pool.Checks() - before; got != 2 {
 		t.Fatalf("%d sandbox checks for a message naming an unknown head and a change, want 2", got)
 	}
+	// So is one naming a known head many times over.
+	before = pool.Checks()
+	repeated := make([]automerge.ChangeHash, maxRoutineHashes)
+	for i := range repeated {
+		repeated[i] = doc.Heads()[0]
+	}
+	b.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "b", TargetID: r.PeerID(), DocumentID: id, Data: ack(repeated)})
+	push("repeated")
+	if got := pool.Checks() - before; got != 2 {
+		t.Fatalf("%d sandbox checks for a message repeating a head and a change, want 2", got)
+	}
 	// So is one with a need, even of a known change.
 	before = pool.Checks()
 	hs := hashes(doc.Heads())

@@ -371,7 +371,9 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		return
 	}
 	if parseErr == nil {
-		s.observeHeads(pe, changeHashes(parsed.Heads))
+		if s.relay.opts.Observer != nil {
+			s.observeHeads(pe, changeHashes(parsed.Heads))
+		}
 		if n := len(parsed.Changes); n > 0 {
 			s.relay.metrics.ChangesApplied(n)
 			s.rate.add(time.Now(), n)

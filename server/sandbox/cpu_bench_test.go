@@ -76,3 +76,56 @@ func BenchmarkPacedCheck(b *testing.B) {
 		return p.Check("d", "peer", msg, func() [][]byte { return state })
 	})
 }
+
+// BenchmarkWorkerMemory reports a worker's resident memory after each of
+// eight rounds of 2,000 checks by five peers (one leaving every seventh
+// check), a local apply and the document forgotten: the C loop frees
+// every result it gets, so the figure stays flat from round to round.
+func BenchmarkWorkerMemory(b *testing.B) {
+	pool, err := Start(Options{Workers: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	saved, msgs := benchDocument(b, 2000)
+	state := func() [][]byte { return [][]byte{saved} }
+	pid := pool.workers[0].cmd.Process.Pid
+	for j := 0; j < b.N; j++ {
+		var first, last int64
+		for round := 0; round < 8; round++ {
+			for i, m := range msgs {
+				peer := fmt.Sprint("p", i%5)
+				if err := pool.Check("d", peer, m, state); err != nil {
+					b.Fatal(err)
+				}
+				if i%7 == 0 {
+					pool.Leave("d", peer)
+				}
+			}
+			pool.Forget("d")
+			kib := residentKiB(b, pid)
+			if round == 0 {
+				first = kib
+			}
+			last = kib
+		}
+		b.ReportMetric(float64(first), "KiB-after-round-1")
+		b.ReportMetric(float64(last), "KiB-after-round-8")
+	}
+}
+
+// residentKiB is VmRSS of process pid.
+func residentKiB(tb testing.TB, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	tb.Fatalf("no VmRSS for %d", pid)
+	return 0
+}
