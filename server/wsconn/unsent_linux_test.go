@@ -3,6 +3,7 @@ package wsconn_test
 import (
 	"context"
 	"crypto/tls"
+	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,11 +65,42 @@ func TestUnsentOverTLS(t *testing.T) {
 	unsentAfterWrite(t, "dialed over TLS", dialed)
 }
 
+// TestUnsentWithCompression: with permessage-deflate negotiated, the
+// connection's socket sits under gorilla's compressing writer and the
+// relay's own wrapper; Unsent still reports the bytes waiting in the
+// kernel's send queue, so keepalive and Relay.Traffic see a slow peer.
+func TestUnsentWithCompression(t *testing.T) {
+	accepted := make(chan *wsconn.Conn, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrader{}.Upgrade(w, r, wsconn.Options{})
+		if err != nil {
+			return
+		}
+		accepted <- c
+		<-r.Context().Done()
+	}))
+	defer ts.Close()
+	peer, resp, err := (&websocket.Dialer{EnableCompression: true}).Dial("ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if ext := resp.Header.Get("Sec-Websocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Fatalf("compression was not negotiated (extensions %q)", ext)
+	}
+	c := <-accepted
+	defer c.Close("")
+	unsentAfterWrite(t, "compressed", c)
+}
+
 // unsentAfterWrite writes more than the peer's buffers hold and expects
-// Unsent to see some of it waiting.
+// Unsent to see some of it waiting. The frame is random: compressed, it
+// is as large as it is plain.
 func unsentAfterWrite(t *testing.T, what string, c *wsconn.Conn) {
 	t.Helper()
-	go c.WriteFrame(context.Background(), make([]byte, 8<<20))
+	frame := make([]byte, 8<<20)
+	rand.New(rand.NewSource(1)).Read(frame)
+	go c.WriteFrame(context.Background(), frame)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		switch n := c.Unsent(); {
