@@ -1,7 +1,9 @@
 package wsconn
 
 import (
+	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,6 +22,8 @@ import (
 // was on its way when its connection closed wakes nothing.
 type poller struct {
 	epfd int
+	file *os.File        // epfd, registered with the Go runtime's poller
+	set  syscall.RawConn // file's descriptor, read through the runtime's poller
 
 	mu    sync.Mutex       // guards the following, and Conn.pollID
 	conns map[uint64]*Conn // registered connections by number
@@ -39,24 +43,47 @@ func thePoller() *poller {
 		if err != nil {
 			return
 		}
-		sharedPoller = &poller{epfd: fd, conns: make(map[uint64]*Conn)}
+		if err := unix.SetNonblock(fd, true); err != nil {
+			_ = unix.Close(fd)
+			return
+		}
+		// An epoll set is itself pollable (readable while it holds a ready
+		// event), so the runtime's poller can wait on it: no thread sits in
+		// epoll_wait, and the runtime's system monitor is not kept awake
+		// taking the processor back from a goroutine blocked in a system
+		// call after every burst (it was half of the relay's context
+		// switches under load).
+		file := os.NewFile(uintptr(fd), "veche-idle-connections")
+		set, err := file.SyscallConn()
+		if err != nil {
+			_ = file.Close()
+			return
+		}
+		sharedPoller = &poller{epfd: fd, file: file, set: set, conns: make(map[uint64]*Conn)}
 		go sharedPoller.run()
 	})
 	return sharedPoller
 }
 
 // run waits on the set for ever and wakes the connections whose sockets
-// are ready. It runs on a goroutine of its own, in a blocking system call
-// most of the time (one thread for all idle connections).
+// are ready. It runs on a goroutine of its own, parked in the runtime's
+// poller while no socket is ready (one goroutine, no thread, for all idle
+// connections).
 func (p *poller) run() {
 	events := make([]unix.EpollEvent, 128)
 	ready := make([]*Conn, 0, len(events))
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
+		var n int
+		var err error
+		// Read calls the function again each time the set turns readable,
+		// until it reports done; epoll_wait does not block (timeout 0).
+		if rerr := p.set.Read(func(uintptr) bool {
+			n, err = unix.EpollWait(p.epfd, events, 0)
+			return n > 0 || (err != nil && err != unix.EINTR)
+		}); rerr != nil {
+			err = rerr
+		}
 		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
 			panic("wsconn: epoll_wait: " + err.Error()) // a bad descriptor or buffer: a bug, not a condition
 		}
 		p.mu.Lock()
