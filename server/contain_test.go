@@ -215,18 +215,33 @@ func newClosedPipe() Conn {
 }
 
 // TestPoisonedStoredDocumentIsUnavailable: a document whose stored state
-// crashes the core on load (a poisoned change written by an older,
-// uncontained version) is marked unavailable with a log line, the relay
-// keeps serving, and a restarted relay does not crash its sandbox on it
-// again.
+// crashes the core (a poisoned change written by an older, uncontained
+// version) is marked unavailable with a log line, the relay keeps
+// serving, and a restarted relay does not crash its sandbox on it again.
+// Two kinds: a state that crashes the core when loaded, and one that
+// loads but crashes it when the relay answers a peer holding it (a change
+// whose sequence number does not follow its actor's: the compressed
+// document a new phone gets is recorded as held, and the answer that
+// follows crashed the relay's own core).
 func TestPoisonedStoredDocumentIsUnavailable(t *testing.T) {
-	var c crasher
+	var onLoad, onAnswer crasher
 	for _, x := range loadCorpus(t) {
-		if len(x.State) == 0 && !x.Generate {
-			c = x
-			break
+		switch {
+		case len(x.State) == 0 && !x.Generate && onLoad.name == "":
+			onLoad = x
+		case len(x.State) == 0 && strings.Contains(x.name, "-holder-"):
+			onAnswer = x
 		}
 	}
+	if onLoad.name == "" || onAnswer.name == "" {
+		t.Fatal("corpus lacks a state-less crasher of each kind")
+	}
+	for _, c := range []crasher{onLoad, onAnswer} {
+		t.Run(c.name, func(t *testing.T) { poisonedStoredDocument(t, c) })
+	}
+}
+
+func poisonedStoredDocument(t *testing.T, c crasher) {
 	chunks, err := syncMessageChunks(c.Message)
 	if err != nil {
 		t.Fatal(err)

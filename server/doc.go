@@ -71,8 +71,18 @@
 // state (generation reads what the message announced and the history it
 // added, and crashes of its own live there: automerge.rs:916, from
 // changes that apply but leave the document unable to answer, and
-// sync/bloom.rs:74, from a bloom filter claiming entries without bits).
-// Only a message that survived reaches the relay's core. A worker's loop
+// sync/bloom.rs:74, from a bloom filter claiming entries without bits),
+// then, when the message moved the heads, the clock of the new heads,
+// which answering a peer that holds them computes first. That is not in
+// the sender's answer: a change whose sequence number skips ahead of its
+// actor's applies and answers its sender without harm, but the clock of
+// any heads that include it indexes past the actor's changes
+// (automerge.rs:916 again), so the relay's own core crashed the first time
+// it answered a peer holding them — a new phone sent the compressed
+// document (recorded as held), or the sender's next acknowledgement, which
+// skips the sandbox as routine (see synchronizer.routine). Loading a
+// document in a worker ends with the same answer. Only a message that
+// survived reaches the relay's core. A worker's loop
 // is C over the core's C API (sandbox/worker.c), so a request costs the
 // core's work and two wake-ups, not a Go scheduler's. Cheap checks in
 // Go come first (validateSyncMessage: the envelope and every bloom filter
@@ -108,8 +118,12 @@
 // relay's but answers every message where the relay answers once per
 // flush, and a local write's changes are mirrored as they are made; an
 // input that crashed only with the relay's exact sync state would still
-// reach the relay. No such input is known, and the fuzzer (package
-// sandbox, TestMutationFuzz) looks for crashes in the same calls.
+// reach the relay. One such class was found by a hostile trial (answers
+// to a peer holding the new heads, above) and is now answered in the
+// worker too; should another slip through to the compressed-document
+// answer, the worker's crash there marks the document unavailable before
+// the relay's core answers (transfer.go). The fuzzer (package sandbox,
+// TestMutationFuzz) looks for crashes in the same calls.
 //
 // # Dialing
 //

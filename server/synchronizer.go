@@ -608,6 +608,9 @@ func (s *synchronizer) flush() time.Duration {
 		return s.relay.opts.SyncInterval
 	}
 	for pe, ps := range s.peers {
+		if s.poisoned {
+			break // every sync state holds the document that crashes the core
+		}
 		if !ps.pending || ps.sync == nil || ps.waiting || ps.sending {
 			continue
 		}
@@ -641,6 +644,10 @@ func (s *synchronizer) answer(pe *peer, ps *peerState) {
 	if ps.empty && ps.v2 && len(s.lastHeads) > 0 {
 		ps.empty = false
 		msgs, err = s.wholeDocument(pe, ps)
+		if errors.Is(err, errPoisoned) {
+			s.unavailable(pe, ps)
+			return
+		}
 		if err != nil {
 			s.log.Warn("whole-document answer failed; sending changes", "peer", pe.id, "err", err)
 		}

@@ -2,13 +2,19 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/syncmsg"
 )
+
+// errPoisoned ends an answer: answering the peer crashed the sandbox's
+// core, and the document is marked unavailable (contain.go).
+var errPoisoned = errors.New("answering this document crashes the Automerge engine: marked unavailable")
 
 // Thin links (DESIGN.md principle 7). Two things keep a first sync over a
 // 2G link cheap and resumable:
@@ -57,8 +63,16 @@ func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) 
 	}
 	if pool := s.relay.opts.Sandbox; pool != nil {
 		// The sandbox mirrors every peer's sync state with the same
-		// messages (contain.go): it records the claim too.
-		_ = pool.Check(s.mirror, peerKey(pe), claim, s.mirrorState)
+		// messages (contain.go): it records the claim too, and answers
+		// it first. The worker checks every message and every load with
+		// such an answer, so this crashes only if a document slipped
+		// through; then the relay's own core would crash answering, so
+		// the document is marked unavailable instead.
+		var crash *sandbox.Crash
+		if err := pool.Check(s.mirror, peerKey(pe), claim, s.mirrorState); errors.As(err, &crash) && !crash.External {
+			s.poison(crash)
+			return nil, errPoisoned
+		}
 	}
 	ps.claimed = true
 	first := syncmsg.Message{Type: syncmsg.V2, Heads: hashes(img.heads), Have: []syncmsg.Have{{LastSync: hashes(img.heads)}}, Changes: [][]byte{img.data}}
