@@ -40,9 +40,9 @@ type Options struct {
 	// Default 1s.
 	LockTimeout time.Duration
 
-	// MaxBatchDelay is the longest an Append or SaveSyncState waits for
-	// others to share its commit (and fsync). It is added to the latency of a
-	// lone write. Default 2ms.
+	// MaxBatchDelay is the longest an Append or SaveSyncState that starts
+	// while another write is under way waits for others to share its commit
+	// (and fsync). A write that starts alone does not wait. Default 2ms.
 	MaxBatchDelay time.Duration
 
 	// MaxBatchSize is how many waiting Appends and SaveSyncStates make a
@@ -108,6 +108,7 @@ type Bolt struct {
 	commits   atomic.Int64
 	appends   atomic.Int64
 	documents atomic.Int64
+	writing   atomic.Int64 // Appends and SaveSyncStates under way (see groupCommit)
 
 	// lastTx is the last write transaction countCommit saw. It is only used
 	// inside write transactions, so bbolt's writer lock guards it.
@@ -287,9 +288,23 @@ func (s *Bolt) Meta(ctx context.Context, id string) (m Meta, err error) {
 	return m, err
 }
 
-// Append implements Store. It goes through bbolt's DB.Batch, which may run
-// the transaction function more than once; the function therefore derives
-// everything (time, sequence, sizes) from the transaction it is given.
+// groupCommit runs fn in a write transaction. A write that starts while
+// no other is under way commits at once (DB.Update): a lone busy document
+// does not wait MaxBatchDelay, nor hand its commit to a timer's
+// goroutine. A write that starts while another is under way goes through
+// DB.Batch and shares one commit, one fsync, with the others that arrive
+// within MaxBatchDelay (group commit). DB.Batch may run fn more than once,
+// so fn derives everything (time, sequence, sizes) from the transaction it
+// is given.
+func (s *Bolt) groupCommit(fn func(*bolt.Tx) error) error {
+	defer s.writing.Add(-1)
+	if s.writing.Add(1) == 1 {
+		return s.db.Update(fn)
+	}
+	return s.db.Batch(fn)
+}
+
+// Append implements Store. It commits through groupCommit.
 func (s *Bolt) Append(ctx context.Context, id string, chunk []byte, heads []string) (m Meta, err error) {
 	defer wrap(&err, "append to %q", id)
 	if err := checkID("document id", id); err != nil {
@@ -304,7 +319,7 @@ func (s *Bolt) Append(ctx context.Context, id string, chunk []byte, heads []stri
 	}
 	defer s.mu.RUnlock()
 
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.groupCommit(func(tx *bolt.Tx) error {
 		s.countCommit(tx)
 		now := time.Now().UTC()
 		docs := tx.Bucket(bucketDocs)
@@ -475,7 +490,7 @@ func (s *Bolt) SaveSyncState(ctx context.Context, storageID, docID string, state
 	}
 	defer s.mu.RUnlock()
 
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.groupCommit(func(tx *bolt.Tx) error {
 		s.countCommit(tx)
 		peer, err := tx.Bucket(bucketSync).CreateBucketIfNotExists([]byte(storageID))
 		if err != nil {

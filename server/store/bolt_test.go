@@ -397,6 +397,43 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestLoneWriteCommitsAtOnce: a write while no other is under way does
+// not wait for a batch to fill (MaxBatchDelay is an hour here): writes one
+// after another each commit at once.
+func TestLoneWriteCommitsAtOnce(t *testing.T) {
+	t.Parallel()
+	s, err := store.Open(t.TempDir(), &store.Options{MaxBatchDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 3 {
+			if _, err := s.Append(t.Context(), "lone", []byte{byte(i)}, nil); err != nil {
+				done <- err
+				return
+			}
+			if err := s.SaveSyncState(t.Context(), "phone", "lone", []byte{byte(i)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a write with no other under way waited for a batch (MaxBatchDelay)")
+	}
+	if st := s.Stats(); st.Commits < 6 {
+		t.Errorf("6 writes one after another took %d commits, want one each", st.Commits)
+	}
+}
+
 // TestCorruptMeta checks that undecodable metadata is reported as
 // ErrCorrupt rather than misread.
 func TestCorruptMeta(t *testing.T) {

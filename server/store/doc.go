@@ -53,12 +53,15 @@ forever.
 # Group commit
 
 An fsync costs milliseconds on a good disk and far more on an SD card, and a
-relay serving many peers appends to many documents at once. Append and
-SaveSyncState therefore go through bbolt's DB.Batch: calls arriving within
-Options.MaxBatchDelay of each other (up to Options.MaxBatchSize of them) share
-one transaction and one fsync, and each returns when that transaction is
-durable. A lone write waits MaxBatchDelay for company first. Stats reports how
-many commits the appends took.
+relay serving many peers appends to many documents at once. An Append or
+SaveSyncState that starts while another is under way therefore goes through
+bbolt's DB.Batch: calls arriving within Options.MaxBatchDelay of each other
+(up to Options.MaxBatchSize of them) share one transaction and one fsync, and
+each returns when that transaction is durable. One that starts while no other
+is under way commits at once (DB.Update): a lone busy document does not wait
+MaxBatchDelay for company that is not coming, nor hand its commit to the
+batch timer's goroutine (groupCommit in bolt.go). Stats reports how many
+commits the appends took.
 
 DB.Batch may run a call's function more than once (when another call in the
 same batch fails, the batch is retried without it), so the functions derive
