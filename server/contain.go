@@ -94,7 +94,7 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message, routine bool) bool {
 	if pool == nil || routine {
 		return true
 	}
-	err := pool.Check(s.mirror, peerKey(pe), msg.Data, s.mirrorState)
+	err := s.check(peerKey(pe), msg.Data)
 	var crash *sandbox.Crash
 	var rejected *sandbox.Rejected
 	switch {
@@ -248,12 +248,40 @@ func pushMessage(changes ...[]byte) []byte {
 // peerKey names a peer's sync state in the sandbox.
 func peerKey(pe *peer) string { return fmt.Sprintf("%p", pe) }
 
+// check runs a peer's message through the sandbox against the mirror of
+// the document. A mirror the worker cannot load from the document saved
+// whole (a change in it breaks the saved form, see reloads) is loaded from
+// its changes as they came instead: the document is not to blame, and
+// marking it unavailable would let any member who wrote such a change,
+// then any message the core refuses (which drops the mirror), take the
+// whole council down. Called with mu held.
+func (s *synchronizer) check(peer string, msg []byte) error {
+	pool := s.relay.opts.Sandbox
+	err := pool.Check(s.mirror, peer, msg, s.mirrorState)
+	var rejected *sandbox.Rejected
+	if errors.As(err, &rejected) && rejected.Op == "load" && !s.unsaveable {
+		s.unsaveable = true
+		s.log.Warn("the document saved whole does not load again: its sandbox copy is loaded from its changes instead", "err", err)
+		err = pool.Check(s.mirror, peer, msg, s.mirrorState)
+	}
+	return err
+}
+
 // mirrorState is the document as the relay holds it, for a sandbox worker
 // that does not hold it yet. It saves a fork: Save on the document itself
-// would mark uncommitted changes as saved. Called with mu held.
+// would mark uncommitted changes as saved. A document whose saved form does
+// not load again goes as its changes instead (slower to load). Called with
+// mu held.
 func (s *synchronizer) mirrorState() [][]byte {
 	if s.doc == nil || len(s.doc.Heads()) == 0 {
 		return nil
+	}
+	if s.unsaveable {
+		cs, err := s.doc.Changes()
+		if err != nil {
+			return nil
+		}
+		return [][]byte{nil, automerge.SaveChanges(cs)}
 	}
 	fork, err := s.doc.Fork()
 	if err != nil {
@@ -338,7 +366,7 @@ func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
 	if pool == nil {
 		return nil
 	}
-	err := pool.Check(s.mirror, "", msg, s.mirrorState)
+	err := s.check("", msg)
 	var crash *sandbox.Crash
 	switch {
 	case err == nil:

@@ -100,6 +100,20 @@
 // instead of crashing the relay at every start; so does a document whose
 // own saved state a worker cannot load.
 //
+// A change can also apply, answer and store without complaint yet leave a
+// document whose saved form Automerge refuses to load again ("mismatching
+// heads": columns that do not encode back to the bytes the change's hash
+// was taken of; a hostile member finds one in a few tries of mutated
+// bytes, testdata/unsaveable). Checking every message for that would cost
+// a save and a load of the whole document (3.6 ms at 1,000 changes), so
+// the relay instead never lets such a saved form replace what loads:
+// compaction checks the snapshot reloads before it replaces the chunks
+// (synchronizer.reloads), the compressed document a new phone would get is
+// checked the same way (else it gets the changes), and the sandbox's copy
+// of such a document is loaded from its changes rather than marked
+// unavailable. Stock clients (automerge 3) still take the change itself
+// but cannot reload a document saved with it: that is not contained here.
+//
 // Why a sandbox and not a supervised engine (the Automerge work moved
 // wholly into a restartable child): the relay's structure stays as it is
 // — one synchronizer per document, committing under its own lock,

@@ -71,6 +71,7 @@ type synchronizer struct {
 	flushArmed   uint64      // how many flush timers were armed: names the current one
 	idleTimer    *time.Timer // armed while no peer syncs the document
 	img          *image      // the last saved image sent to a peer that had nothing
+	unsaveable   bool        // the document saved whole does not load again: never compacted
 }
 
 // peerState is what a synchronizer knows of one peer.
@@ -557,13 +558,43 @@ func (s *synchronizer) maybeCompact() {
 }
 
 func (s *synchronizer) compact() {
+	if s.unsaveable {
+		return
+	}
 	snapshot := s.doc.Save()
+	if err := s.reloads(snapshot); err != nil {
+		// Compacting would replace changes that load with a snapshot that
+		// does not: the document would be lost at its next load.
+		s.unsaveable = true
+		s.log.Error("the document saved whole does not load again (a change in it breaks Automerge's saved form): keeping its changes as they came instead of compacting", "err", err)
+		return
+	}
 	meta, err := s.relay.store.Compact(s.ctx(), s.id, snapshot, s.meta.Chunks, hexHeads(s.lastHeads))
 	if err != nil {
 		s.log.Error("compaction failed", "err", err)
 		return
 	}
 	s.meta = meta
+}
+
+// reloads reports whether saved, the document saved whole, loads again.
+// A change can apply, be answered and be stored as it came without
+// complaint from the core, yet leave a document whose saved form Automerge
+// refuses ("mismatching heads": a change whose columns do not encode back
+// to the bytes its hash was taken of; a hostile member needs a few tries
+// of mutated bytes to write one). The relay's store keeps such a document
+// loadable as long as it holds the changes as they came, so compaction,
+// and the compressed document a new phone gets, check the saved form
+// first: in a sandbox worker when there is one (a saved form that crashes
+// the core costs a worker), else here. Called with mu held.
+func (s *synchronizer) reloads(saved []byte) error {
+	if pool := s.relay.opts.Sandbox; pool != nil {
+		key := "reload:" + s.mirror
+		defer pool.Forget(key)
+		return pool.Load(key, [][]byte{saved})
+	}
+	_, err := automerge.Load(saved)
+	return err
 }
 
 func hexHeads(heads []automerge.ChangeHash) []string {

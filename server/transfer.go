@@ -61,7 +61,7 @@ func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) 
 	if _, err := ps.sync.ReceiveMessage(claim); err != nil {
 		return nil, fmt.Errorf("recording the document sent: %w", err)
 	}
-	if pool := s.relay.opts.Sandbox; pool != nil {
+	if s.relay.opts.Sandbox != nil {
 		// The sandbox mirrors every peer's sync state with the same
 		// messages (contain.go): it records the claim too, and answers
 		// it first. The worker checks every message and every load with
@@ -69,7 +69,7 @@ func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) 
 		// through; then the relay's own core would crash answering, so
 		// the document is marked unavailable instead.
 		var crash *sandbox.Crash
-		if err := pool.Check(s.mirror, peerKey(pe), claim, s.mirrorState); errors.As(err, &crash) && !crash.External {
+		if err := s.check(peerKey(pe), claim); errors.As(err, &crash) && !crash.External {
 			s.poison(crash)
 			return nil, errPoisoned
 		}
@@ -135,6 +135,14 @@ func (s *synchronizer) image() (image, error) {
 		var err error
 		if img, err = s.prefixImage(heads, len(img.data), limit); err != nil {
 			return image{}, err
+		}
+	}
+	if img.data != nil {
+		if err := s.reloads(img.data); err != nil {
+			// A phone could not load it either (stock Automerge checks what
+			// it loads as the core does): it gets the changes instead.
+			s.log.Warn("the document saved whole does not load again: a new phone gets its changes instead", "err", err)
+			img = image{at: heads}
 		}
 	}
 	s.img = &img
