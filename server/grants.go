@@ -20,6 +20,8 @@ type OwnerStore interface {
 	SetOwner(ctx context.Context, docID, council string) error
 	// Owner returns the council owning docID, or an error when none does.
 	Owner(ctx context.Context, docID string) (string, error)
+	// OwnedCount returns how many documents council owns.
+	OwnedCount(ctx context.Context, council string) (int, error)
 }
 
 // Grants is the Access of a relay with access control: every grant is
@@ -51,6 +53,7 @@ type Grants struct {
 
 	mu       sync.Mutex // guards the following
 	councils map[string]*councilFacts
+	owned    map[string]int // documents each council owns, once counted
 }
 
 // councilFacts is what grants need to know of one council document, all
@@ -71,7 +74,7 @@ type councilFacts struct {
 // NewGrants returns grants derived from the documents r holds. Install
 // them with r.SetAccess before serving.
 func NewGrants(r *Relay, owners OwnerStore) *Grants {
-	return &Grants{relay: r, owners: owners, log: r.log, councils: make(map[string]*councilFacts)}
+	return &Grants{relay: r, owners: owners, log: r.log, councils: make(map[string]*councilFacts), owned: make(map[string]int)}
 }
 
 // SetAccess installs the access policy; call it before serving.
@@ -158,7 +161,44 @@ func (g *Grants) created(p Principal, documentID string) {
 	}
 	if err := g.owners.SetOwner(context.Background(), documentID, p.Council); err != nil {
 		g.log.Error("recording the owner of a new document", "doc", documentID, "err", err)
+		return
 	}
+	g.mu.Lock()
+	if n, ok := g.owned[p.Council]; ok {
+		g.owned[p.Council] = n + 1
+	}
+	g.mu.Unlock()
+}
+
+// full reports whether p's council owns Options.MaxDocumentsPerCouncil
+// documents already, so that p may create no more: without a bound, one
+// member creating documents as fast as the relay commits them fills its
+// disk (some 8 KiB of bbolt each, however small) and, while connections
+// hold them open, its memory. A count the store cannot give counts as
+// full.
+func (g *Grants) full(p Principal) bool {
+	limit := g.relay.opts.MaxDocumentsPerCouncil
+	if g.owners == nil || p.Kind != KindMember || limit <= 0 {
+		return false
+	}
+	g.mu.Lock()
+	n, ok := g.owned[p.Council]
+	g.mu.Unlock()
+	if !ok {
+		var err error
+		if n, err = g.owners.OwnedCount(context.Background(), p.Council); err != nil {
+			g.log.Error("counting the documents a council owns", "council", p.Council, "err", err)
+			return true
+		}
+		g.mu.Lock()
+		if m, ok := g.owned[p.Council]; ok {
+			n = m // counted meanwhile, and counting on
+		} else {
+			g.owned[p.Council] = n
+		}
+		g.mu.Unlock()
+	}
+	return n >= limit
 }
 
 // facts returns the facts of a council, reading its document on first use.

@@ -22,6 +22,16 @@ func (o *memOwners) SetOwner(_ context.Context, doc, council string) error {
 	return nil
 }
 
+func (o *memOwners) OwnedCount(_ context.Context, council string) (int, error) {
+	n := 0
+	for _, c := range o.m {
+		if c == council {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (o *memOwners) Owner(_ context.Context, doc string) (string, error) {
 	if c, ok := o.m[doc]; ok {
 		return c, nil

@@ -250,12 +250,18 @@ func (pe *peer) handleSync(msg wire.Message) error {
 			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents on one connection (limit %d)", pe.relay.opts.MaxDocumentsPerConn))
 			return nil
 		}
-		switch create, decoy := pe.mayCreate(msg); {
+		switch create, decoy, full := pe.mayCreate(msg); {
 		case pe.relay.opts.Access.CanRead(pe.principal, id) || create:
 			s = pe.relay.acquire(id)
 			if s == nil {
 				return ErrRelayClosed
 			}
+		case full:
+			// Said of a new id and of one it may not read alike, so the
+			// bound tells nothing of which ids exist.
+			pe.relay.metrics.Refused(RefusedTooManyDocuments)
+			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents: your council owns %d already (the relay's limit); no more can be created", pe.relay.opts.MaxDocumentsPerCouncil))
+			return nil
 		case decoy:
 			// A document it may not read, which it could create were the id
 			// free: answered exactly as a new document would be (decoy.go).
@@ -282,23 +288,29 @@ func (pe *peer) handleSync(msg wire.Message) error {
 // stores, from a principal allowed to create. The document then belongs to
 // the principal's council from this moment, so the rest of its first sync
 // is allowed. decoy reports a sync message the principal could create
-// with, for an id that is stored already.
-func (pe *peer) mayCreate(msg wire.Message) (create, decoy bool) {
+// with, for an id that is stored already. full reports one it could
+// create with but for its council owning Options.MaxDocumentsPerCouncil
+// documents already, whether the id is stored or not.
+func (pe *peer) mayCreate(msg wire.Message) (create, decoy, full bool) {
 	access := pe.relay.opts.Access
 	if msg.Type != wire.TypeSync || !access.CanCreate(pe.principal) {
-		return false, false
+		return false, false, false
+	}
+	g, grants := access.(*Grants)
+	if grants && g.full(pe.principal) {
+		return false, false, true
 	}
 	exists, err := pe.relay.store.Exists(context.Background(), string(msg.DocumentID))
 	if err != nil {
-		return false, false
+		return false, false, false
 	}
 	if exists {
-		return false, true
+		return false, true, false
 	}
-	if g, ok := access.(*Grants); ok {
+	if grants {
 		g.created(pe.principal, string(msg.DocumentID))
 	}
-	return true, false
+	return true, false, false
 }
 
 func (pe *peer) handleEphemeral(msg wire.Message) {

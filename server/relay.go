@@ -37,6 +37,11 @@ type Options struct {
 	// MaxDocumentsPerConn bounds how many documents one connection may
 	// sync at once. Default: 4096.
 	MaxDocumentsPerConn int
+	// MaxDocumentsPerCouncil bounds how many documents the members of one
+	// council may create over the websocket, all told (Grants only): past
+	// it, a sync message for a document they may not read gets an error.
+	// Default: DefaultMaxDocumentsPerCouncil; negative: no bound.
+	MaxDocumentsPerCouncil int
 	// MaxMessagesPerSecond bounds the messages one connection may send,
 	// sustained; MessageBurst more may come at once (a phone that was
 	// offline syncs all its documents on reconnect). A connection over
@@ -150,6 +155,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxDocumentsPerConn <= 0 {
 		o.MaxDocumentsPerConn = 4096
 	}
+	if o.MaxDocumentsPerCouncil == 0 {
+		o.MaxDocumentsPerCouncil = DefaultMaxDocumentsPerCouncil
+	}
 	if o.MaxMessagesPerSecond <= 0 {
 		o.MaxMessagesPerSecond = 200
 	}
@@ -214,6 +222,12 @@ const DefaultHandshakeTimeout = 15 * time.Second
 // message (the saved form costs a few bytes a change; slices of changes
 // cost about a hundred).
 const DefaultMaxMessageSize = 128 << 10
+
+// DefaultMaxDocumentsPerCouncil is the default Options.MaxDocumentsPerCouncil:
+// far more than the attachments and drafts of a council, few enough that
+// one member cannot fill a Raspberry Pi's disk with empty documents (some
+// 80 MiB of bbolt at the bound).
+const DefaultMaxDocumentsPerCouncil = 10000
 
 // DefaultSyncInterval is the default Options.SyncInterval: long enough that
 // a burst of changes from many peers travels in one message per peer, and

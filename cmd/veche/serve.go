@@ -137,6 +137,7 @@ func NewMain() *Main {
 		Limits: Limits{
 			MaxFrameBytes:             8 << 20,
 			MaxDocumentsPerConnection: 4096,
+			MaxDocumentsPerCouncil:    server.DefaultMaxDocumentsPerCouncil,
 			MaxMessagesPerSecond:      200,
 			MaxDocumentBytes:          256 << 20,
 			MaxConnectionsPerToken:    api.DefaultMaxConnectionsPerToken,
@@ -177,6 +178,7 @@ func (m *Main) ParseFlags(args []string) error {
 	for name, dst := range map[string]*int64{
 		"VECHE_MAX_FRAME_BYTES":              &m.Limits.MaxFrameBytes,
 		"VECHE_MAX_DOCUMENTS_PER_CONNECTION": &m.Limits.MaxDocumentsPerConnection,
+		"VECHE_MAX_DOCUMENTS_PER_COUNCIL":    &m.Limits.MaxDocumentsPerCouncil,
 		"VECHE_MAX_MESSAGES_PER_SECOND":      &m.Limits.MaxMessagesPerSecond,
 		"VECHE_MAX_DOCUMENT_BYTES":           &m.Limits.MaxDocumentBytes,
 		"VECHE_MAX_CONNECTIONS_PER_TOKEN":    &m.Limits.MaxConnectionsPerToken,
@@ -247,6 +249,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&m.OpenRegistration, "open-registration", m.OpenRegistration, "let anyone create a council, not only the operator (env VECHE_OPEN_REGISTRATION)")
 	fs.Int64Var(&m.Limits.MaxFrameBytes, "max-frame-bytes", m.Limits.MaxFrameBytes, "largest websocket frame a peer may send (env VECHE_MAX_FRAME_BYTES)")
 	fs.Int64Var(&m.Limits.MaxDocumentsPerConnection, "max-documents-per-connection", m.Limits.MaxDocumentsPerConnection, "documents one connection may sync at once (env VECHE_MAX_DOCUMENTS_PER_CONNECTION)")
+	fs.Int64Var(&m.Limits.MaxDocumentsPerCouncil, "max-documents-per-council", m.Limits.MaxDocumentsPerCouncil, "documents the members of one council may create over the websocket, all told (env VECHE_MAX_DOCUMENTS_PER_COUNCIL)")
 	fs.Int64Var(&m.Limits.MaxMessagesPerSecond, "max-messages-per-second", m.Limits.MaxMessagesPerSecond, "messages one connection may send per second, sustained (env VECHE_MAX_MESSAGES_PER_SECOND)")
 	fs.Int64Var(&m.Limits.MaxDocumentBytes, "max-document-bytes", m.Limits.MaxDocumentBytes, "largest stored size of one document (env VECHE_MAX_DOCUMENT_BYTES)")
 	fs.Int64Var(&m.Limits.MaxMessageBytes, "max-message-bytes", m.Limits.MaxMessageBytes, "largest sync message the relay sends; a larger answer goes as slices a phone keeps as they arrive (env VECHE_MAX_MESSAGE_BYTES)")
@@ -363,19 +366,20 @@ func (m *Main) Run(ctx context.Context) error {
 	m.metrics.WatchStore(st.Stats)
 	m.metrics.WatchSandbox(pool.Restarts)
 	m.relay = server.New(st, server.Options{
-		Metrics:              m.metrics,
-		Sandbox:              pool,
-		CommitDelay:          m.commitDelay,
-		Quarantine:           st,
-		StorageID:            storageID,
-		Logger:               m.log,
-		SyncInterval:         m.SyncInterval,
-		MinSyncInterval:      min(m.MinSyncInterval, m.SyncInterval),
-		MaxFrameSize:         int(m.Limits.MaxFrameBytes),
-		MaxDocumentsPerConn:  int(m.Limits.MaxDocumentsPerConnection),
-		MaxMessagesPerSecond: float64(m.Limits.MaxMessagesPerSecond),
-		MaxDocumentSize:      m.Limits.MaxDocumentBytes,
-		MaxMessageSize:       int(m.Limits.MaxMessageBytes),
+		Metrics:                m.metrics,
+		Sandbox:                pool,
+		CommitDelay:            m.commitDelay,
+		Quarantine:             st,
+		StorageID:              storageID,
+		Logger:                 m.log,
+		SyncInterval:           m.SyncInterval,
+		MinSyncInterval:        min(m.MinSyncInterval, m.SyncInterval),
+		MaxFrameSize:           int(m.Limits.MaxFrameBytes),
+		MaxDocumentsPerConn:    int(m.Limits.MaxDocumentsPerConnection),
+		MaxDocumentsPerCouncil: int(m.Limits.MaxDocumentsPerCouncil),
+		MaxMessagesPerSecond:   float64(m.Limits.MaxMessagesPerSecond),
+		MaxDocumentSize:        m.Limits.MaxDocumentBytes,
+		MaxMessageSize:         int(m.Limits.MaxMessageBytes),
 	})
 	m.metrics.WatchTraffic(m.relay.Traffic)
 	go releaseAfterUnload(ctx, 5*time.Second, m.relay.LoadedDocuments, collectGarbage, releaseFreeMemory)
@@ -532,6 +536,7 @@ func (m *Main) Close() error {
 type Limits struct {
 	MaxFrameBytes             int64
 	MaxDocumentsPerConnection int64
+	MaxDocumentsPerCouncil    int64
 	MaxMessagesPerSecond      int64
 	MaxDocumentBytes          int64
 	MaxConnectionsPerToken    int64
@@ -544,6 +549,7 @@ func (l Limits) check() error {
 	for name, v := range map[string]int64{
 		"--max-frame-bytes":              l.MaxFrameBytes,
 		"--max-documents-per-connection": l.MaxDocumentsPerConnection,
+		"--max-documents-per-council":    l.MaxDocumentsPerCouncil,
 		"--max-messages-per-second":      l.MaxMessagesPerSecond,
 		"--max-document-bytes":           l.MaxDocumentBytes,
 		"--max-connections-per-token":    l.MaxConnectionsPerToken,

@@ -258,6 +258,30 @@ func (s *Bolt) Owner(ctx context.Context, docID string) (council string, err err
 	return council, err
 }
 
+// OwnedCount returns how many documents council owns (SetOwner). It reads
+// every owner record: the relay asks once per council and counts on from
+// there.
+func (s *Bolt) OwnedCount(ctx context.Context, council string) (n int, err error) {
+	defer wrap(&err, "documents owned by %q", council)
+	if err := s.acquire(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := authBucket(tx, bucketOwners)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			if string(v) == council {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
 // PutSealedKey stores the sealed custodial key of a member under
 // auth/keys/<council>/<member>. The store never sees the key itself: the
 // caller seals it (server/auth.Custody).

@@ -210,6 +210,17 @@ func TestOwners(t *testing.T) {
 	if err := s.SetOwner(ctx, "", "c1"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("SetOwner empty doc: err = %v", err)
 	}
+	// Counted per council; a document set again counts once.
+	for _, d := range []string{"d2", "d3", "d2"} {
+		if err := s.SetOwner(ctx, d, "c2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for council, want := range map[string]int{"c1": 1, "c2": 2, "c3": 0} {
+		if n, err := s.OwnedCount(ctx, council); err != nil || n != want {
+			t.Fatalf("OwnedCount(%s) = %d, %v; want %d", council, n, err, want)
+		}
+	}
 }
 
 func TestAuthPersistsAndClosed(t *testing.T) {
