@@ -272,6 +272,22 @@ func poisonedStoredDocument(t *testing.T, c crasher) {
 	p.change(other, "k", "v")
 	waitStored(t, r, p, other)
 
+	// Released by the operator, it is tried again at the next message,
+	// though a peer that asked for it holds it in memory (and, since it
+	// still crashes the core, marked unavailable again).
+	if _, err := r.Release(context.Background(), incs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	again := connectAs(t, r, "again", MemberPrincipal("north", "ana"))
+	again.find(id)
+	again.expect(wire.TypeDocUnavailable)
+	if pool.Restarts() != 2 {
+		t.Fatalf("restarts %d after the release, want 2: the released document was not tried again", pool.Restarts())
+	}
+	if incs := r.Incidents(); len(incs) != 1 || !incs[0].Released.IsZero() {
+		t.Fatalf("incidents after the retry: %+v", incs)
+	}
+
 	// A new relay on the same store knows the document is poisoned and
 	// never hands it to the core again.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

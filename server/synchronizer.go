@@ -229,6 +229,24 @@ func (s *synchronizer) load() {
 	s.rememberHeads(s.lastHeads)
 }
 
+// retryPoisoned loads a document marked unavailable again, after the
+// operator released it; the peers that were told it is unavailable are
+// synced if it loads (else it is marked again, with a new incident).
+// Called with mu held.
+func (s *synchronizer) retryPoisoned() {
+	s.poisoned = false
+	s.log.Info("quarantined document released: loading it again")
+	s.load()
+	if s.doc == nil {
+		return
+	}
+	for pe, ps := range s.peers {
+		s.startSync(pe, ps)
+		ps.waiting = false
+		ps.pending = true
+	}
+}
+
 // rebuild turns a stored snapshot and its chunks back into a document whose
 // next SaveIncremental holds only changes made after this call.
 func rebuild(stored store.Document) (*automerge.Doc, error) {
@@ -339,6 +357,12 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	if ps == nil {
 		ps = &peerState{}
 		s.peers[pe] = ps
+	}
+	if s.poisoned && !s.relay.quarantine.documentPoisoned(s.id) {
+		// The operator released it (veche quarantine release): try it
+		// again now, not once every peer asking for it has gone and the
+		// document has been unloaded.
+		s.retryPoisoned()
 	}
 	if s.poisoned || (s.doc == nil && (msg.Type == wire.TypeRequest || !canWrite)) {
 		// A request comes from a peer that lacks the document too.
