@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,10 @@ Usage:
                                         work again (the change stays refused)
 
 Flags (after the verb):
-  --relay URL      the relay (env VECHE_RELAY; default http://localhost:8080)
+  --relay URL      the relay (env VECHE_RELAY; default: where the relay
+                   running on --data says it listens, in its relay.json,
+                   trusting the certificate it serves; else
+                   http://localhost:8080)
   --token TOKEN    the operator token (env VECHE_TOKEN; default: read from
                    --data's operator.token)
   --data DIR       the relay's data directory (env VECHE_DATA; default ./veche-data)
@@ -44,7 +48,7 @@ func runQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer,
 	verb := args[0]
 	fs := flag.NewFlagSet("veche quarantine "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	relay := fs.String("relay", envOr(getenv, "VECHE_RELAY", "http://localhost:8080"), "the relay")
+	relay := fs.String("relay", getenv("VECHE_RELAY"), "the relay")
 	token := fs.String("token", getenv("VECHE_TOKEN"), "the operator token")
 	data := fs.String("data", envOr(getenv, "VECHE_DATA", "./veche-data"), "the relay's data directory")
 	// Flags may come before or after the incident id.
@@ -71,7 +75,24 @@ func runQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer,
 		}
 		*token = strings.TrimSpace(string(raw))
 	}
-	c, err := client.New(*relay, *token, nil)
+	// Unless told, ask the relay running on --data where it listens (over
+	// TLS on 443, say, behind a certificate for its village name), as
+	// `veche backup` does.
+	var hc *http.Client
+	if *relay == "" {
+		*relay = defaultRelay
+		if e, err := readEndpoint(*data); err == nil {
+			*relay = e.URL
+			if e.TLSCert != "" {
+				if hc, err = e.client(); err != nil {
+					fmt.Fprintln(stderr, "veche quarantine:", err)
+					return exitFailure
+				}
+				hc.Timeout = client.DefaultTimeout
+			}
+		}
+	}
+	c, err := client.New(*relay, *token, hc)
 	if err != nil {
 		fmt.Fprintln(stderr, "veche quarantine:", err)
 		return exitUsage
