@@ -77,7 +77,7 @@ func BenchmarkManyStoredCouncils(b *testing.B) {
 	metricsAddr := freeAddr(b)
 	r := startRelay(b, vecheRelay(b, "--anonymous", "--max-connections-per-address", "1000000", "--metrics-addr", metricsAddr), dir)
 	startup := time.Since(start)
-	pid := r.cmd.Process.Pid
+	pid := r.enginePID()
 	time.Sleep(2 * time.Second)
 	base := residentBytes(b, pid)
 	fmt.Fprintf(os.Stderr, "councils: relay healthy %.2f s after start, RSS %.0f MiB\n", startup.Seconds(), mib(base))

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -575,4 +576,24 @@ func jsonEqual(t testing.TB, a, b []byte) bool {
 	ca, _ := json.Marshal(va) // maps marshal with sorted keys
 	cb, _ := json.Marshal(vb)
 	return bytes.Equal(ca, cb)
+}
+
+// enginePID is the process that runs the relay's engine: veche serve
+// supervises it as a child process (cmd/veche/supervise.go), so figures of
+// the relay's memory and CPU are read there; any other program's own.
+func (r *relay) enginePID() int {
+	pid := r.cmd.Process.Pid
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return pid
+	}
+	for _, f := range strings.Fields(string(kids)) {
+		cmdline, err := os.ReadFile("/proc/" + f + "/cmdline")
+		if err == nil && strings.Contains(string(cmdline), "serve") {
+			if child, err := strconv.Atoi(f); err == nil {
+				return child
+			}
+		}
+	}
+	return pid
 }

@@ -58,7 +58,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 	var rows []row
 	for _, prog := range programs {
 		r := startRelay(b, prog, b.TempDir())
-		pid := r.cmd.Process.Pid
+		pid := r.enginePID()
 		warm := openIdle(b, r.URL(), 200)
 		time.Sleep(3 * time.Second)
 		base := residentBytes(b, pid)

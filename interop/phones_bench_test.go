@@ -69,7 +69,7 @@ func BenchmarkTenThousandPhones(b *testing.B) {
 	fmt.Fprintf(os.Stderr, "phones: all synced %.1f s after the first dial\n", time.Since(start).Seconds())
 
 	// Steady: a change per phone about once per `every`.
-	pid := r.cmd.Process.Pid
+	pid := r.enginePID()
 	cpu0, t0 := processCPU(b, pid), time.Now()
 	d.track.reset()
 	ctx, stop := context.WithTimeout(context.Background(), steady)
@@ -94,7 +94,7 @@ func BenchmarkTenThousandPhones(b *testing.B) {
 		p.change(true)
 	}
 	r.start()
-	pid = r.cmd.Process.Pid
+	pid = r.enginePID()
 	d.refused.Store(0)
 	d.up.Store(true)
 	stormStart := time.Now()

@@ -348,16 +348,10 @@ func (r *Relay) contain(doc string, from Principal, pe *peer, msg []byte, change
 // principal (a bundle) as screen checks a peer's message. Called with mu
 // held.
 func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
-	var chunks [][]byte
-	for b := changes; len(b) > 0; {
-		n := chunkLen(b)
-		if n <= 0 {
-			return fmt.Errorf("%w: malformed change chunks", ErrQuarantined)
-		}
-		chunks = append(chunks, b[:n])
-		b = b[n:]
+	msg, err := untrustedMessage(changes)
+	if err != nil {
+		return err
 	}
-	msg := pushMessage(chunks...)
 	keys, whole := messageKeys(msg)
 	if id := s.relay.quarantine.refused(keys); id != "" {
 		return fmt.Errorf("%w: the changes include a quarantined change (incident %s)", ErrQuarantined, id)
@@ -366,7 +360,7 @@ func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
 	if pool == nil {
 		return nil
 	}
-	err := s.check("", msg)
+	err = s.check("", msg)
 	var crash *sandbox.Crash
 	switch {
 	case err == nil:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/veche-sync/veche/server/crashmark"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -115,7 +116,10 @@ func (s *synchronizer) doCall(c *call) error {
 			return fmt.Errorf("document %s exists already", s.id)
 		}
 		doc := automerge.New()
-		if err := c.fn(doc); err != nil {
+		slot := s.enter(crashmark.OpLocal, nil, nil)
+		err := c.fn(doc)
+		s.leave(slot)
+		if err != nil {
 			return err
 		}
 		if len(doc.Heads()) == 0 {
@@ -135,6 +139,8 @@ func (s *synchronizer) doCall(c *call) error {
 		return fmt.Errorf("%w: %s", ErrDocumentNotFound, s.id)
 	}
 	if !c.write {
+		slot := s.enter(crashmark.OpAnswer, nil, nil) // a read: only the document's state is in the core
+		defer s.leave(slot)
 		return c.fn(s.doc)
 	}
 	if c.untrusted != nil {
@@ -142,19 +148,37 @@ func (s *synchronizer) doCall(c *call) error {
 			return err
 		}
 	}
-	fork, err := s.doc.Fork()
+	// A principal's changes are marked as theirs: if they kill the core,
+	// the next relay quarantines them (Relay.Recover).
+	var from *Principal
+	if c.untrusted != nil {
+		from = &c.from
+	}
+	slot := s.enter(crashmark.OpLocal, from, c.untrusted)
+	heads, err := s.applyLocal(c)
+	s.leave(slot)
 	if err != nil {
-		return err
-	}
-	if err := c.fn(fork); err != nil {
-		return err
-	}
-	heads := s.doc.Heads()
-	if _, err := s.doc.Merge(fork); err != nil {
 		return err
 	}
 	s.mirrorChanges(heads)
 	return s.commitLocal()
+}
+
+// applyLocal runs a local write on a fork and merges it, returning the
+// heads from before. Called with mu held.
+func (s *synchronizer) applyLocal(c *call) ([]automerge.ChangeHash, error) {
+	fork, err := s.doc.Fork()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.fn(fork); err != nil {
+		return nil, err
+	}
+	heads := s.doc.Heads()
+	if _, err := s.doc.Merge(fork); err != nil {
+		return nil, err
+	}
+	return heads, nil
 }
 
 // commitLocal commits a local change at once, so the caller's answer means

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/veche-sync/veche/server/crashmark"
 	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wire"
@@ -119,6 +120,13 @@ type Options struct {
 	// relay trusts its peers' input (tests and embedded use only; veche
 	// serve always sets it). See doc.go.
 	Sandbox *sandbox.Pool
+
+	// Marks, when set, records every call into the Automerge core in
+	// memory that outlives this process (package crashmark), so that a
+	// supervisor that restarts the relay after the core killed it can
+	// tell the next relay what was in the core (Relay.Recover). Default:
+	// nil, no marks (a relay without a supervisor).
+	Marks *crashmark.Board
 	// Quarantine keeps incidents durably. Default: nil, and they are kept
 	// in memory only.
 	Quarantine QuarantineStore

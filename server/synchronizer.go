@@ -10,6 +10,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/veche-sync/veche/server/crashmark"
 	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/syncmsg"
@@ -218,7 +219,9 @@ func (s *synchronizer) load() {
 			return
 		}
 	}
+	slot := s.enter(crashmark.OpLoad, nil, nil)
 	doc, err := rebuild(stored)
+	s.leave(slot)
 	if err != nil {
 		s.log.Error("document in store cannot be loaded", "err", err)
 		return
@@ -390,7 +393,9 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		ps.empty = len(parsed.Heads) == 0
 	}
 	ps.claimed = false // the peer's own word replaces what was assumed
+	slot := s.enter(crashmark.OpReceive, &pe.principal, msg.Data)
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
+	s.leave(slot)
 	if err != nil {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return
@@ -528,7 +533,9 @@ func (s *synchronizer) commit() bool {
 	if !s.dirty || s.doc == nil {
 		return true
 	}
+	slot := s.enter(crashmark.OpSave, nil, nil)
 	chunk := s.doc.SaveIncremental()
+	s.leave(slot)
 	heads := hexHeads(s.lastHeads)
 	start := time.Now()
 	if d := s.relay.opts.CommitDelay; d > 0 {
@@ -585,8 +592,11 @@ func (s *synchronizer) compact() {
 	if s.unsaveable {
 		return
 	}
+	slot := s.enter(crashmark.OpSave, nil, nil) // reloads loads it here when there is no sandbox
 	snapshot := s.doc.Save()
-	if err := s.reloads(snapshot); err != nil {
+	err := s.reloads(snapshot)
+	s.leave(slot)
+	if err != nil {
 		// Compacting would replace changes that load with a snapshot that
 		// does not: the document would be lost at its next load.
 		s.unsaveable = true
@@ -680,7 +690,9 @@ func (s *synchronizer) flush() time.Duration {
 
 func (s *synchronizer) generate(ps *peerState) ([]byte, bool) {
 	start := time.Now()
+	slot := s.enter(crashmark.OpAnswer, nil, nil)
 	m, ok := ps.sync.GenerateMessage()
+	s.leave(slot)
 	s.relay.metrics.Generated(time.Since(start))
 	if !ok {
 		return nil, false

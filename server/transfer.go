@@ -8,6 +8,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/veche-sync/veche/server/crashmark"
 	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/syncmsg"
 )
@@ -51,6 +52,8 @@ type image struct {
 // save marks everything saved, which is right only when nothing applied is
 // uncommitted.
 func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) {
+	slot := s.enter(crashmark.OpAnswer, nil, nil)
+	defer s.leave(slot)
 	img, err := s.image()
 	if err != nil || img.data == nil {
 		return nil, err // nil, nil: no prefix fits one message; slices only

@@ -87,9 +87,13 @@ func run(ctx context.Context, args []string) error {
 		if err := m.ParseFlags(args[1:]); err != nil {
 			return err
 		}
+		if m.Supervise && !supervised() {
+			return supervise(ctx, m, args[1:])
+		}
 		if err := m.Run(ctx); err != nil {
 			return err
 		}
+		tellSupervisorReady()
 		<-ctx.Done()
 		return m.Close()
 	case "council":

@@ -21,6 +21,7 @@ import (
 	"github.com/veche-sync/veche/metrics"
 	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/auth"
+	"github.com/veche-sync/veche/server/crashmark"
 	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wsconn"
@@ -90,6 +91,18 @@ type Main struct {
 	// Flag --sandbox-workers, env VECHE_SANDBOX_WORKERS; default the
 	// number of CPUs, at most 4.
 	SandboxWorkers int
+	// Sandbox checks untrusted input in the worker processes first. Off,
+	// the relay's own core meets it first and only the supervisor
+	// contains a crash: less CPU per change, but every crash restarts the
+	// relay process and drops every connection. Flag --sandbox, env
+	// VECHE_SANDBOX; default true.
+	Sandbox bool
+	// Supervise runs the relay as a child process of veche serve, which
+	// starts it again at once when the Automerge core kills it, and tells
+	// it what was in the core then (supervise.go). Flag --supervise, env
+	// VECHE_SUPERVISE; default true. Only the veche command supervises;
+	// Main.Run always runs the relay itself.
+	Supervise bool
 	// ShutdownTimeout bounds a graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 	// MetricsAddr, if set, is a second listen address serving GET
@@ -111,6 +124,8 @@ type Main struct {
 	log         *slog.Logger
 	store       *store.Bolt
 	sandbox     *sandbox.Pool
+	marks       *crashmark.Board // shared with the supervisor; nil unsupervised
+	crashSite   string           // where the core said it panicked when it killed the last relay process
 	relay       *server.Relay
 	http        *http.Server
 	listener    net.Listener
@@ -132,6 +147,8 @@ func NewMain() *Main {
 		Keepalive:        30 * time.Second,
 		CompressMinBytes: wsconn.DefaultCompressMinSize,
 		ShutdownTimeout:  10 * time.Second,
+		Sandbox:          true,
+		Supervise:        true,
 
 		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
 		Limits: Limits{
@@ -159,7 +176,8 @@ func (m *Main) ParseFlags(args []string) error {
 	if v := os.Getenv("VECHE_METRICS_ADDR"); v != "" {
 		m.MetricsAddr = v
 	}
-	for name, dst := range map[string]*bool{"VECHE_ANONYMOUS": &m.Anonymous, "VECHE_OPEN_REGISTRATION": &m.OpenRegistration, "VECHE_PUBLIC_METRICS": &m.PublicMetrics} {
+	for name, dst := range map[string]*bool{"VECHE_ANONYMOUS": &m.Anonymous, "VECHE_OPEN_REGISTRATION": &m.OpenRegistration, "VECHE_PUBLIC_METRICS": &m.PublicMetrics,
+		"VECHE_SANDBOX": &m.Sandbox, "VECHE_SUPERVISE": &m.Supervise} {
 		if v := os.Getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -261,6 +279,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.MinSyncInterval, "min-sync-interval", m.MinSyncInterval, "wait between two sync messages to one peer for a busy document while the relay has CPU to spare; --sync-interval or more for a fixed pace (env VECHE_MIN_SYNC_INTERVAL)")
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve GET /metrics (Prometheus) on this second address, without a token: keep it private (env VECHE_METRICS_ADDR)")
+	fs.BoolVar(&m.Sandbox, "sandbox", m.Sandbox, "check untrusted Automerge input in worker processes before the relay applies it; false: only the supervisor contains a crash, which then restarts the relay and drops every connection (env VECHE_SANDBOX)")
+	fs.BoolVar(&m.Supervise, "supervise", m.Supervise, "run the relay in a child process and start it again at once if the Automerge core kills it (env VECHE_SUPERVISE)")
 	fs.BoolVar(&m.PublicMetrics, "public-metrics", m.PublicMetrics, "serve GET /metrics on the main listener too, to the operator token only (env VECHE_PUBLIC_METRICS)")
 	fs.Int64Var(&m.Limits.MaxConnectionsPerToken, "max-connections-per-token", m.Limits.MaxConnectionsPerToken, "sync connections one member (token) may hold open at once (env VECHE_MAX_CONNECTIONS_PER_TOKEN)")
 	fs.Int64Var(&m.Limits.MaxConnectionsPerAddress, "max-connections-per-address", m.Limits.MaxConnectionsPerAddress, "sync connections one remote address may hold open at once (env VECHE_MAX_CONNECTIONS_PER_ADDRESS)")
@@ -356,18 +376,31 @@ func (m *Main) Run(ctx context.Context) error {
 	// The Automerge core aborts the process on a panic, and malformed
 	// changes are known to panic it: untrusted input meets it first in
 	// worker processes (server/doc.go).
-	pool, err := sandbox.Start(sandbox.Options{Workers: m.SandboxWorkers, Logger: m.log})
-	if err != nil {
+	var pool *sandbox.Pool
+	m.metrics = metrics.New(build())
+	m.metrics.WatchStore(st.Stats)
+	if m.Sandbox {
+		if pool, err = sandbox.Start(sandbox.Options{Workers: m.SandboxWorkers, Logger: m.log}); err != nil {
+			_ = st.Close()
+			return err
+		}
+		m.sandbox = pool
+		m.metrics.WatchSandbox(pool.Restarts)
+	} else {
+		m.log.Warn("the sandbox is off: untrusted input meets the relay's own Automerge core, and a crash restarts the relay (--sandbox=false)")
+	}
+	if err := m.openMarks(); err != nil {
 		_ = st.Close()
 		return err
 	}
-	m.sandbox = pool
-	m.metrics = metrics.New(build())
-	m.metrics.WatchStore(st.Stats)
-	m.metrics.WatchSandbox(pool.Restarts)
+	// What the last relay process left in the core when it died is read
+	// before this one marks anything.
+	left := m.marks.Left()
+	m.marks.Clear()
 	m.relay = server.New(st, server.Options{
 		Metrics:                m.metrics,
 		Sandbox:                pool,
+		Marks:                  m.marks,
 		CommitDelay:            m.commitDelay,
 		Quarantine:             st,
 		StorageID:              storageID,
@@ -382,6 +415,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxMessageSize:         int(m.Limits.MaxMessageBytes),
 	})
 	m.metrics.WatchTraffic(m.relay.Traffic)
+	m.relay.Recover(left, m.crashSite)
 	go releaseAfterUnload(ctx, 5*time.Second, m.relay.LoadedDocuments, collectGarbage, releaseFreeMemory)
 	custody, err := auth.OpenCustody(st, m.DataDir)
 	if err != nil {

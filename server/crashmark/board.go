@@ -86,16 +86,15 @@ type Board struct {
 // maxMessage bytes, takes.
 func Size(slots, maxMessage int) int { return slots * (headerSize + maxMessage) }
 
-// Create makes the memory for a board: an anonymous in-memory file (a
-// memfd) of Size(slots, maxMessage) bytes, for a supervisor to hand to
-// each relay process it starts (as an inherited descriptor) and to keep
-// across their deaths.
+// Create makes the memory for a board: a file of Size(slots, maxMessage)
+// bytes that lives in memory and has no name (a memfd on Linux), for a
+// supervisor to hand to each relay process it starts (as an inherited
+// descriptor) and to keep across their deaths.
 func Create(slots, maxMessage int) (*os.File, error) {
-	fd, err := unix.MemfdCreate("veche-crashmarks", 0)
+	f, err := anonymousFile()
 	if err != nil {
 		return nil, fmt.Errorf("crash marks: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "veche-crashmarks")
 	if err := f.Truncate(int64(Size(slots, maxMessage))); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("crash marks: %w", err)

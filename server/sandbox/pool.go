@@ -373,6 +373,11 @@ func (w *worker) exchange(op byte, fields [][]byte) (byte, string, error) {
 // "panicked at src/x.rs:1:2:").
 var rustPanic = regexp.MustCompile(`panicked at .*?([\w./-]+\.rs:\d+:\d+)`)
 
+// PanicSite returns the source location of the first Rust panic in what a
+// process that embeds the core wrote to stderr ("" if none): for the
+// supervisor of veche serve, which restarts a relay the core killed.
+func PanicSite(stderr string) string { return panicSite(stderr) }
+
 // panicSite returns the source location of the first panic in a worker's
 // last words, with its message when Rust printed it on the next line.
 func panicSite(stderr string) string {

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/veche-sync/veche/server/crashmark"
+	"github.com/veche-sync/veche/server/sandbox"
+)
+
+// The supervisor hands the relay process it starts these, in its
+// environment and as inherited descriptors 3 (the crash marks) and 4 (the
+// pipe the relay says "ready" on once it listens).
+const (
+	envChild     = "VECHE_SUPERVISED" // set: this process is the supervised relay
+	envMarks     = "VECHE_CRASH_MARKS"
+	envCrashSite = "VECHE_CRASH_SITE"
+	marksFD      = 3
+	readyFD      = 4
+)
+
+// Crash loops: after crashLoopCount deaths within crashLoopWindow, the
+// supervisor waits before each restart, doubling up to maxRestartWait.
+const (
+	crashLoopCount  = 5
+	crashLoopWindow = time.Minute
+	maxRestartWait  = 30 * time.Second
+)
+
+// supervised reports whether this process is a relay its supervisor
+// started.
+func supervised() bool { return os.Getenv(envChild) != "" }
+
+// markSlots and markMessageBytes size the crash marks: a mark holds a
+// whole sync message up to the largest frame the relay accepts.
+func (m *Main) markMessageBytes() int { return int(m.Limits.MaxFrameBytes) }
+
+// openMarks maps the crash marks the supervisor made; unsupervised there
+// are none (m.marks stays nil, which marks nothing).
+func (m *Main) openMarks() error {
+	if !supervised() {
+		return nil
+	}
+	b, err := crashmark.Open(os.NewFile(marksFD, "crash-marks"), crashmark.DefaultSlots, m.markMessageBytes())
+	if err != nil {
+		return fmt.Errorf("supervised relay: %w", err)
+	}
+	m.marks = b
+	m.crashSite = os.Getenv(envCrashSite)
+	return nil
+}
+
+// tellSupervisorReady says the relay listens, once Run returned.
+func tellSupervisorReady() {
+	if !supervised() {
+		return
+	}
+	f := os.NewFile(readyFD, "ready")
+	_, _ = f.Write([]byte{1})
+	_ = f.Close()
+}
+
+// supervise runs the relay (veche serve with args) as a child process and
+// starts it again at once whenever it dies without being asked to stop:
+// the Automerge core aborts the process on a panic (DESIGN §8), and a
+// change the sandbox did not predict would otherwise end the relay for
+// everyone. The memory of the crash marks (package crashmark) lives here,
+// across the children: the next child reads what the dead one was doing
+// in the core and quarantines it (server.Relay.Recover), so the same
+// input does not kill it again. A relay that fails before it ever
+// listened (a bad flag, a locked data directory) is not restarted: its
+// exit status is this command's.
+func supervise(ctx context.Context, m *Main, args []string) error {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(m.LogLevel)) // checked by ParseFlags
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("component", "supervisor")
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	marks, err := crashmark.Create(crashmark.DefaultSlots, m.markMessageBytes())
+	if err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	defer marks.Close()
+
+	var deaths []time.Time
+	site := ""
+	everReady := false
+	for {
+		died, ready, err := runChild(ctx, exe, args, marks, site)
+		everReady = everReady || ready.ok
+		if ctx.Err() != nil || err == nil {
+			return err // asked to stop, or the relay stopped on its own accord
+		}
+		if !everReady {
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && exit.ExitCode() > 0 {
+				return exitCode(exit.ExitCode()) // it said why on stderr
+			}
+			return fmt.Errorf("supervisor: the relay did not start: %w", err)
+		}
+		site = died.site
+		now := time.Now()
+		deaths = append(deaths, now)
+		for len(deaths) > 0 && now.Sub(deaths[0]) > crashLoopWindow {
+			deaths = deaths[1:]
+		}
+		wait := time.Duration(0)
+		if n := len(deaths) - crashLoopCount; n >= 0 {
+			wait = min(maxRestartWait, time.Second<<min(n, 5))
+		}
+		log.Error("the relay process died; starting it again", "err", err, "site", site, "uptime", died.uptime.Round(time.Millisecond),
+			"deaths_last_minute", len(deaths), "wait", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// childEnd is how a relay process ended.
+type childEnd struct {
+	site   string        // where the Automerge core panicked, if it said
+	uptime time.Duration // from start to death
+}
+
+// readiness says whether a child listened before it ended.
+type readiness struct{ ok bool }
+
+// runChild runs one relay process until it ends, or until ctx is done
+// (then it is asked to stop with SIGTERM and waited for).
+func runChild(ctx context.Context, exe string, args []string, marks *os.File, site string) (childEnd, readiness, error) {
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return childEnd{}, readiness{}, err
+	}
+	defer readyR.Close()
+	stderr := &panicWatch{out: os.Stderr}
+	cmd := exec.Command(exe, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), envChild+"=1", envCrashSite+"="+site, envMarks+"="+strconv.Itoa(marksFD))
+	cmd.ExtraFiles = []*os.File{marks, readyW} // descriptors 3 and 4
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = childAttr()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		readyW.Close()
+		return childEnd{}, readiness{}, err
+	}
+	readyW.Close()
+	readyc := make(chan bool, 1)
+	go func() {
+		var b [1]byte
+		n, _ := readyR.Read(b[:])
+		readyc <- n == 1
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var ready readiness
+	for {
+		select {
+		case ok := <-readyc:
+			ready.ok = ok
+			readyc = nil
+			continue
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			err = <-done
+		case err = <-done:
+		}
+		break
+	}
+	if readyc != nil {
+		select { // the byte may have come just before the end
+		case ok := <-readyc:
+			ready.ok = ok
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return childEnd{site: stderr.site(), uptime: time.Since(start)}, ready, err
+}
+
+// panicWatch passes a relay's stderr on and remembers where the last Rust
+// panic in it happened: the panic's line comes before the Go runtime's
+// dump of every goroutine, which can be long.
+type panicWatch struct {
+	out     io.Writer
+	mu      sync.Mutex
+	partial []byte
+	last    string
+}
+
+func (p *panicWatch) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if site := sandbox.PanicSite(string(p.partial[:i])); site != "" {
+			p.last = site
+		}
+		p.partial = p.partial[i+1:]
+	}
+	if len(p.partial) > 4096 {
+		p.partial = nil // a line that long is no panic message
+	}
+	p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *panicWatch) site() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}

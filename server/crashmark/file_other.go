@@ -1,0 +1,16 @@
+//go:build !linux
+
+package crashmark
+
+import "os"
+
+// anonymousFile is a temporary file removed at once: only its
+// descriptor names it.
+func anonymousFile() (*os.File, error) {
+	f, err := os.CreateTemp("", "veche-crashmarks-*")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(f.Name())
+	return f, nil
+}

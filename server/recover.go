@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/veche-sync/veche/server/crashmark"
+	"github.com/veche-sync/veche/server/sandbox"
+	"github.com/veche-sync/veche/server/store"
+)
+
+// enter marks a call into the Automerge core on this document, with the
+// principal whose input it is and the input (crashmark); pass the slot it
+// returns to leave. Called with mu held.
+func (s *synchronizer) enter(op crashmark.Op, from *Principal, input []byte) int {
+	b := s.relay.opts.Marks
+	if b == nil {
+		return -1
+	}
+	m := crashmark.Mark{Op: op, Document: s.id, Message: input}
+	if from != nil {
+		m.Principal, m.PrincipalKind = from.ID, string(from.Kind)
+	}
+	return b.Enter(&m)
+}
+
+// leave clears the mark enter made. Called with mu held.
+func (s *synchronizer) leave(slot int) { s.relay.opts.Marks.Leave(slot) }
+
+// Recover deals with the marks a relay process left when the Automerge
+// core killed it, which its supervisor hands to the next one (crashmark):
+// call it once, before serving. site is where the core said it panicked,
+// if known.
+//
+// A principal's input that was in the core — a sync message being
+// applied, changes a bundle brought — is quarantined as the sandbox
+// quarantines what crashes a worker: its crashing change when a worker
+// can tell which, else the whole input, by hash, refused from anyone from
+// now on, and the principal suspended. Any other call (answering a peer,
+// saving, loading, reading) crashed on the document's own state: the
+// document is marked unavailable until the operator releases it.
+//
+// When several calls were in the core at once, only the one that died is
+// to blame. A sandbox worker then replays each principal's input, and
+// only input that crashes the worker is quarantined; without a sandbox,
+// or when none crashes it, nothing is blamed and every mark is logged.
+func (r *Relay) Recover(marks []crashmark.Mark, site string) {
+	if len(marks) == 0 {
+		return
+	}
+	if site == "" {
+		site = "unknown (the relay process died in the Automerge core)"
+	}
+	for _, m := range marks {
+		r.log.Error("the Automerge core killed the relay process while it worked on a document",
+			"doc", m.Document, "op", m.Op.String(), "principal", m.Principal, "input_bytes", len(m.Message), "site", site)
+	}
+	sure := len(marks) == 1
+	for _, m := range marks {
+		input := m.Message
+		if m.Op == crashmark.OpLocal && input != nil {
+			var err error
+			if input, err = untrustedMessage(input); err != nil {
+				input = nil
+			}
+		}
+		switch {
+		case input != nil && !m.Truncated:
+			r.recoverInput(m, input, site, sure)
+		case input != nil:
+			// A message larger than its mark holds: its hash is unknown.
+			// Its sender is suspended all the same when it alone was in
+			// the core.
+			if sure && suspendable(Principal{ID: m.Principal, Kind: PrincipalKind(m.PrincipalKind)}) {
+				r.suspendSender(m, site)
+			}
+		case sure:
+			r.poisonDocument(m.Document, fmt.Sprintf("%s (while %s)", site, m.Op))
+		}
+	}
+}
+
+// recoverInput quarantines a principal's input that was in the core when
+// it died: at once when it alone was there, else only if it crashes a
+// sandbox worker.
+func (r *Relay) recoverInput(m crashmark.Mark, msg []byte, site string, sure bool) {
+	from := Principal{ID: m.Principal, Kind: PrincipalKind(m.PrincipalKind)}
+	changes, whole := messageKeys(msg)
+	culprit, confirmed := -1, false
+	if s := r.acquire(m.Document); s != nil {
+		s.locked(func() { culprit, confirmed = s.recoveryCulprit(msg) })
+		r.release(s)
+	}
+	if !sure && !confirmed {
+		r.log.Warn("not blamed: the input does not crash a sandbox worker, and another call was in the core too",
+			"doc", m.Document, "principal", m.Principal)
+		return
+	}
+	var blamed []string
+	if culprit >= 0 && culprit < len(changes) {
+		blamed = changes[culprit : culprit+1]
+	}
+	r.contain(m.Document, from, nil, msg, blamed, whole, &sandbox.Crash{Op: m.Op.String(), Site: site})
+}
+
+// recoveryCulprit finds which change of msg crashes the core: in a
+// sandbox worker holding the document as stored, the first change that
+// crashes it (confirmed); without a sandbox, the message's only change
+// when it carries one (not confirmed). -1 when it cannot tell. Called
+// with mu held.
+func (s *synchronizer) recoveryCulprit(msg []byte) (culprit int, confirmed bool) {
+	chunks, err := syncMessageChunks(msg)
+	if err != nil || len(chunks) == 0 || len(chunks) > maxProbes {
+		return -1, false
+	}
+	pool := s.relay.opts.Sandbox
+	if pool == nil || s.poisoned {
+		if len(chunks) == 1 {
+			return 0, false
+		}
+		return -1, false
+	}
+	probe := "probe:" + s.mirror
+	defer pool.Forget(probe)
+	for i, c := range chunks {
+		if asCrash(pool.Check(probe, "", pushMessage(c), s.mirrorState)) {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// suspendSender suspends the principal of a mark whose input
+// was too large to keep, with an incident naming the document.
+func (r *Relay) suspendSender(m crashmark.Mark, site string) {
+	inc := store.Incident{
+		ID:        fmt.Sprintf("input:%s:%d", m.Document, time.Now().UnixNano()),
+		Kind:      "change",
+		Document:  m.Document,
+		Principal: m.Principal,
+		Site:      site + " (the input was larger than its crash mark holds; only its sender is known)",
+		At:        time.Now().UTC(),
+	}
+	if err := r.quarantine.add(context.Background(), inc); err != nil {
+		r.log.Error("recording the quarantine incident", "err", err)
+	}
+	r.metrics.Quarantined()
+}
+
+// poisonDocument marks a document unavailable: its own state crashed the
+// core.
+func (r *Relay) poisonDocument(id, site string) {
+	if s := r.acquire(id); s != nil {
+		s.mu.Lock()
+		s.poison(&sandbox.Crash{Op: "load", Site: site})
+		s.loaded = true
+		s.mu.Unlock()
+		r.release(s)
+	}
+}
+
+// locked runs fn with mu held and the document loaded (as deliver does).
+func (s *synchronizer) locked(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	if !s.loaded {
+		s.load()
+		s.loaded = true
+		s.relay.metrics.DocumentLoaded()
+	}
+	fn()
+}
+
+// untrustedMessage wraps change chunks a local call brought (a bundle) in
+// a sync message, as the quarantine keys them.
+func untrustedMessage(changes []byte) ([]byte, error) {
+	var chunks [][]byte
+	for b := changes; len(b) > 0; {
+		n := chunkLen(b)
+		if n <= 0 {
+			return nil, fmt.Errorf("%w: malformed change chunks", ErrQuarantined)
+		}
+		chunks = append(chunks, b[:n])
+		b = b[n:]
+	}
+	return pushMessage(chunks...), nil
+}
+
+// asCrash reports whether err is a crash of a worker on the input (not a
+// kill from outside).
+func asCrash(err error) bool {
+	var crash *sandbox.Crash
+	return errors.As(err, &crash) && !crash.External
+}
