@@ -583,15 +583,15 @@ func jsonEqual(t testing.TB, a, b []byte) bool {
 // the relay's memory and CPU are read there; any other program's own.
 func (r *relay) enginePID() int {
 	pid := r.cmd.Process.Pid
-	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return pid
-	}
-	for _, f := range strings.Fields(string(kids)) {
-		cmdline, err := os.ReadFile("/proc/" + f + "/cmdline")
-		if err == nil && strings.Contains(string(cmdline), "serve") {
-			if child, err := strconv.Atoi(f); err == nil {
-				return child
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		kids, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(kids)) {
+			cmdline, err := os.ReadFile("/proc/" + f + "/cmdline")
+			if err == nil && strings.Contains(string(cmdline), "serve") {
+				if child, err := strconv.Atoi(f); err == nil {
+					return child
+				}
 			}
 		}
 	}

@@ -114,8 +114,8 @@
 // unavailable. Stock clients (automerge 3) still take the change itself
 // but cannot reload a document saved with it: that is not contained here.
 //
-// Why a sandbox and not a supervised engine (the Automerge work moved
-// wholly into a restartable child): the relay's structure stays as it is
+// Why a sandbox first, and the supervised engine (the Automerge work in a
+// restartable child, below) only behind it: the relay's structure stays as it is
 // — one synchronizer per document, committing under its own lock,
 // durable before advertised — and a crash costs one message, not a
 // restart of the engine: no connection drops, no document is reloaded,
@@ -138,6 +138,33 @@
 // answer, the worker's crash there marks the document unavailable before
 // the relay's core answers (transfer.go). The fuzzer (package sandbox,
 // TestMutationFuzz) looks for crashes in the same calls.
+//
+// # The supervisor: the second line
+//
+// Prediction has gaps (one was found, above), so a crash in the relay's
+// own core must not end the relay either. veche serve runs the relay as a
+// child process of itself and starts it again at once when it dies
+// (cmd/veche/supervise.go; 30–40 ms to serve again on this machine, and
+// stock clients reconnect on their own). Before every call into the core
+// the synchronizer marks what it is doing (enter/leave, package
+// crashmark): the document, the operation, and for a peer's sync message
+// or a principal's bundle, the principal and the input itself, in memory
+// the supervisor made and keeps across its children. A relay that dies in
+// the core leaves its marks; the next one reads them before it serves
+// (Relay.Recover, recover.go). A principal's input that was in the core
+// is quarantined as a worker's crash would have it (its crashing change
+// found in a worker when there is one), and its sender suspended; any
+// other call (answering, saving, loading, reading) crashed on the
+// document's own state, which is marked unavailable. When several calls
+// were in the core at once, only input that also crashes a worker is
+// blamed. Committed changes are never lost (a crash comes before a commit
+// or after it), and durable before advertised holds as it always does.
+//
+// The supervisor alone is also a mode (--sandbox=false): the relay's own
+// core meets untrusted input first, each change is applied once, and
+// every crash restarts the relay and drops every connection once, before
+// its sender is suspended. The sandbox stays the default because a crash
+// then costs one message and nothing else.
 //
 // # Dialing
 //
@@ -176,9 +203,12 @@
 // ephemeralFilter.mu are leaves. A sandbox request is made with
 // synchronizer.mu held (the document must not change under it), and the
 // sandbox worker's own mutex is a leaf: it never calls back into the
-// relay. fsync runs under synchronizer.mu on purpose: a document's commit
-// must finish before it generates, and other documents commit in
-// parallel (group commit in the store). A peer's write loop takes
+// relay. A crash mark's slot (enter/leave) is taken with synchronizer.mu
+// held and given back before the next call into the core: no goroutine
+// holds two, so waiting for a free one cannot deadlock. fsync runs under
+// synchronizer.mu on purpose: a document's commit must finish before it
+// generates, and other documents commit in parallel (group commit in the
+// store). A peer's write loop takes
 // synchronizer.mu (synchronizer.sent, after a sliced answer's last slice)
 // and holds no lock while it does; under synchronizer.mu the relay only
 // queues for a peer (send, sendBulk: outbox.mu is a leaf), never waits

@@ -80,7 +80,13 @@ type Board struct {
 	mem      []byte
 	slotSize int
 	free     chan int
+	held     []int // bytes of message each slot holds; its owner's alone
 }
+
+// keepBytes of a slot's message stay in memory after Leave; the pages of a
+// larger message are given back (MADV_REMOVE), so a few large messages do
+// not keep the board's memory resident for good.
+const keepBytes = 64 << 10
 
 // Size is the bytes a board of slots, each holding a message of up to
 // maxMessage bytes, takes.
@@ -120,7 +126,7 @@ func Open(f *os.File, slots, maxMessage int) (*Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crash marks: %w", err)
 	}
-	b := &Board{file: f, mem: mem, slotSize: headerSize + maxMessage, free: make(chan int, slots)}
+	b := &Board{file: f, mem: mem, slotSize: headerSize + maxMessage, free: make(chan int, slots), held: make([]int, slots)}
 	for i := range slots {
 		b.free <- i
 	}
@@ -155,6 +161,7 @@ func (b *Board) Enter(m *Mark) int {
 	binary.LittleEndian.PutUint16(s[offKindLen:], uint16(copy(s[offKind:], kind)))
 	binary.LittleEndian.PutUint16(s[offPrinLen:], uint16(copy(s[offPrincipal:], prin)))
 	n := copy(s[headerSize:], m.Message)
+	b.held[i] = n
 	binary.LittleEndian.PutUint32(s[offMsgLen:], uint32(n))
 	s[offTrunc] = 0
 	if n < len(m.Message) {
@@ -170,6 +177,16 @@ func (b *Board) Leave(i int) {
 		return
 	}
 	atomic.StoreUint32(b.flag(i), 0)
+	if n := b.held[i]; n > keepBytes {
+		page := os.Getpagesize()
+		from := i*b.slotSize + headerSize + keepBytes
+		from += (page - from%page) % page
+		to := i*b.slotSize + headerSize + n
+		to -= to % page // whole pages of this slot only: the next slot's header may share the last
+		if to > from {
+			_ = unix.Madvise(b.mem[from:to], unix.MADV_REMOVE)
+		}
+	}
 	b.free <- i
 }
 

@@ -108,3 +108,39 @@ func TestOpenRefusesAnotherShape(t *testing.T) {
 		t.Fatal("opened with the wrong message size")
 	}
 }
+
+// TestLargeMessagesGiveTheirMemoryBack: a slot that held a message far
+// larger than keepBytes gives the pages back after Leave, and the board
+// still records and reads marks in it.
+func TestLargeMessagesGiveTheirMemoryBack(t *testing.T) {
+	const big = 4 << 20
+	f, err := crashmark.Create(2, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := crashmark.Open(f, 2, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	resident := func() int64 {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	for range 3 {
+		b.Leave(b.Enter(&crashmark.Mark{Op: crashmark.OpReceive, Document: "d", Message: bytes.Repeat([]byte{1}, big)}))
+	}
+	if r := resident(); r > 1<<20 {
+		t.Fatalf("after three 4 MiB messages came and went, the board holds %d bytes", r)
+	}
+	i := b.Enter(&crashmark.Mark{Op: crashmark.OpReceive, Document: "d", Message: bytes.Repeat([]byte{2}, big)})
+	left := b.Left()
+	if len(left) != 1 || !bytes.Equal(left[0].Message, bytes.Repeat([]byte{2}, big)) {
+		t.Fatal("a slot that gave its pages back does not hold the next message")
+	}
+	b.Leave(i)
+}

@@ -22,6 +22,9 @@
 // is written to disk and nothing is synced: the marks need to outlive the
 // process, not the machine (a machine that crashes was not crashed by a
 // change). A process that dies inside the core leaves its slot flagged.
+// A slot that held a message larger than 64 KiB gives those pages back on
+// Leave, so the board's resident memory stays near what small messages
+// touch.
 //
 // # Locking
 //

@@ -6,11 +6,4 @@ import "os"
 
 // anonymousFile is a temporary file removed at once: only its
 // descriptor names it.
-func anonymousFile() (*os.File, error) {
-	f, err := os.CreateTemp("", "veche-crashmarks-*")
-	if err != nil {
-		return nil, err
-	}
-	_ = os.Remove(f.Name())
-	return f, nil
-}
+func anonymousFile() (*os.File, error) { return unlinkedFile() }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// vecheProcess runs this test binary as the veche command.
+func vecheProcess(t *testing.T, out *lockedBuffer, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "VECHE_TEST_RUN_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// freeAddr is a loopback address no one listens on (the supervised relay
+// binds it again after each restart, so it must be fixed, not :0).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// relayChild is the relay process the supervisor pid runs (a child of
+// any of its threads).
+func relayChild(pid int) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		kids, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(kids)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// waitServing waits until addr answers GET /healthz 200 from a relay
+// process other than not, and returns that process.
+func waitServing(t *testing.T, supervisor int, addr string, not int, out *lockedBuffer) int {
+	t.Helper()
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if child := relayChild(supervisor); child != 0 && child != not {
+			if resp, err := hc.Get("http://" + addr + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return child
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no relay served on %s within 30 s; output:\n%s", addr, out)
+	return 0
+}
+
+// TestSupervisorRestartsTheRelay: veche serve runs the relay as a child
+// process; when the child dies the way the Automerge core kills it
+// (SIGABRT), the supervisor starts a new one at once, on the same address
+// and data; SIGTERM to the supervisor stops both, cleanly.
+func TestSupervisorRestartsTheRelay(t *testing.T) {
+	var out lockedBuffer
+	addr := freeAddr(t)
+	cmd := vecheProcess(t, &out, "serve", "--anonymous", "--sandbox=false", "--addr", addr, "--data", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	first := waitServing(t, cmd.Process.Pid, addr, 0, &out)
+	if first == cmd.Process.Pid {
+		t.Fatal("the relay runs in the supervisor's process")
+	}
+	for i := range 3 {
+		if err := syscall.Kill(first, syscall.SIGABRT); err != nil {
+			t.Fatal(err)
+		}
+		died := time.Now()
+		next := waitServing(t, cmd.Process.Pid, addr, first, &out)
+		t.Logf("restart %d: a new relay process served %v after SIGABRT", i+1, time.Since(died).Round(time.Millisecond))
+		first = next
+	}
+	if n := strings.Count(out.String(), "the relay process died; starting it again"); n != 3 {
+		t.Fatalf("the supervisor reported %d restarts, want 3; output:\n%s", n, out.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("veche serve stopped with %v; output:\n%s", err, out.String())
+	}
+	if err := syscall.Kill(first, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("the relay process outlived its supervisor (%v)", err)
+	}
+	if !strings.Contains(out.String(), "relay stopped") {
+		t.Fatalf("the relay did not stop gracefully; output:\n%s", out.String())
+	}
+}
+
+// TestSupervisorDoesNotRestartARelayThatNeverStarted: a relay that fails
+// before it listens (here its data directory is a file) is not started
+// again and again; veche serve ends with its status and its words.
+func TestSupervisorDoesNotRestartARelayThatNeverStarted(t *testing.T) {
+	var out lockedBuffer
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := vecheProcess(t, &out, "serve", "--addr", freeAddr(t), "--data", notADir)
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		t.Fatalf("veche serve did not give up; output:\n%s", out.String())
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("veche serve ended with %v, want exit status 1; output:\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "starting it again") || !strings.Contains(out.String(), notADir) {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
