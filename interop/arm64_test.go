@@ -57,7 +57,7 @@ func TestArm64ReleaseUnderQemu(t *testing.T) {
 	}
 
 	prog := relayProgram{name: "veche-arm64", argv: func(addr, dataDir string) []string {
-		return []string{runner, bin, "serve", "--addr", addr, "--data", dataDir, "--sandbox-workers", "1"}
+		return []string{runner, bin, "serve", "--addr", addr, "--data", dataDir, "--sandbox", "always", "--sandbox-workers", "1"}
 	}}
 	r := startRelay(t, prog, t.TempDir())
 	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))

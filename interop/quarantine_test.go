@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -100,22 +101,32 @@ func status(t *testing.T, r *relay, token, method, path string) int {
 // change is refused from anyone, the sender's tokens answer 403 until
 // `veche quarantine release`.
 func TestPoisonedChangeWithStockClients(t *testing.T) {
-	poisonedChange(t, true)
+	poisonedChange(t, "always")
 }
 
-// TestPoisonedChangeUnsandboxed: the same with --sandbox=false, where the
+// TestPoisonedChangeUnsandboxed: the same with --sandbox never, where the
 // relay's own core meets the change and dies of it. Its supervisor starts
 // it again at once; the new relay process quarantines what the dead one
 // was applying (crash marks) and suspends its sender. Every connection
 // drops, and the stock clients reconnect on their own and converge.
 func TestPoisonedChangeUnsandboxed(t *testing.T) {
-	poisonedChange(t, false)
+	poisonedChange(t, "never")
 }
 
-func poisonedChange(t *testing.T, sandboxed bool) {
+// TestPoisonedChangeAuto: the default, --sandbox auto. The first crash
+// goes as with --sandbox never; the relay the supervisor starts after it
+// checks in the sandbox, so a second attacker's crashing change (another
+// member, another council, another crash) costs that message only: no
+// second restart, no connection of anyone else drops.
+func TestPoisonedChangeAuto(t *testing.T) {
+	poisonedChange(t, "auto")
+}
+
+func poisonedChange(t *testing.T, mode string) {
+	sandboxed := mode == "always"
 	flags := []string{"--public-metrics"}
-	if !sandboxed {
-		flags = append(flags, "--sandbox=false")
+	if mode != "auto" {
+		flags = append(flags, "--sandbox", mode)
 	}
 	r := startRelay(t, vecheRelay(t, flags...), t.TempDir())
 	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
@@ -284,6 +295,65 @@ func poisonedChange(t *testing.T, sandboxed bool) {
 	}
 	again.send(poisoned)
 	again.expectError("quarantined change")
+
+	if mode != "auto" {
+		return
+	}
+	// After the crash the relay runs with its sandbox: a second attacker,
+	// in the east council, with another crashing change.
+	if !strings.Contains(r.logs.String(), "sandbox on") {
+		t.Fatal("after a crash, --sandbox auto did not turn the sandbox on")
+	}
+	var invite2 api.InviteAnswer
+	var trudy api.AcceptInviteAnswer
+	rest(t, r, councils[2].Token, "POST", "/api/councils/"+councils[2].ID+"/invites", nil, &invite2)
+	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite2.Code, "name": "Trudy"}, &trudy)
+	second := crasherForANewDocument(t, 1)
+	if bytes.Equal(second, crash.Message) {
+		t.Fatal("the corpus has one state-less crasher only")
+	}
+	eveNow := newClient(t, "eve-now", r.URL()+"?token="+councils[2].Token)
+	eveNow.do(obj{"cmd": "find", "url": councils[2].URL})
+	bad2, _, err := dialRaw(t, r, trudy.Token, "trudy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad2.send(wire.Message{Type: wire.TypeSync, SenderID: "trudy", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: second})
+	bad2.expectError("quarantined")
+	for m := bad2.recv(); m.Type != "closed"; m = bad2.recv() {
+	}
+	if n := strings.Count(r.logs.String(), "the relay process died; starting it again"); n != 1 {
+		t.Fatalf("the relay restarted %d times; the sandbox should have contained the second crash", n)
+	}
+	// The east council's client, connected all along, is still served.
+	eveNow.do(obj{"cmd": "change", "url": councils[2].URL, "ops": []any{obj{"op": "set", "path": []any{"notes", "second"}, "value": "served through the second attack"}}})
+	eveNow.do(obj{"cmd": "wait-ack", "url": councils[2].URL})
+	if s := status(t, r, trudy.Token, "GET", "/api/councils/"+councils[2].ID); s != http.StatusForbidden {
+		t.Fatalf("the second attacker's token: REST answered %d", s)
+	}
+}
+
+// crasherForANewDocument returns the k-th input of the corpus that
+// crashes the core on a new document (no state, no answer needed).
+func crasherForANewDocument(t *testing.T, k int) []byte {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*.json"))
+	for _, f := range files {
+		var x struct {
+			State    []byte `json:"state"`
+			Message  []byte `json:"message"`
+			Generate bool   `json:"generate"`
+		}
+		b, _ := os.ReadFile(f)
+		if json.Unmarshal(b, &x) == nil && len(x.State) == 0 && !x.Generate && len(x.Message) > 0 {
+			if k == 0 {
+				return x.Message
+			}
+			k--
+		}
+	}
+	t.Fatal("the corpus lacks state-less crashers")
+	return nil
 }
 
 // scrapeMetrics reads the relay's GET /metrics with the operator token

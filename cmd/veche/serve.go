@@ -91,12 +91,16 @@ type Main struct {
 	// Flag --sandbox-workers, env VECHE_SANDBOX_WORKERS; default the
 	// number of CPUs, at most 4.
 	SandboxWorkers int
-	// Sandbox checks untrusted input in the worker processes first. Off,
-	// the relay's own core meets it first and only the supervisor
-	// contains a crash: less CPU per change, but every crash restarts the
-	// relay process and drops every connection. Flag --sandbox, env
-	// VECHE_SANDBOX; default true.
-	Sandbox bool
+	// Sandbox says when untrusted input meets the Automerge core in the
+	// sandbox workers before the relay's own core: "always"; "never" (only
+	// the supervisor contains a crash, which restarts the relay and drops
+	// every connection once); or "auto", the default: never while nothing
+	// has crashed the core, always from the start after a crash — while the
+	// supervisor hands over crash marks, or the quarantine recorded an
+	// incident within SandboxAfterCrash — and always without a supervisor
+	// (a crash there would end the relay). "true" and "false" mean always
+	// and never. Flag --sandbox, env VECHE_SANDBOX.
+	Sandbox string
 	// Supervise runs the relay as a child process of veche serve, which
 	// starts it again at once when the Automerge core kills it, and tells
 	// it what was in the core then (supervise.go). Flag --supervise, env
@@ -147,7 +151,7 @@ func NewMain() *Main {
 		Keepalive:        30 * time.Second,
 		CompressMinBytes: wsconn.DefaultCompressMinSize,
 		ShutdownTimeout:  10 * time.Second,
-		Sandbox:          true,
+		Sandbox:          sandboxAuto,
 		Supervise:        true,
 
 		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
@@ -177,7 +181,7 @@ func (m *Main) ParseFlags(args []string) error {
 		m.MetricsAddr = v
 	}
 	for name, dst := range map[string]*bool{"VECHE_ANONYMOUS": &m.Anonymous, "VECHE_OPEN_REGISTRATION": &m.OpenRegistration, "VECHE_PUBLIC_METRICS": &m.PublicMetrics,
-		"VECHE_SANDBOX": &m.Sandbox, "VECHE_SUPERVISE": &m.Supervise} {
+		"VECHE_SUPERVISE": &m.Supervise} {
 		if v := os.Getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -222,6 +226,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if v := os.Getenv("VECHE_TRUSTED_PROXY"); v != "" {
 		m.TrustedProxy = v
+	}
+	if v := os.Getenv("VECHE_SANDBOX"); v != "" {
+		m.Sandbox = v
 	}
 	if v := os.Getenv("VECHE_SANDBOX_WORKERS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -279,7 +286,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.MinSyncInterval, "min-sync-interval", m.MinSyncInterval, "wait between two sync messages to one peer for a busy document while the relay has CPU to spare; --sync-interval or more for a fixed pace (env VECHE_MIN_SYNC_INTERVAL)")
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve GET /metrics (Prometheus) on this second address, without a token: keep it private (env VECHE_METRICS_ADDR)")
-	fs.BoolVar(&m.Sandbox, "sandbox", m.Sandbox, "check untrusted Automerge input in worker processes before the relay applies it; false: only the supervisor contains a crash, which then restarts the relay and drops every connection (env VECHE_SANDBOX)")
+	fs.StringVar(&m.Sandbox, "sandbox", m.Sandbox, "when untrusted Automerge input meets the core in worker processes first: auto (from a crash of the core on, and without a supervisor), always, or never (the supervisor alone contains a crash: it restarts the relay and every connection drops once) (env VECHE_SANDBOX)")
 	fs.BoolVar(&m.Supervise, "supervise", m.Supervise, "run the relay in a child process and start it again at once if the Automerge core kills it (env VECHE_SUPERVISE)")
 	fs.BoolVar(&m.PublicMetrics, "public-metrics", m.PublicMetrics, "serve GET /metrics on the main listener too, to the operator token only (env VECHE_PUBLIC_METRICS)")
 	fs.Int64Var(&m.Limits.MaxConnectionsPerToken, "max-connections-per-token", m.Limits.MaxConnectionsPerToken, "sync connections one member (token) may hold open at once (env VECHE_MAX_CONNECTIONS_PER_TOKEN)")
@@ -311,6 +318,15 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if _, err := m.trustedProxies(); err != nil {
 		return err
+	}
+	switch m.Sandbox {
+	case sandboxAuto, sandboxAlways, sandboxNever:
+	case "true":
+		m.Sandbox = sandboxAlways
+	case "false":
+		m.Sandbox = sandboxNever
+	default:
+		return fmt.Errorf("--sandbox %q: want auto, always or never", m.Sandbox)
 	}
 	if m.SandboxWorkers < 0 {
 		return fmt.Errorf("--sandbox-workers %d: must not be negative", m.SandboxWorkers)
@@ -379,16 +395,6 @@ func (m *Main) Run(ctx context.Context) error {
 	var pool *sandbox.Pool
 	m.metrics = metrics.New(build())
 	m.metrics.WatchStore(st.Stats)
-	if m.Sandbox {
-		if pool, err = sandbox.Start(sandbox.Options{Workers: m.SandboxWorkers, Logger: m.log}); err != nil {
-			_ = st.Close()
-			return err
-		}
-		m.sandbox = pool
-		m.metrics.WatchSandbox(pool.Restarts)
-	} else {
-		m.log.Warn("the sandbox is off: untrusted input meets the relay's own Automerge core, and a crash restarts the relay (--sandbox=false)")
-	}
 	if err := m.openMarks(); err != nil {
 		_ = st.Close()
 		return err
@@ -397,6 +403,17 @@ func (m *Main) Run(ctx context.Context) error {
 	// before this one marks anything.
 	left := m.marks.Left()
 	m.marks.Clear()
+	if on, why := m.sandboxNeeded(ctx, st, left); on {
+		if pool, err = sandbox.Start(sandbox.Options{Workers: m.SandboxWorkers, Logger: m.log}); err != nil {
+			_ = st.Close()
+			return err
+		}
+		m.sandbox = pool
+		m.metrics.WatchSandbox(pool.Restarts)
+		m.log.Info("sandbox on: untrusted input meets the Automerge core in worker processes first", "why", why)
+	} else {
+		m.log.Info("sandbox off: untrusted input meets the relay's own Automerge core, and the supervisor contains a crash", "why", why)
+	}
 	m.relay = server.New(st, server.Options{
 		Metrics:                m.metrics,
 		Sandbox:                pool,
@@ -654,4 +671,40 @@ func releaseAfterUnload(ctx context.Context, interval time.Duration, loaded func
 		}
 		last = n
 	}
+}
+
+// The values of Main.Sandbox.
+const (
+	sandboxAuto   = "auto"
+	sandboxAlways = "always"
+	sandboxNever  = "never"
+)
+
+// SandboxAfterCrash is how long, under --sandbox auto, a quarantine
+// incident keeps the sandbox on at the relay's next starts.
+const SandboxAfterCrash = 24 * time.Hour
+
+// sandboxNeeded decides whether this relay process checks untrusted input
+// in sandbox workers first, and says why.
+func (m *Main) sandboxNeeded(ctx context.Context, st *store.Bolt, left []crashmark.Mark) (bool, string) {
+	switch {
+	case m.Sandbox == sandboxAlways:
+		return true, "--sandbox always"
+	case m.Sandbox == sandboxNever:
+		return false, "--sandbox never"
+	case !supervised():
+		return true, "no supervisor would restart the relay after a crash"
+	case len(left) > 0:
+		return true, "the Automerge core killed the last relay process"
+	}
+	incidents, err := st.Incidents(ctx)
+	if err != nil {
+		return true, "the quarantine cannot be read: " + err.Error()
+	}
+	for _, inc := range incidents {
+		if time.Since(inc.At) < SandboxAfterCrash {
+			return true, fmt.Sprintf("input crashed the Automerge core at %s (incident %s)", inc.At.Format(time.RFC3339), inc.ID)
+		}
+	}
+	return false, "nothing crashed the Automerge core in the last " + SandboxAfterCrash.String() + " (--sandbox auto)"
 }
