@@ -113,7 +113,7 @@ func TestPoisonedChangeUnsandboxed(t *testing.T) {
 	poisonedChange(t, "never")
 }
 
-// TestPoisonedChangeAuto: the default, --sandbox auto. The first crash
+// TestPoisonedChangeAuto: --sandbox auto. The first crash
 // goes as with --sandbox never; the relay the supervisor starts after it
 // checks in the sandbox, so a second attacker's crashing change (another
 // member, another council, another crash) costs that message only: no
@@ -124,10 +124,7 @@ func TestPoisonedChangeAuto(t *testing.T) {
 
 func poisonedChange(t *testing.T, mode string) {
 	sandboxed := mode == "always"
-	flags := []string{"--public-metrics"}
-	if mode != "auto" {
-		flags = append(flags, "--sandbox", mode)
-	}
+	flags := []string{"--public-metrics", "--sandbox", mode}
 	r := startRelay(t, vecheRelay(t, flags...), t.TempDir())
 	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
 	if err != nil {
@@ -385,4 +382,61 @@ func grepLines(text string, prefixes ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestHolderCrashBlamesItsSender: without a sandbox, a change whose
+// sequence number skips ahead of its actor's applies and answers its
+// sender, and would crash the core only later, answering a peer that
+// holds the new heads — after it was committed, when the crash could only
+// be blamed on the document. The relay probes the clock of the new heads
+// right after applying a message with changes, so the crash comes while
+// the message's own crash mark is set: its sender is suspended and the
+// change quarantined, and no document incident is recorded.
+func TestHolderCrashBlamesItsSender(t *testing.T) {
+	r := startRelay(t, vecheRelay(t, "--sandbox", "never"), t.TempDir())
+	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := strings.TrimSpace(string(raw))
+	var council api.CreateCouncilAnswer
+	rest(t, r, operator, "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
+	var invite api.InviteAnswer
+	var mallory api.AcceptInviteAnswer
+	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
+	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+
+	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*-holder-*.json"))
+	if len(files) == 0 {
+		t.Fatal("no holder crasher in the corpus")
+	}
+	var x struct {
+		Message []byte `json:"message"`
+	}
+	b, _ := os.ReadFile(files[0])
+	if err := json.Unmarshal(b, &x); err != nil || len(x.Message) == 0 {
+		t.Fatalf("%s: %v", files[0], err)
+	}
+	bad, _, err := dialRaw(t, r, mallory.Token, "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: x.Message})
+	for m := bad.recv(); m.Type != "closed"; m = bad.recv() {
+	}
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(r.logs.String(), "quarantined a sync message"); {
+		if time.Now().After(deadline) {
+			t.Fatal("no incident was logged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(r.logs.String(), `op=receive`) {
+		t.Fatalf("the core did not die while the message was being received")
+	}
+	if strings.Contains(r.logs.String(), "marked unavailable") {
+		t.Fatal("a document was blamed for the sender's change")
+	}
+	if s := status(t, r, mallory.Token, "GET", "/api/councils/"+council.ID); s != http.StatusForbidden {
+		t.Fatalf("the sender's token: REST answered %d", s)
+	}
 }

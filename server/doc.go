@@ -161,13 +161,19 @@
 // or after it), and durable before advertised holds as it always does.
 //
 // Which line stands first is veche serve's choice (--sandbox, see
-// cmd/veche): by default the supervisor alone while nothing has crashed
-// the core — each change is applied once, and the relay costs about 0.4 ms
-// of CPU per change in the burst benchmark against 0.6–0.8 ms with the
-// sandbox — and the sandbox from the relay's next start after a crash, for
-// as long as a quarantine incident is less than a day old, so a wave of
-// attackers costs one restart, not one each. Options.Sandbox is what the
-// relay gets either way; the relay itself only knows whether it has one.
+// cmd/veche): by default the sandbox, always. With --sandbox auto the
+// supervisor alone stands while nothing has crashed the core — each
+// change is applied once, and the relay costs about 0.4 ms of CPU per
+// change in the burst benchmark against 0.6–0.8 ms with the sandbox — and
+// the sandbox from the relay's next start after a crash, for as long as a
+// quarantine incident is less than a day old, so a wave of attackers costs
+// one restart, not one each. Without a sandbox, receiveSync probes the
+// clock of the new heads (probeHeads) while the message's crash mark is
+// set, so the known crash that would otherwise come only later, answering
+// a holder of those heads after the commit, blames the message; an
+// unknown crash that comes only while answering marks the document
+// unavailable. Options.Sandbox is what the relay gets; the relay itself
+// only knows whether it has one.
 //
 // # Dialing
 //

@@ -395,6 +395,9 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	ps.claimed = false // the peer's own word replaces what was assumed
 	slot := s.enter(crashmark.OpReceive, &pe.principal, msg.Data)
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
+	if err == nil && s.relay.opts.Sandbox == nil && parseErr == nil && len(parsed.Changes) > 0 {
+		s.probeHeads()
+	}
 	s.leave(slot)
 	if err != nil {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
@@ -418,6 +421,23 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		return
 	}
 	ps.pending = true
+}
+
+// probeHeads asks the core for the changes after the document's heads
+// (none): computing the clock of the heads is where a change whose
+// sequence number skips ahead of its actor's crashes the core, and it
+// would otherwise crash it later, answering a peer that holds those heads,
+// after the change was committed (see doc.go, Containment). Without a
+// sandbox this runs in the relay's own core right after a message with
+// changes was applied, while its crash mark still blames that message and
+// before anything is committed. Called with mu held.
+func (s *synchronizer) probeHeads() {
+	if s.doc == nil {
+		return
+	}
+	if heads := s.doc.Heads(); len(heads) > 0 {
+		_, _ = s.doc.Changes(heads...)
+	}
 }
 
 // newChangeBytes is the size of the changes of a sync message that the
