@@ -129,3 +129,29 @@ func TestRecoverWithSandboxBlamesOnlyTheCrasher(t *testing.T) {
 		t.Fatalf("suspended: ana %v (sent the crasher), bob %v (honest)", r.Suspended(ana), r.Suspended(bob))
 	}
 }
+
+// TestRecoverQuarantinesABundleInTheCore: changes a principal's bundle
+// brought (a local call with untrusted changes) that were in the core are
+// quarantined like a sync message, and the principal suspended.
+func TestRecoverQuarantinesABundleInTheCore(t *testing.T) {
+	st := openStore(t)
+	c := loadCorpus(t)[0]
+	chunks, err := syncMessageChunks(c.Message)
+	if err != nil || len(chunks) == 0 {
+		t.Fatalf("corpus message: %v", err)
+	}
+	var changes []byte
+	for _, ch := range chunks {
+		changes = append(changes, ch...)
+	}
+	ana := MemberPrincipal("north", "ana")
+	r := newTestRelay(t, st, Options{Quarantine: st})
+	r.Recover(leftMarks(t, crashmark.Mark{Op: crashmark.OpLocal, Document: string(wire.NewDocumentID()), Principal: ana.ID, PrincipalKind: string(ana.Kind), Message: changes}), "")
+	incs := r.Incidents()
+	if len(incs) != 1 || incs[0].Principal != ana.ID || incs[0].Kind != "change" {
+		t.Fatalf("incidents: %+v", incs)
+	}
+	if !r.Suspended(ana) {
+		t.Fatal("the bundle's sender is not suspended")
+	}
+}
