@@ -14,6 +14,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/gorilla/websocket"
+
+	"github.com/veche-sync/veche/server/syncmsg"
+	"github.com/veche-sync/veche/server/wire"
 )
 
 // vecheProcess runs this test binary as the veche command.
@@ -147,4 +153,119 @@ func TestSupervisorDoesNotRestartARelayThatNeverStarted(t *testing.T) {
 	if strings.Contains(out.String(), "starting it again") || !strings.Contains(out.String(), notADir) {
 		t.Fatalf("output:\n%s", out.String())
 	}
+}
+
+// wsPeer speaks the automerge-repo protocol to a relay over a real
+// websocket, as a stock client would.
+type wsPeer struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialPeer(t *testing.T, addr, name string) (*wsPeer, error) {
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/sync", nil)
+	if err != nil {
+		return nil, err
+	}
+	p := &wsPeer{t: t, ws: ws}
+	p.send(wire.Message{Type: wire.TypeJoin, SenderID: name, SupportedProtocolVersions: []string{"1"}, PeerMetadata: &wire.PeerMetadata{IsEphemeral: true}})
+	if m, err := p.recv(); err != nil || m.Type != wire.TypePeer {
+		ws.Close()
+		return nil, fmt.Errorf("handshake: %v %+v", err, m)
+	}
+	return p, nil
+}
+
+func (p *wsPeer) send(m wire.Message) {
+	b, err := wire.Encode(m)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	_ = p.ws.WriteMessage(websocket.BinaryMessage, b)
+}
+
+func (p *wsPeer) recv() (wire.Message, error) {
+	_ = p.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err := p.ws.ReadMessage()
+	if err != nil {
+		return wire.Message{}, err
+	}
+	return wire.Decode(b, 8<<20)
+}
+
+// TestSupervisedRecoveryWithOpenDocuments measures what the issue asks of
+// the supervised engine: with 100 documents open, the time from the
+// relay's death in the core (SIGABRT) to every one of them served again
+// to a client that reconnects and asks for it.
+func TestSupervisedRecoveryWithOpenDocuments(t *testing.T) {
+	var out lockedBuffer
+	addr := freeAddr(t)
+	cmd := vecheProcess(t, &out, "serve", "--anonymous", "--sandbox", "never", "--addr", addr, "--data", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	first := waitServing(t, cmd.Process.Pid, addr, 0, &out)
+	p, err := dialPeer(t, addr, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]wire.DocumentID, 100)
+	for i := range ids {
+		doc := automerge.New()
+		if err := doc.Path("n").Set(int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := doc.Commit("x"); err != nil {
+			t.Fatal(err)
+		}
+		// The change itself, in one sync message, as a client pushes it.
+		changes, err := doc.Changes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		push := syncmsg.Message{Type: syncmsg.V1, Heads: []syncmsg.Hash{syncmsg.Hash(changes[0].Hash())}, Changes: [][]byte{changes[0].Save()}}
+		ids[i] = wire.NewDocumentID()
+		p.send(wire.Message{Type: wire.TypeSync, SenderID: "phone", TargetID: "relay", DocumentID: ids[i], Data: push.Encode()})
+	}
+	// Every document answered: applied, committed, open.
+	for answered := map[wire.DocumentID]bool{}; len(answered) < len(ids); {
+		m, err := p.recv()
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(answered), err)
+		}
+		if m.Type == wire.TypeSync {
+			answered[m.DocumentID] = true
+		}
+	}
+	p.ws.Close()
+
+	if err := syscall.Kill(first, syscall.SIGABRT); err != nil {
+		t.Fatal(err)
+	}
+	died := time.Now()
+	waitServing(t, cmd.Process.Pid, addr, first, &out)
+	listening := time.Since(died)
+	q, err := dialPeer(t, addr, "phone-again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		empty, _ := automerge.NewSyncState(automerge.New()).GenerateMessage()
+		q.send(wire.Message{Type: wire.TypeRequest, SenderID: "phone-again", TargetID: "relay", DocumentID: id, Data: empty.Bytes()})
+	}
+	for served := map[wire.DocumentID]bool{}; len(served) < len(ids); {
+		m, err := q.recv()
+		if err != nil {
+			t.Fatalf("after %d documents served again: %v", len(served), err)
+		}
+		switch m.Type {
+		case wire.TypeSync:
+			served[m.DocumentID] = true
+		case wire.TypeDocUnavailable:
+			t.Fatalf("document %s is unavailable after the restart; output:\n%s", m.DocumentID, out.String())
+		}
+	}
+	t.Logf("the relay died in the core with 100 documents open: listening again after %v, all 100 served again after %v",
+		listening.Round(time.Millisecond), time.Since(died).Round(time.Millisecond))
 }
