@@ -403,6 +403,14 @@ func (m *Main) Run(ctx context.Context) error {
 	// before this one marks anything.
 	left := m.marks.Left()
 	m.marks.Clear()
+	if len(left) > 0 && os.Getenv(envAborted) != "1" {
+		// Killed from outside (out of memory, say) or a panic of our own:
+		// what was in the core then is not to blame.
+		for _, mk := range left {
+			m.log.Warn("the last relay process did not die of the Automerge core; not blaming what it had in the core", "doc", mk.Document, "op", mk.Op.String(), "principal", mk.Principal)
+		}
+		left = nil
+	}
 	if on, why := m.sandboxNeeded(ctx, st, left); on {
 		if pool, err = sandbox.Start(sandbox.Options{Workers: m.SandboxWorkers, Logger: m.log}); err != nil {
 			_ = st.Close()

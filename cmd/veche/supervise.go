@@ -25,6 +25,7 @@ const (
 	envChild     = "VECHE_SUPERVISED" // set: this process is the supervised relay
 	envMarks     = "VECHE_CRASH_MARKS"
 	envCrashSite = "VECHE_CRASH_SITE"
+	envAborted   = "VECHE_CRASH_ABORTED" // "1": the last relay died of an abort, which the core's panics are
 	marksFD      = 3
 	readyFD      = 4
 )
@@ -95,10 +96,10 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 	defer marks.Close()
 
 	var deaths []time.Time
-	site := ""
+	var last childEnd
 	everReady := false
 	for {
-		died, ready, err := runChild(ctx, exe, args, marks, site)
+		died, ready, err := runChild(ctx, exe, args, marks, last)
 		everReady = everReady || ready.ok
 		if ctx.Err() != nil || err == nil {
 			return err // asked to stop, or the relay stopped on its own accord
@@ -110,7 +111,7 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 			}
 			return fmt.Errorf("supervisor: the relay did not start: %w", err)
 		}
-		site = died.site
+		last = died
 		now := time.Now()
 		deaths = append(deaths, now)
 		for len(deaths) > 0 && now.Sub(deaths[0]) > crashLoopWindow {
@@ -120,7 +121,7 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 		if n := len(deaths) - crashLoopCount; n >= 0 {
 			wait = min(maxRestartWait, time.Second<<min(n, 5))
 		}
-		log.Error("the relay process died; starting it again", "err", err, "site", site, "uptime", died.uptime.Round(time.Millisecond),
+		log.Error("the relay process died; starting it again", "err", err, "site", died.site, "aborted", died.aborted, "uptime", died.uptime.Round(time.Millisecond),
 			"deaths_last_minute", len(deaths), "wait", wait)
 		select {
 		case <-ctx.Done():
@@ -132,7 +133,8 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 
 // childEnd is how a relay process ended.
 type childEnd struct {
-	site   string        // where the Automerge core panicked, if it said
+	site    string        // where the Automerge core panicked, if it said
+	aborted bool          // it died of SIGABRT (a panic of the core ends so), not killed from outside or a Go panic
 	uptime time.Duration // from start to death
 }
 
@@ -141,7 +143,7 @@ type readiness struct{ ok bool }
 
 // runChild runs one relay process until it ends, or until ctx is done
 // (then it is asked to stop with SIGTERM and waited for).
-func runChild(ctx context.Context, exe string, args []string, marks *os.File, site string) (childEnd, readiness, error) {
+func runChild(ctx context.Context, exe string, args []string, marks *os.File, last childEnd) (childEnd, readiness, error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return childEnd{}, readiness{}, err
@@ -149,7 +151,11 @@ func runChild(ctx context.Context, exe string, args []string, marks *os.File, si
 	defer readyR.Close()
 	stderr := &panicWatch{out: os.Stderr}
 	cmd := exec.Command(exe, append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), envChild+"=1", envCrashSite+"="+site, envMarks+"="+strconv.Itoa(marksFD))
+	aborted := "0"
+	if last.aborted {
+		aborted = "1"
+	}
+	cmd.Env = append(os.Environ(), envChild+"=1", envCrashSite+"="+last.site, envAborted+"="+aborted, envMarks+"="+strconv.Itoa(marksFD))
 	cmd.ExtraFiles = []*os.File{marks, readyW} // descriptors 3 and 4
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = stderr
@@ -189,7 +195,7 @@ func runChild(ctx context.Context, exe string, args []string, marks *os.File, si
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return childEnd{site: stderr.site(), uptime: time.Since(start)}, ready, err
+	return childEnd{site: stderr.site(), aborted: diedOfAbort(err, stderr.sawAbort()), uptime: time.Since(start)}, ready, err
 }
 
 // panicWatch passes a relay's stderr on and remembers where the last Rust
@@ -200,6 +206,7 @@ type panicWatch struct {
 	mu      sync.Mutex
 	partial []byte
 	last    string
+	abort   bool // Go's runtime reported SIGABRT
 }
 
 func (p *panicWatch) Write(b []byte) (int, error) {
@@ -210,8 +217,12 @@ func (p *panicWatch) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		if site := sandbox.PanicSite(string(p.partial[:i])); site != "" {
+		line := p.partial[:i]
+		if site := sandbox.PanicSite(string(line)); site != "" {
 			p.last = site
+		}
+		if bytes.HasPrefix(line, []byte("SIGABRT: abort")) {
+			p.abort = true
 		}
 		p.partial = p.partial[i+1:]
 	}
@@ -226,4 +237,28 @@ func (p *panicWatch) site() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.last
+}
+
+func (p *panicWatch) sawAbort() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.abort
+}
+
+// diedOfAbort reports whether a relay process that ended with err died of
+// SIGABRT, as a panic of the Automerge core ends it (Rust aborts; Go's
+// runtime reports the signal on stderr and exits with status 2, or the
+// process dies of the signal itself). A process killed from outside (the
+// out-of-memory killer's SIGKILL) or ended by a Go panic did not: what it
+// was doing in the core is not to blame.
+func diedOfAbort(err error, reportedAbort bool) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	if !ok {
+		return false
+	}
+	return (ws.Signaled() && ws.Signal() == syscall.SIGABRT) || (ws.Exited() && ws.ExitStatus() == 2 && reportedAbort)
 }

@@ -269,3 +269,26 @@ func TestSupervisedRecoveryWithOpenDocuments(t *testing.T) {
 	t.Logf("the relay died in the core with 100 documents open: listening again after %v, all 100 served again after %v",
 		listening.Round(time.Millisecond), time.Since(died).Round(time.Millisecond))
 }
+
+// TestDiedOfAbort: only a death by SIGABRT — the signal itself, or Go's
+// exit status 2 after it reported the signal — blames what was in the
+// core; SIGKILL (the out-of-memory killer) and other exits do not.
+func TestDiedOfAbort(t *testing.T) {
+	for _, c := range []struct {
+		script   string
+		reported bool
+		want     bool
+	}{
+		{"kill -ABRT $$", false, true},
+		{"kill -KILL $$", false, false},
+		{"exit 2", true, true},
+		{"exit 2", false, false}, // a Go panic also exits 2, without SIGABRT
+		{"exit 1", true, false},
+		{"exit 0", true, false},
+	} {
+		err := exec.Command("sh", "-c", c.script).Run()
+		if got := diedOfAbort(err, c.reported); got != c.want {
+			t.Errorf("%q (SIGABRT reported %v): diedOfAbort %v, want %v", c.script, c.reported, got, c.want)
+		}
+	}
+}
