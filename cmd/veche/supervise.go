@@ -135,7 +135,7 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 type childEnd struct {
 	site    string        // where the Automerge core panicked, if it said
 	aborted bool          // it died of SIGABRT (a panic of the core ends so), not killed from outside or a Go panic
-	uptime time.Duration // from start to death
+	uptime  time.Duration // from start to death
 }
 
 // readiness says whether a child listened before it ended.
