@@ -166,13 +166,13 @@ type joined struct {
 }
 
 // join runs a new phone that fetches doc over l and waits until it holds
-// the document's heads.
-func join(t testing.TB, l *linksim.Link, doc seeded, timeout time.Duration) joined {
+// the document's heads; args go to phone.mjs.
+func join(t testing.TB, l *linksim.Link, doc seeded, timeout time.Duration, args ...string) joined {
 	t.Helper()
 	down0, up0 := l.Bytes()
 	start := time.Now()
-	p := startPhone(t, "new-phone", "join", linkURL(l), "--url", doc.url, "--heads", strings.Join(doc.heads, ","),
-		"--timeout-ms", fmt.Sprint(timeout.Milliseconds()))
+	p := startPhone(t, "new-phone", "join", linkURL(l), append([]string{"--url", doc.url, "--heads", strings.Join(doc.heads, ","),
+		"--timeout-ms", fmt.Sprint(timeout.Milliseconds())}, args...)...)
 	e := p.wait("joined", timeout+10*time.Second)
 	down, up := l.Bytes()
 	return joined{took: time.Since(start), down: down - down0, up: up - up0, connects: e.Connects}

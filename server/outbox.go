@@ -6,12 +6,23 @@ import (
 	"time"
 )
 
-// outbox holds what waits to be written to a peer: the bounded send queue
-// (every message but slices, in order) and the bulk lane (slices of sliced
-// answers, transfer.go, written only when the queue is empty, so a small
-// message never waits behind more than one slice). Slices are not bounded
-// by the send queue: a transfer of megabytes to a phone on 2G is progress,
-// not a slow peer, and must not get it cut off.
+// outbox holds what waits to be written to a peer, in three lanes, each
+// written only when the ones before it are empty:
+//
+//   - the bounded send queue: every message but ephemeral ones and slices,
+//     in order;
+//   - the ephemeral lane: presence and cursors, at most ephemeralLane
+//     frames; when it is full the oldest is shed (the newest says where a
+//     cursor is now). A member flooding a document with ephemeral messages
+//     never puts a sync message of another document behind them;
+//   - the bulk lane: slices of sliced answers (transfer.go), so a small
+//     message never waits behind more than one slice. Slices are not
+//     bounded by the send queue: a transfer of megabytes to a phone on 2G
+//     is progress, not a slow peer, and must not get it cut off.
+//
+// The lanes decide the order only while frames wait here, so the socket
+// holds few unsent bytes (wsconn: TCP_NOTSENT_LOWAT): what the kernel
+// has taken is sent in the order it was taken.
 //
 // A writer goroutine runs only while something waits; an idle peer has
 // none, and its queue holds no memory (issue 11: thousands of phones hold a
@@ -19,6 +30,7 @@ import (
 type outbox struct {
 	mu      sync.Mutex    // guards the following
 	queue   [][]byte      // frames in order; nil when empty
+	eph     [][]byte      // ephemeral frames in order; nil when empty
 	bulk    []*bulkItem   // slices, in order; nil when empty
 	writing bool          // a writer goroutine is running
 	flushed chan struct{} // closed when the running writer stops; made by closeConn
@@ -29,25 +41,33 @@ type enqueued int
 
 const (
 	queued enqueued = iota // the writer will send it
-	shed                   // an ephemeral message dropped: the queue is half full
 	full                   // the queue is full: the peer is too slow
 )
 
-// enqueue adds frame to the send queue and starts the writer if none runs.
-// Ephemeral frames are shed once the queue is half full.
+// ephemeralLane is how many ephemeral frames may wait for one peer.
+const ephemeralLane = 64
+
+// enqueue adds frame to the send queue, or an ephemeral frame to the
+// ephemeral lane (shedding the oldest when it is full), and starts the
+// writer if none runs.
 func (pe *peer) enqueue(frame []byte, ephemeral bool) enqueued {
 	limit := pe.relay.opts.SendQueue
 	o := &pe.out
 	o.mu.Lock()
-	switch n := len(o.queue); {
-	case ephemeral && n >= limit/2:
-		o.mu.Unlock()
-		return shed
-	case n >= limit:
+	switch {
+	case ephemeral:
+		if len(o.eph) >= ephemeralLane {
+			pe.queued.Add(-int64(len(o.eph[0])))
+			o.eph[0] = nil
+			o.eph = o.eph[1:]
+		}
+		o.eph = append(o.eph, frame)
+	case len(o.queue) >= limit:
 		o.mu.Unlock()
 		return full
+	default:
+		o.queue = append(o.queue, frame)
 	}
-	o.queue = append(o.queue, frame)
 	pe.queued.Add(int64(len(frame)))
 	start := !o.writing
 	o.writing = true
@@ -73,7 +93,7 @@ func (pe *peer) enqueueBulk(items []*bulkItem) {
 }
 
 // next takes the frame to write next: the oldest queued one, else (unless
-// the peer is being cut) the oldest slice. When there is none the writer
+// the peer is being cut) the oldest ephemeral one, else the oldest slice. When there is none the writer
 // is marked stopped, in the same critical section, and ok is false.
 func (pe *peer) next() (frame []byte, item *bulkItem, ok bool) {
 	o := &pe.out
@@ -91,6 +111,13 @@ func (pe *peer) next() (frame []byte, item *bulkItem, ok bool) {
 		o.queue[0] = nil
 		if o.queue = o.queue[1:]; len(o.queue) == 0 {
 			o.queue = nil // give the array back: the peer may now idle for hours
+		}
+		return frame, nil, true
+	case len(o.eph) > 0 && !cutting:
+		frame = o.eph[0]
+		o.eph[0] = nil
+		if o.eph = o.eph[1:]; len(o.eph) == 0 {
+			o.eph = nil
 		}
 		return frame, nil, true
 	case len(o.bulk) > 0 && !cutting:
@@ -130,7 +157,7 @@ func (pe *peer) writeLoop() {
 			pe.cut("write failed")
 			o := &pe.out
 			o.mu.Lock()
-			o.queue, o.bulk = nil, nil
+			o.queue, o.eph, o.bulk = nil, nil, nil
 			pe.queued.Store(0)
 			pe.stopWriting()
 			o.mu.Unlock()

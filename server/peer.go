@@ -349,9 +349,9 @@ func (pe *peer) leaveDocuments() {
 
 // send queues a message for the peer, filling in the addressing. A peer
 // whose queue is full is too slow to keep up and is cut off: it must never
-// stall the documents it shares with others. Ephemeral messages are shed
-// instead once the queue is half full. It reports whether the message was
-// queued.
+// stall the documents it shares with others. Ephemeral messages go to a
+// lane of their own, which sheds its oldest instead (outbox.go). It
+// reports whether the message was queued.
 func (pe *peer) send(msg wire.Message) bool {
 	if msg.SenderID == "" {
 		msg.SenderID = pe.relay.opts.PeerID
@@ -373,8 +373,6 @@ func (pe *peer) send(msg wire.Message) bool {
 	case queued:
 		pe.relay.metrics.MessageSent(MessageTypeLabel(msg.Type), len(frame))
 		return true
-	case shed:
-		return false // presence and cursors are lossy by nature: shed them first
 	default:
 		pe.log().Warn("slow peer cut off: send queue full", "peer", pe.id, "queue", pe.relay.opts.SendQueue)
 		pe.relay.metrics.PeerCut(CutSlow)

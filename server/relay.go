@@ -258,6 +258,7 @@ type Relay struct {
 	pacer      pacer // shared by every document
 	ephemeral  *ephemeralFilter
 	quarantine *quarantine
+	fit        *linkFit // what each phone's link carries between drops
 	aliasKey   [32]byte // keys senderAlias; random at every start
 
 	mu      sync.Mutex // guards the following
@@ -280,6 +281,7 @@ func New(st store.Store, opts Options) *Relay {
 		pacer:      newPacer(opts),
 		ephemeral:  newEphemeralFilter(),
 		quarantine: newQuarantine(opts.Quarantine),
+		fit:        newLinkFit(opts.MaxMessageSize),
 		peers:      make(map[*peer]struct{}),
 		docs:       make(map[string]*synchronizer),
 		byID:       make(map[string]*peer),

@@ -71,8 +71,11 @@ type synchronizer struct {
 	flushDue     time.Time   // when flushTimer fires
 	flushArmed   uint64      // how many flush timers were armed: names the current one
 	idleTimer    *time.Timer // armed while no peer syncs the document
-	img          *image      // the last saved image sent to a peer that had nothing
 	unsaveable   bool        // the document saved whole does not load again: never compacted
+	// imgs are saved images sent to peers that had nothing, by message
+	// size, all made at heads imgsAt (transfer.go).
+	imgs   map[int]image
+	imgsAt []automerge.ChangeHash
 }
 
 // peerState is what a synchronizer knows of one peer.
@@ -91,6 +94,10 @@ type peerState struct {
 	empty   bool // its last message announced empty heads: it has nothing
 	claimed bool // sync state records a document sent but not acknowledged: not persisted
 	sending bool // a sliced answer is still being written; generation waits for it
+
+	// limit bounds the messages sent to the peer: what its link carries
+	// between drops (linkfit.go); 0 until its first message.
+	limit int
 }
 
 func newSynchronizer(r *Relay, id string) *synchronizer {
@@ -391,6 +398,12 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	if parseErr == nil {
 		ps.v2 = ps.v2 || parsed.SupportsV2()
 		ps.empty = len(parsed.Heads) == 0
+		if ps.limit == 0 {
+			ps.limit = s.relay.fit.begin(fitKeyOf(pe, s.id), changeHashes(parsed.Heads), time.Now())
+			if ps.limit < s.relay.opts.MaxMessageSize {
+				s.log.Debug("messages sized to the peer's link", "peer", pe.id, "limit", ps.limit)
+			}
+		}
 	}
 	ps.claimed = false // the peer's own word replaces what was assumed
 	slot := s.enter(crashmark.OpReceive, &pe.principal, msg.Data)
@@ -728,9 +741,13 @@ func (s *synchronizer) generate(ps *peerState) ([]byte, bool) {
 func (s *synchronizer) answer(pe *peer, ps *peerState) {
 	var msgs [][]byte
 	var err error
+	limit := ps.limit
+	if limit == 0 {
+		limit = s.relay.opts.MaxMessageSize
+	}
 	if ps.empty && ps.v2 && len(s.lastHeads) > 0 {
 		ps.empty = false
-		msgs, err = s.wholeDocument(pe, ps)
+		msgs, err = s.wholeDocument(pe, ps, limit)
 		if errors.Is(err, errPoisoned) {
 			s.unavailable(pe, ps)
 			return
@@ -755,13 +772,18 @@ func (s *synchronizer) answer(pe *peer, ps *peerState) {
 			return
 		}
 		if ps.v2 && len(m) > wholeDocumentThreshold {
-			m = s.compressed(m)
+			m = s.compressed(m, limit)
 		}
-		if msgs, err = s.slices(m); err != nil {
+		if msgs, err = s.slices(m, limit); err != nil {
 			s.log.Warn("slicing a large answer failed; sending it whole", "peer", pe.id, "err", err)
 			msgs = [][]byte{m}
 		}
 	}
+	largest := 0
+	for _, m := range msgs {
+		largest = max(largest, len(m))
+	}
+	s.relay.fit.sent(fitKeyOf(pe, s.id), largest)
 	if last, err := syncmsg.Decode(msgs[len(msgs)-1]); err == nil {
 		ps.advertised = changeHashes(last.Heads) // a sliced answer's last slice has them all
 	}

@@ -48,13 +48,13 @@ type image struct {
 
 // wholeDocument answers a peer that has nothing with the document saved
 // and compressed, in a version 2 message; whatever the saved prefix does
-// not hold follows in slices. Called with mu held, after a commit: the
-// save marks everything saved, which is right only when nothing applied is
-// uncommitted.
-func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) {
+// not hold follows in slices. No message is larger than limit. Called with
+// mu held, after a commit: the save marks everything saved, which is right
+// only when nothing applied is uncommitted.
+func (s *synchronizer) wholeDocument(pe *peer, ps *peerState, limit int) ([][]byte, error) {
 	slot := s.enter(crashmark.OpAnswer, nil, nil)
 	defer s.leave(slot)
-	img, err := s.image()
+	img, err := s.image(limit)
 	if err != nil || img.data == nil {
 		return nil, err // nil, nil: no prefix fits one message; slices only
 	}
@@ -81,7 +81,7 @@ func (s *synchronizer) wholeDocument(pe *peer, ps *peerState) ([][]byte, error) 
 	first := syncmsg.Message{Type: syncmsg.V2, Heads: hashes(img.heads), Have: []syncmsg.Have{{LastSync: hashes(img.heads)}}, Changes: [][]byte{img.data}}
 	out := [][]byte{first.Encode()}
 	if m, ok := ps.sync.GenerateMessage(); ok {
-		rest, err := s.slices(m.Bytes())
+		rest, err := s.slices(m.Bytes(), limit)
 		if err != nil {
 			return nil, err
 		}
@@ -97,43 +97,58 @@ const wholeDocumentThreshold = 4 << 10
 
 // compressed returns, for a peer that reads version 2 messages, the
 // generated answer m with its changes replaced by the whole compressed
-// document when that is less than half their size and fits one message,
+// document when that is less than half their size and fits one message
+// of at most limit bytes,
 // as current Automerge
 // does when a peer lacks much of a document: a phone that kept a part of a
 // first sync, or was offline for long, then costs the document, not its
 // history. The state machine already counts m's changes as sent, and the
 // document holds them all, so its state stays true. Otherwise m is
 // returned as it is. Called with mu held, after a commit.
-func (s *synchronizer) compressed(m []byte) []byte {
+func (s *synchronizer) compressed(m []byte, limit int) []byte {
 	dm, err := syncmsg.Decode(m)
 	if err != nil || len(dm.Changes) == 0 {
 		return m
 	}
-	img, err := s.image()
+	img, err := s.image(limit)
 	if err != nil || !slices.Equal(img.heads, img.at) || 2*len(img.data) >= len(m) {
 		return m
 	}
 	dm.Type, dm.Changes = syncmsg.V2, [][]byte{img.data}
 	out := dm.Encode()
-	if len(out) > s.relay.opts.MaxMessageSize {
+	if len(out) > limit {
 		return m // with its have, it would not fit one message: slices instead
 	}
 	s.log.Debug("sending the compressed document instead of changes", "changes", len(m), "document", len(img.data))
 	return out
 }
 
-// image returns the document saved whole if that fits one message, else
-// the longest prefix of its history that does (the rest goes in slices).
-// Called with mu held.
-func (s *synchronizer) image() (image, error) {
+// image returns the document saved whole if that fits one message of
+// size, else the longest prefix of its history that does (the rest goes
+// in slices). Images are kept per size until the heads move: a phone on a
+// link that drops often gets a smaller one (linkfit.go). Called with mu
+// held.
+func (s *synchronizer) image(size int) (image, error) {
 	heads := s.doc.Heads()
-	if s.img != nil && slices.Equal(s.img.at, heads) {
-		return *s.img, nil
+	if len(s.imgs) > 0 && !slices.Equal(s.imgsAt, heads) {
+		s.imgs = nil
+	}
+	if img, ok := s.imgs[size]; ok {
+		return img, nil
 	}
 	// Room for the message around the saved bytes: type, counts, the
 	// heads twice (as heads and last sync) and a length.
-	limit := s.relay.opts.MaxMessageSize - 16 - 64*len(heads)
-	img := image{at: heads, heads: heads, data: s.doc.Save()}
+	limit := size - 16 - 64*len(heads)
+	var whole []byte
+	for _, img := range s.imgs { // the whole save, if an earlier size made it
+		if slices.Equal(img.heads, img.at) {
+			whole = img.data
+		}
+	}
+	if whole == nil {
+		whole = s.doc.Save()
+	}
+	img := image{at: heads, heads: heads, data: whole}
 	if len(img.data) > limit {
 		var err error
 		if img, err = s.prefixImage(heads, len(img.data), limit); err != nil {
@@ -148,7 +163,10 @@ func (s *synchronizer) image() (image, error) {
 			img = image{at: heads}
 		}
 	}
-	s.img = &img
+	if s.imgs == nil {
+		s.imgs, s.imgsAt = make(map[int]image), heads
+	}
+	s.imgs[size] = img
 	return img, nil
 }
 
@@ -255,14 +273,13 @@ func changeHashes(hs []syncmsg.Hash) []automerge.ChangeHash {
 	return out
 }
 
-// slices cuts a generated sync message larger than MaxMessageSize into
+// slices cuts a generated sync message larger than limit into
 // messages that fit, each carrying a causally ordered slice of its changes
 // (a single change larger than the limit travels alone). Every slice
 // repeats the heads and need; the have, which can be large and tells the
 // peer what to send back, rides on the last. A message that fits is
 // returned as it is.
-func (s *synchronizer) slices(raw []byte) ([][]byte, error) {
-	limit := s.relay.opts.MaxMessageSize
+func (s *synchronizer) slices(raw []byte, limit int) ([][]byte, error) {
 	if len(raw) <= limit {
 		return [][]byte{raw}, nil
 	}

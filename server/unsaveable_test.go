@@ -95,7 +95,7 @@ func unsaveable(t *testing.T, contained bool) {
 	s := r.docs[string(id)]
 	r.mu.Unlock()
 	s.mu.Lock()
-	img, err := s.image()
+	img, err := s.image(r.opts.MaxMessageSize)
 	meta := s.meta
 	s.mu.Unlock()
 	if err != nil {

@@ -67,7 +67,8 @@ type Link struct {
 	mu      sync.Mutex // guards the following
 	rnd     *rand.Rand
 	conns   map[*conn]struct{}
-	cutAt   int64 // cut every connection when down reaches it; 0: never
+	history []*conn // every connection taken, in order
+	cutAt   int64   // cut every connection when down reaches it; 0: never
 	offline bool
 	closed  bool
 }
@@ -76,6 +77,7 @@ type Link struct {
 type conn struct {
 	client, target net.Conn
 	once           sync.Once
+	down           atomic.Int64 // bytes delivered toward the client
 }
 
 func (c *conn) close() {
@@ -103,6 +105,18 @@ func (l *Link) Addr() string { return l.ln.Addr().String() }
 // Bytes reports the bytes delivered so far, toward the client (down) and
 // toward the target (up), over every connection.
 func (l *Link) Bytes() (down, up int64) { return l.down.Load(), l.up.Load() }
+
+// ConnBytes reports, for every connection the link has taken so far, in
+// order, the bytes it delivered toward the client.
+func (l *Link) ConnBytes() []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]int64, len(l.history))
+	for i, c := range l.history {
+		out[i] = c.down.Load()
+	}
+	return out
+}
 
 // Accepted reports how many connections the link has taken.
 func (l *Link) Accepted() int64 { return l.accepted.Load() }
@@ -164,6 +178,7 @@ func (l *Link) accept() {
 		c := &conn{client: cc, target: tc}
 		l.mu.Lock()
 		l.conns[c] = struct{}{}
+		l.history = append(l.history, c)
 		l.mu.Unlock()
 		go l.pipe(c, tc, cc, &l.down, true)
 		go l.pipe(c, cc, tc, &l.up, false)
@@ -221,6 +236,9 @@ func (l *Link) pipe(c *conn, src, dst net.Conn, count *atomic.Int64, toClient bo
 			}
 			if len(data) > 0 {
 				count.Add(int64(len(data)))
+				if toClient {
+					c.down.Add(int64(len(data)))
+				}
 				if _, err := dst.Write(data); err != nil {
 					return
 				}

@@ -101,5 +101,6 @@ func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	limitUnsent(c)
 	return &socket{Conn: c}, nil
 }

@@ -79,5 +79,6 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return conn, brw, err // gorilla refuses data sent before the handshake ended
 	}
 	h.conn, h.br = conn, bufio.NewReaderSize(conn, ReadBufferSize)
+	limitUnsent(conn)
 	return &socket{Conn: conn}, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
