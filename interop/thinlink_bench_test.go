@@ -82,11 +82,11 @@ func thinLinkRows(b *testing.B, cases []thinLinkCase) []thinLinkRow {
 
 // tryJoin is join that reports a transfer that did not finish instead of
 // failing.
-func tryJoin(b *testing.B, l *linksim.Link, doc seeded, timeout time.Duration) (joined, bool) {
+func tryJoin(b *testing.B, l *linksim.Link, doc seeded, timeout time.Duration, args ...string) (joined, bool) {
 	b.Helper()
 	start := time.Now()
-	p := startPhone(b, "new-phone", "join", linkURL(l), "--url", doc.url, "--heads", strings.Join(doc.heads, ","),
-		"--timeout-ms", fmt.Sprint(timeout.Milliseconds()))
+	p := startPhone(b, "new-phone", "join", linkURL(l), append([]string{"--url", doc.url, "--heads", strings.Join(doc.heads, ","),
+		"--timeout-ms", fmt.Sprint(timeout.Milliseconds())}, args...)...)
 	var j joined
 	ok := false
 	for e := range p.events {
