@@ -50,9 +50,16 @@
 // compressed in one v2 message, after its sync state was told the peer
 // will hold those heads; a v2 peer lacking much gets the document instead
 // of its history; any answer over Options.MaxMessageSize is cut into
-// causally ordered slices. One message goes to the bounded send queue as
-// before; slices go to the peer's bulk lane (bulk.go), which the write
-// loop drains only when the send queue is empty, and the document
+// causally ordered slices. The limit is the peer's own once its link has
+// shown it drops messages of that size (linkfit.go: a phone that comes
+// back twice in a row with the heads it had gets messages half the size
+// it was sent; Relay.fit remembers it per principal, storageId or
+// senderId, and document), so that every connection of a link that drops
+// every few seconds adds to what the phone holds. One message goes to the
+// bounded send queue as before (an ephemeral one to its own lane of 64,
+// which sheds the oldest and is written after the queue); slices go to
+// the peer's bulk lane (bulk.go), which the write loop drains only when
+// the other two are empty (outbox.go), and the document
 // generates nothing more for that peer until the write loop reports the
 // last slice written (synchronizer.sent). Peer.queued counts the bytes in
 // both; Relay.Traffic adds what the connection holds unacknowledged.
@@ -208,8 +215,8 @@
 //
 // # Locks
 //
-// synchronizer.mu before Grants.mu before Relay.mu; quarantine.mu and
-// ephemeralFilter.mu are leaves. A sandbox request is made with
+// synchronizer.mu before Grants.mu before Relay.mu; quarantine.mu,
+// ephemeralFilter.mu and linkFit.mu are leaves. A sandbox request is made with
 // synchronizer.mu held (the document must not change under it), and the
 // sandbox worker's own mutex is a leaf: it never calls back into the
 // relay. A crash mark's slot (enter/leave) is taken with synchronizer.mu
