@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -165,7 +164,6 @@ func TestFlappingCouncils(t *testing.T) {
 
 	// (c) A member sends changes that crash the core while the others are
 	// mid-sync: to a new document, and to its own council's.
-	crashers := crashMessages(t)
 	bad, _, err := dialRaw(t, r, mallory.Token, "mallory")
 	if err != nil {
 		t.Fatal(err)
@@ -174,10 +172,10 @@ func TestFlappingCouncils(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: wire.DocumentID(councils[1].ID), Data: crashers[1%len(crashers)]})
+	bad.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: wire.DocumentID(councils[1].ID), Data: crasherForANewDocument(t, 1)})
 	for m := bad.recv(); m.Type != "closed" && m.Type != wire.TypeError; m = bad.recv() {
 	}
-	bad2.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory2", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: crashers[0]})
+	bad2.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory2", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: crasherForANewDocument(t, 0)})
 	for m := bad2.recv(); m.Type != "closed"; m = bad2.recv() {
 		t.Logf("mallory2 got %s %s", m.Type, m.ErrorMessage)
 	}
@@ -257,29 +255,6 @@ func TestFlappingCouncils(t *testing.T) {
 	for _, m := range members {
 		t.Logf("%s wrote %d", m.name, m.written)
 	}
-}
-
-// crashMessages returns the corpus's sync messages that crash the core on
-// a new document.
-func crashMessages(t testing.TB) [][]byte {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*.json"))
-	var out [][]byte
-	for _, f := range files {
-		var crash struct {
-			State    []byte `json:"state"`
-			Message  []byte `json:"message"`
-			Generate bool   `json:"generate"`
-		}
-		b, _ := os.ReadFile(f)
-		if json.Unmarshal(b, &crash) == nil && len(crash.State) == 0 && !crash.Generate {
-			out = append(out, crash.Message)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("no corpus input that crashes a new document")
-	}
-	return out
 }
 
 // linkThin is 10 kbit/s with an 800 ms round trip.

@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -151,12 +152,27 @@ func poisonedChange(t *testing.T, mode string) {
 	}
 
 	// The poisoned change, from the corpus, to a new document id.
-	crashing := crashMessages(t)[0]
+	var crash struct {
+		State    []byte `json:"state"`
+		Message  []byte `json:"message"`
+		Generate bool   `json:"generate"`
+	}
+	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*.json"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		crash.Generate = false
+		if json.Unmarshal(b, &crash) == nil && len(crash.State) == 0 && !crash.Generate {
+			break
+		}
+	}
+	if len(crash.Message) == 0 || len(crash.State) != 0 || crash.Generate {
+		t.Fatal("no corpus input that crashes a new document")
+	}
 	bad, _, err := dialRaw(t, r, mallory.Token, "mallory")
 	if err != nil {
 		t.Fatal(err)
 	}
-	poisoned := wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: crashing}
+	poisoned := wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: crash.Message}
 	bad.send(poisoned)
 	if sandboxed {
 		bad.expectError("quarantined")
