@@ -25,7 +25,8 @@ import (
 // cost much more in all (a document saved whole is a fraction of its
 // changes sent one by one: a twenty-sixth for a council of small votes).
 // From the second time in a row, the phone's limit becomes half of what
-// failed (down to minFitBytes). When the heads moved, the link carried
+// failed or less, a power of two (down to minFitBytes), so that a
+// document keeps a compressed image for a few sizes at most. When the heads moved, the link carried
 // something: the limit doubles, up to the relay's MaxMessageSize, but not
 // back to a size that failed within fitCeilingFor. The limit bounds every message to
 // that phone for that document (the compressed image, the compressed
@@ -118,7 +119,7 @@ func (f *linkFit) begin(k fitKey, heads []automerge.ChangeHash, now time.Time) i
 			// Nothing of the last connection's answer arrived.
 			if e.fails++; e.fails >= 2 {
 				e.ceiling, e.ceilAt = min(limit, e.sent), now
-				e.limit = max(minFitBytes, e.ceiling/2)
+				e.limit = max(minFitBytes, powerOfTwoAtMost(e.ceiling/2))
 			}
 		case e.from != from:
 			e.fails = 0
@@ -175,4 +176,13 @@ func headsKey(heads []automerge.ChangeHash) string {
 	}
 	slices.Sort(keys)
 	return strings.Join(keys, "")
+}
+
+// powerOfTwoAtMost is the largest power of two not over n (n ≥ 1).
+func powerOfTwoAtMost(n int) int {
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
 }

@@ -9,7 +9,8 @@ import (
 
 // TestLinkFit: a phone that comes back with the heads it had, after the
 // relay sent it a message, got none of it. Once is tolerated; from the
-// second time in a row its limit halves, down to minFitBytes; progress
+// second time in a row its limit halves (to a power of two), down to
+// minFitBytes; progress
 // doubles it again, short of what failed; small messages and other
 // phones are not affected.
 func TestLinkFit(t *testing.T) {
@@ -36,12 +37,12 @@ func TestLinkFit(t *testing.T) {
 	}
 	want(step(none, 50_000), max, "first connection")
 	want(step(none, 50_000), max, "one connection that carried nothing")
-	want(step(none, 50_000), 25_000, "two in a row")
-	want(step(none, 25_000), 12_500, "three in a row")
-	want(step(some, 12_500), 12_500, "progress after a failure")
-	want(step(more, 12_500), 12_500, "progress: 25,000 failed ten minutes ago at most")
+	want(step(none, 50_000), 16<<10, "two in a row")
+	want(step(none, 50_000), 8<<10, "three in a row")
+	want(step(some, 8<<10), 8<<10, "progress after a failure")
+	want(step(more, 8<<10), 8<<10, "progress: 16 KiB failed ten minutes ago at most")
 	now = now.Add(fitCeilingFor)
-	want(step(some, 0), 25_000, "progress, the failure forgotten")
+	want(step(some, 0), 16<<10, "progress, the failure forgotten")
 	for range 20 {
 		step(some, max)
 	}
