@@ -53,8 +53,8 @@
 // causally ordered slices. The limit is the peer's own once its link has
 // shown it drops messages of that size (linkfit.go: a phone that comes
 // back twice in a row with the heads it had gets messages half the size
-// it was sent; Relay.fit remembers it per principal, storageId or
-// senderId, and document), so that every connection of a link that drops
+// it was sent; Relay.fit remembers it per principal, senderId and
+// document), so that every connection of a link that drops
 // every few seconds adds to what the phone holds. One message goes to the
 // bounded send queue as before (an ephemeral one to its own lane of 64,
 // which sheds the oldest and is written after the queue); slices go to

@@ -34,11 +34,11 @@ import (
 // what the phone holds, and a first sync of megabytes completes across
 // drops, resuming where the last connection stopped.
 //
-// The phone is known by its principal and its storageId, or, for a phone
-// without storage, its senderId (which stock clients keep across
-// reconnects). A peer can only shrink its own messages, or, anonymously,
-// those of a peer whose senderId it copies: that costs bytes, never
-// data.
+// The phone is known by its principal and its senderId, which a stock
+// client keeps across reconnects (not its storageId: two tabs of a browser
+// share one, and each would take the other's heads for no progress). A
+// peer can only shrink its own messages, or, anonymously, those of a peer
+// whose senderId it copies: that costs bytes, never data.
 
 // minFitBytes is the smallest message limit the relay learns: below it a
 // link carries nothing useful. A change larger than the limit still
@@ -86,11 +86,7 @@ func newLinkFit(max int) *linkFit {
 
 // fitKeyOf names pe's view of doc.
 func fitKeyOf(pe *peer, doc string) fitKey {
-	id := pe.storageID()
-	if id == "" {
-		id = "peer:" + pe.id
-	}
-	return fitKey{principal: pe.principal.ID, peer: id, doc: doc}
+	return fitKey{principal: pe.principal.ID, peer: pe.id, doc: doc}
 }
 
 // begin records the heads a phone announced first on a new connection and
