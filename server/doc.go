@@ -88,8 +88,14 @@
 // it answered a peer holding them — a new phone sent the compressed
 // document (recorded as held), or the sender's next acknowledgement, which
 // skips the sandbox as routine (see synchronizer.routine). Loading a
-// document in a worker ends with the same answer. Only a message that
-// survived reaches the relay's core. A worker's loop
+// document in a worker ends with the same answer. Last, the worker
+// searches every key of every map and the gaps between them
+// (sandbox/worker.c, probe_keys): a change can put an op keyed like a list
+// element into a map, which the core applies, answers, saves and iterates
+// without harm, but which panics any search for a key in that map
+// (op_set.rs:447) — and the relay searches maps in its own core after
+// every commit (Grants reads the root's "schema") and in every REST write.
+// Only a message that survived reaches the relay's core. A worker's loop
 // is C over the core's C API (sandbox/worker.c), so a request costs the
 // core's work and two wake-ups, not a Go scheduler's. Cheap checks in
 // Go come first (validateSyncMessage: the envelope and every bloom filter

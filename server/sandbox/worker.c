@@ -53,6 +53,19 @@ extern size_t AMitemsSize(const struct AMitems *items) WEAK;
 extern struct AMitem *AMitemsNext(struct AMitems *items, ptrdiff_t n) WEAK;
 extern bool AMitemToChangeHash(const struct AMitem *item, AMbyteSpan *value) WEAK;
 extern struct AMresult *AMgetChanges(struct AMdoc *doc, const struct AMitems *have_deps) WEAK;
+struct AMobjId;
+extern struct AMresult *AMmapRange(const struct AMdoc *doc, const struct AMobjId *obj_id, AMbyteSpan begin, AMbyteSpan end, const struct AMitems *heads) WEAK;
+extern struct AMresult *AMlistRange(const struct AMdoc *doc, const struct AMobjId *obj_id, size_t begin, size_t end, const struct AMitems *heads) WEAK;
+extern struct AMresult *AMmapGet(const struct AMdoc *doc, const struct AMobjId *obj_id, AMbyteSpan key, const struct AMitems *heads) WEAK;
+extern struct AMresult *AMmapPutNull(struct AMdoc *doc, const struct AMobjId *obj_id, AMbyteSpan key) WEAK;
+extern uint8_t AMobjObjType(const struct AMdoc *doc, const struct AMobjId *obj_id) WEAK;
+extern bool AMitemKey(const struct AMitem *item, AMbyteSpan *value) WEAK;
+extern const struct AMobjId *AMitemObjId(const struct AMitem *item) WEAK;
+extern uint32_t AMitemValType(const struct AMitem *item) WEAK;
+extern size_t AMrollback(struct AMdoc *doc) WEAK;
+#define AM_OBJ_TYPE_LIST 1
+#define AM_OBJ_TYPE_MAP 2
+#define AM_VAL_TYPE_OBJ_TYPE (1u << 12)
 
 #define AM_STATUS_OK 0
 
@@ -268,6 +281,137 @@ static void changes_since_heads(struct AMdoc *doc) {
 	release(h);
 }
 
+// probe_keys looks up and puts, in every map object of the document,
+// each key it holds, the key just after each (key + NUL), the least and
+// the greatest key, then rolls the puts back. A change can place an op
+// with a list element's key in a map (its object column mutated): the
+// core applies it, answers and saves it without harm, and iterates the
+// map without seeing it, but any search for a key in that map that meets
+// it panics ("can only compare map keys", op_set.rs:447). The relay
+// searches maps in its own core after every commit (grants read the
+// root's "schema"), for every REST read (the council's view) and write,
+// so such a change took the relay down at once and at every restart.
+// Searching every gap between the keys meets the op wherever it sits
+// (the hostile trial's fuzzer found none that these searches missed and
+// a later write did not). Objects deeper than maxDepth are not searched:
+// nothing the relay reads is that deep. Costs a walk of the document's
+// objects (not of its history).
+enum { maxDepth = 32 };
+
+// A probe's plan: the map keys to put, copied, and the range results that
+// own the objects' ids, kept until the puts are done. Keys are copied
+// before any put: the core's spans of keys point into its own table of
+// key names, which a put of a new key may move.
+struct probe {
+	struct AMresult **owners;
+	size_t nowners, capowners;
+	struct put {
+		const struct AMobjId *obj;
+		uint8_t *key;
+		size_t len;
+	} *puts;
+	size_t nputs, capputs;
+};
+
+static void plan_put(struct probe *p, const struct AMobjId *obj, const uint8_t *key, size_t len, bool nul) {
+	if (p->nputs == p->capputs) {
+		p->capputs = p->capputs ? 2 * p->capputs : 64;
+		p->puts = realloc(p->puts, p->capputs * sizeof *p->puts);
+		if (!p->puts) {
+			fputs("sandbox worker: out of memory\n", stderr);
+			abort();
+		}
+	}
+	uint8_t *k = xmalloc(len + 1);
+	memcpy(k, key, len);
+	k[len] = 0;
+	p->puts[p->nputs++] = (struct put){obj, k, len + (nul ? 1 : 0)};
+}
+
+static void keep(struct probe *p, struct AMresult *r) {
+	if (p->nowners == p->capowners) {
+		p->capowners = p->capowners ? 2 * p->capowners : 16;
+		p->owners = realloc(p->owners, p->capowners * sizeof *p->owners);
+		if (!p->owners) {
+			fputs("sandbox worker: out of memory\n", stderr);
+			abort();
+		}
+	}
+	p->owners[p->nowners++] = r;
+}
+
+// probe_object looks up every key of a map and the keys around them, and
+// plans the puts; it changes nothing.
+static void probe_object(struct AMdoc *doc, struct probe *p, const struct AMobjId *obj, uint8_t type, int depth) {
+	if (depth > maxDepth) {
+		return;
+	}
+	if (type == AM_OBJ_TYPE_MAP) {
+		struct AMresult *r = AMmapRange(doc, obj, (AMbyteSpan){0}, (AMbyteSpan){0}, NULL);
+		if (failed(r)) {
+			release(r);
+			return;
+		}
+		keep(p, r);
+		static const uint8_t last[] = {0xf4, 0x8f, 0xbf, 0xbf}; // U+10FFFF
+		release(AMmapGet(doc, obj, (AMbyteSpan){(const uint8_t *)"", 0}, NULL));
+		release(AMmapGet(doc, obj, (AMbyteSpan){last, sizeof last}, NULL));
+		plan_put(p, obj, (const uint8_t *)"", 0, false);
+		plan_put(p, obj, last, sizeof last, false);
+		struct AMitems items = AMresultItems(r);
+		for (struct AMitem *it; (it = AMitemsNext(&items, 1)) != NULL;) {
+			AMbyteSpan key = {0};
+			if (!AMitemKey(it, &key)) {
+				continue;
+			}
+			release(AMmapGet(doc, obj, key, NULL));
+			plan_put(p, obj, key.src, key.count, true);
+			struct put *after = &p->puts[p->nputs - 1];
+			release(AMmapGet(doc, obj, (AMbyteSpan){after->key, after->len}, NULL));
+			if (AMitemValType(it) == AM_VAL_TYPE_OBJ_TYPE) {
+				const struct AMobjId *child = AMitemObjId(it);
+				probe_object(doc, p, child, AMobjObjType(doc, child), depth + 1);
+			}
+		}
+		return;
+	}
+	if (type == AM_OBJ_TYPE_LIST) {
+		struct AMresult *r = AMlistRange(doc, obj, 0, SIZE_MAX, NULL);
+		if (failed(r)) {
+			release(r);
+			return;
+		}
+		keep(p, r);
+		struct AMitems items = AMresultItems(r);
+		for (struct AMitem *it; (it = AMitemsNext(&items, 1)) != NULL;) {
+			if (AMitemValType(it) == AM_VAL_TYPE_OBJ_TYPE) {
+				const struct AMobjId *child = AMitemObjId(it);
+				probe_object(doc, p, child, AMobjObjType(doc, child), depth + 1);
+			}
+		}
+	}
+}
+
+static void probe_keys(struct AMdoc *doc) {
+	if (!AMrollback) {
+		return; // not linked: the puts could not be undone
+	}
+	struct probe p = {0};
+	probe_object(doc, &p, NULL, AM_OBJ_TYPE_MAP, 0);
+	for (size_t i = 0; i < p.nputs; i++) {
+		release(AMmapPutNull(doc, p.puts[i].obj, (AMbyteSpan){p.puts[i].key, p.puts[i].len}));
+	}
+	AMrollback(doc);
+	for (size_t i = 0; i < p.nputs; i++) {
+		free(p.puts[i].key);
+	}
+	for (size_t i = 0; i < p.nowners; i++) {
+		release(p.owners[i]);
+	}
+	free(p.puts);
+	free(p.owners);
+}
+
 // same_heads reports whether the document's heads are the n heads at h.
 static bool same_heads(struct AMdoc *doc, const uint8_t *h, size_t n) {
 	size_t m = 0;
@@ -317,6 +461,7 @@ static uint8_t load(const uint8_t *key, size_t klen, const uint8_t **parts, cons
 	// What the relay will answer a peer that holds this document must not
 	// crash the core either (see answer_holder).
 	answer_holder((struct AMdoc *)doc);
+	probe_keys((struct AMdoc *)doc);
 	struct doc *d = xmalloc(sizeof *d);
 	*d = (struct doc){.key = copy_key(key, klen), .len = klen, .owner = owner, .doc = (struct AMdoc *)doc};
 	struct doc **slot = find(key, klen);
@@ -413,6 +558,7 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 			// (see answer_holder).
 			if (!same_heads(d->doc, before, nbefore)) {
 				changes_since_heads(d->doc);
+				probe_keys(d->doc);
 			}
 		}
 		free(before);
