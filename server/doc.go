@@ -30,6 +30,12 @@
 // then does the relay's own core apply it. flush commits (fsync) before
 // it generates any message to a peer: durable before advertised.
 //
+// Policy plugs in through Options.Access and two optional interfaces it
+// may implement, never by type: a CommitHook hears of every commit (Grants
+// derives its grants from the committed fact log there, before any peer
+// is answered), and a CreationQuota bounds the documents a principal
+// creates over the websocket.
+//
 // # Pacing
 //
 // A quiet document flushes at once (flushBudget: a few flushes back to

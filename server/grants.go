@@ -154,8 +154,9 @@ func (g *Grants) CanCreate(p Principal) bool {
 	return g.member(p) != nil
 }
 
-// created records that p's council owns a document p created.
-func (g *Grants) created(p Principal, documentID string) {
+// Created records that p's council owns a document p created
+// (CreationQuota).
+func (g *Grants) Created(p Principal, documentID string) {
 	if g.owners == nil || p.Kind != KindMember {
 		return
 	}
@@ -170,13 +171,13 @@ func (g *Grants) created(p Principal, documentID string) {
 	g.mu.Unlock()
 }
 
-// full reports whether p's council owns Options.MaxDocumentsPerCouncil
+// QuotaFull reports whether p's council owns Options.MaxDocumentsPerCouncil
 // documents already, so that p may create no more: without a bound, one
 // member creating documents as fast as the relay commits them fills its
 // disk (some 8 KiB of bbolt each, however small) and, while connections
 // hold them open, its memory. A count the store cannot give counts as
 // full.
-func (g *Grants) full(p Principal) bool {
+func (g *Grants) QuotaFull(p Principal) bool {
 	limit := g.relay.opts.MaxDocumentsPerCouncil
 	if g.owners == nil || p.Kind != KindMember || limit <= 0 {
 		return false
@@ -238,7 +239,7 @@ func (g *Grants) facts(council string) *councilFacts {
 	return f
 }
 
-// update recomputes a council's facts from its document's verified fact
+// Committed (CommitHook) recomputes a council's facts from its document's verified fact
 // log and cuts the connections of members who lost a grant. It is called
 // with the document's synchronizer lock held, after every commit; the
 // document's log is read only there, so verification is incremental:
@@ -246,7 +247,7 @@ func (g *Grants) facts(council string) *councilFacts {
 // rest on another (a delegate's seat) are resolved through the other
 // council's last known view; when a council's members or mandates change,
 // the councils that rest on it are refreshed.
-func (g *Grants) update(council string, doc *automerge.Doc) {
+func (g *Grants) Committed(council string, doc *automerge.Doc) {
 	if !isCouncil(doc) {
 		return
 	}
@@ -398,7 +399,7 @@ func (g *Grants) refresh(council string) {
 		return
 	}
 	_ = g.relay.View(context.Background(), id, func(doc *automerge.Doc) error {
-		g.update(council, doc)
+		g.Committed(council, doc)
 		return nil
 	})
 }

@@ -296,8 +296,8 @@ func (pe *peer) mayCreate(msg wire.Message) (create, decoy, full bool) {
 	if msg.Type != wire.TypeSync || !access.CanCreate(pe.principal) {
 		return false, false, false
 	}
-	g, grants := access.(*Grants)
-	if grants && g.full(pe.principal) {
+	quota, limited := access.(CreationQuota)
+	if limited && quota.QuotaFull(pe.principal) {
 		return false, false, true
 	}
 	exists, err := pe.relay.store.Exists(context.Background(), string(msg.DocumentID))
@@ -307,8 +307,8 @@ func (pe *peer) mayCreate(msg wire.Message) (create, decoy, full bool) {
 	if exists {
 		return false, true, false
 	}
-	if grants {
-		g.created(pe.principal, string(msg.DocumentID))
+	if limited {
+		quota.Created(pe.principal, string(msg.DocumentID))
 	}
 	return true, false, false
 }

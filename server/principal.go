@@ -1,5 +1,7 @@
 package server
 
+import "github.com/automerge/automerge-go"
+
 // PrincipalKind says what a principal is.
 type PrincipalKind string
 
@@ -56,6 +58,25 @@ type Access interface {
 	// CanCreate reports whether p may create a new document over the
 	// websocket.
 	CanCreate(p Principal) bool
+}
+
+// CommitHook is an optional interface of an Access: a policy that derives
+// its grants from documents (Grants, from the verified fact logs of
+// council documents) hears of every commit. Committed is called with the
+// document's lock held, after the commit and before any peer is answered:
+// it may read doc but must not keep it, nor call back into the relay's
+// document.
+type CommitHook interface {
+	Committed(documentID string, doc *automerge.Doc)
+}
+
+// CreationQuota is an optional interface of an Access that bounds the
+// documents a principal may create over the websocket.
+type CreationQuota interface {
+	// QuotaFull reports whether p may create no more documents.
+	QuotaFull(p Principal) bool
+	// Created records that p created documentID.
+	Created(p Principal, documentID string)
 }
 
 // AllowAll is the Access of a relay with no access control: everyone may

@@ -598,8 +598,8 @@ func (s *synchronizer) commit() bool {
 	}
 	s.dirty = false
 	s.meta = meta
-	if g, ok := s.relay.opts.Access.(*Grants); ok {
-		g.update(s.id, s.doc)
+	if hook, ok := s.relay.opts.Access.(CommitHook); ok {
+		hook.Committed(s.id, s.doc)
 	}
 	s.maybeCompact()
 	return true
