@@ -68,14 +68,31 @@ func wellFormed(s, prefix string) bool {
 	return err == nil && len(n) == secretBytes
 }
 
-// Service issues and checks credentials kept in a *store.Bolt.
+// TokenStore keeps credentials by the hash of their secret: the tokens
+// and invites a Service issues. store.Bolt implements it.
+type TokenStore interface {
+	PutToken(ctx context.Context, hash [32]byte, rec store.TokenRecord) error
+	// Token returns the record under hash, comparing keys in constant
+	// time; store.ErrNotFound when there is none.
+	Token(ctx context.Context, hash [32]byte) (store.TokenRecord, error)
+	RevokeToken(ctx context.Context, hash [32]byte) error
+	// RevokeMemberTokens revokes every token of a member and says how many.
+	RevokeMemberTokens(ctx context.Context, council, member string) (int, error)
+	PutInvite(ctx context.Context, hash [32]byte, rec store.InviteRecord) error
+	// TakeInvite uses up an invite valid at now, once.
+	TakeInvite(ctx context.Context, hash [32]byte, now time.Time) (store.InviteRecord, error)
+}
+
+var _ TokenStore = (*store.Bolt)(nil)
+
+// Service issues and checks credentials kept in a TokenStore.
 type Service struct {
-	st  *store.Bolt
+	st  TokenStore
 	now func() time.Time
 }
 
 // New returns a Service on st.
-func New(st *store.Bolt) *Service {
+func New(st TokenStore) *Service {
 	return &Service{st: st, now: time.Now}
 }
 

@@ -7,4 +7,9 @@
 // secret is hashed and looked up by that hash, and the stored key is compared
 // with it in constant time. Nothing in this package logs, and no error it
 // returns contains a secret.
+//
+// A Service keeps credentials in a TokenStore, which this package owns and
+// store.Bolt implements; a Custody seals members' custodial keys with a
+// secret kept beside the data (custody.go). Neither holds a lock of its
+// own: the store serializes its transactions.
 package auth
