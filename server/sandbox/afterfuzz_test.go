@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,12 +95,37 @@ type afterProcess struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Reader
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
+}
+
+// lockedBuffer is the child's stderr: exec copies into it on a goroutine
+// of its own while run resets it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startAfterChild(t *testing.T) *afterProcess {
 	t.Helper()
-	p := &afterProcess{stderr: &bytes.Buffer{}}
+	p := &afterProcess{stderr: &lockedBuffer{}}
 	p.cmd = exec.Command(os.Args[0], "-test.run", "^TestAfterCheckFuzz$")
 	p.cmd.Env = append(os.Environ(), afterChildEnv+"=1")
 	p.cmd.Stderr = p.stderr
