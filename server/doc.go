@@ -189,9 +189,10 @@
 // one restart, not one each. Without a sandbox, receiveSync probes the
 // clock of the new heads (probeHeads) while the message's crash mark is
 // set, so the known crash that would otherwise come only later, answering
-// a holder of those heads after the commit, blames the message; an
-// unknown crash that comes only while answering marks the document
-// unavailable. Options.Sandbox is what the relay gets; the relay itself
+// a holder of those heads after the commit, blames the message; a crash
+// that comes only after the commit (answering, saving, reading: the
+// grants read every council document then, under OpRead) marks the
+// document unavailable — the map-key class the sandbox checks for is one. Options.Sandbox is what the relay gets; the relay itself
 // only knows whether it has one.
 //
 // # Dialing

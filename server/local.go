@@ -139,7 +139,7 @@ func (s *synchronizer) doCall(c *call) error {
 		return fmt.Errorf("%w: %s", ErrDocumentNotFound, s.id)
 	}
 	if !c.write {
-		slot := s.enter(crashmark.OpAnswer, nil, nil) // a read: only the document's state is in the core
+		slot := s.enter(crashmark.OpRead, nil, nil)
 		defer s.leave(slot)
 		return c.fn(s.doc)
 	}

@@ -599,7 +599,11 @@ func (s *synchronizer) commit() bool {
 	s.dirty = false
 	s.meta = meta
 	if hook, ok := s.relay.opts.Access.(CommitHook); ok {
+		// The policy reads the document (the grants read its fact log):
+		// a crash there is the document's state.
+		slot := s.enter(crashmark.OpRead, nil, nil)
 		hook.Committed(s.id, s.doc)
+		s.leave(slot)
 	}
 	s.maybeCompact()
 	return true

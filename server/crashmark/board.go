@@ -21,6 +21,7 @@ const (
 	OpLoad                  // loading a stored document
 	OpSave                  // saving the changes applied since the last commit
 	OpLocal                 // applying changes a local call brought (a bundle, a REST write)
+	OpRead                  // reading the document's state (a REST view, the grants' fact log)
 )
 
 // String names the operation as logs and incidents show it.
@@ -36,6 +37,8 @@ func (o Op) String() string {
 		return "save"
 	case OpLocal:
 		return "local"
+	case OpRead:
+		return "read"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
