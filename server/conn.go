@@ -25,6 +25,16 @@ type Conn interface {
 	RemoteAddr() string
 }
 
+// BulkWriter is implemented by a Conn that can compress a frame whatever
+// its size. The relay writes slices of a transfer with it: on a link that
+// drops every few seconds slices are small (linkfit.go), and a council's
+// small changes, sent one by one, shrink by a third or more compressed.
+type BulkWriter interface {
+	// WriteBulkFrame is WriteFrame, compressed where the peer agreed to
+	// compression, even below the size from which other frames are.
+	WriteBulkFrame(ctx context.Context, frame []byte) error
+}
+
 // ReadNotifier is implemented by a Conn that can call back when input
 // arrives, without a goroutine waiting for it. The relay reads each burst
 // of messages on a goroutine of its own and, once nothing more waits, asks

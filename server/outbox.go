@@ -152,7 +152,11 @@ func (pe *peer) writeLoop() {
 		if !ok {
 			return
 		}
-		if err := pe.conn.WriteFrame(context.Background(), frame); err != nil {
+		write := pe.conn.WriteFrame
+		if bw, ok := pe.conn.(BulkWriter); ok && item != nil {
+			write = bw.WriteBulkFrame
+		}
+		if err := write(context.Background(), frame); err != nil {
 			pe.log().Debug("write failed", "peer", pe.id, "err", err)
 			pe.cut("write failed")
 			o := &pe.out

@@ -207,3 +207,51 @@ func TestCompressedBombIsRefused(t *testing.T) {
 	}
 	<-bomb
 }
+
+// TestSlicesGoCompressedWhateverTheirSize: a slice of a transfer
+// (WriteBulkFrame) goes compressed from a few hundred bytes, below
+// CompressMinSize, so a phone on a link that drops often, which gets
+// small slices, gets them compressed too; a plain frame of that size does
+// not.
+func TestSlicesGoCompressedWhateverTheirSize(t *testing.T) {
+	for _, c := range []struct {
+		opts       wsconn.Options
+		bulk       bool
+		compressed bool
+	}{
+		{wsconn.Options{}, true, true},
+		{wsconn.Options{}, false, false},
+	} {
+		frame := bytes.Repeat([]byte("council "), 128) // 1 KiB
+		conns := make(chan *wsconn.Conn, 1)
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, err := wsconn.Upgrader{}.Upgrade(w, r, c.opts)
+			if err != nil {
+				return
+			}
+			conns <- conn
+			<-r.Context().Done()
+		}))
+		ws, read := dialCompressing(t, "ws"+strings.TrimPrefix(ts.URL, "http"), 0)
+		conn := <-conns
+		before := read.Load()
+		write := conn.WriteFrame
+		if c.bulk {
+			write = conn.WriteBulkFrame
+		}
+		if err := write(context.Background(), frame); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := ws.ReadMessage()
+		if err != nil || !bytes.Equal(got, frame) {
+			t.Fatalf("received %d bytes (%v), not the frame", len(got), err)
+		}
+		wire := read.Load() - before
+		if compressed := wire < int64(len(frame))/4; compressed != c.compressed {
+			t.Errorf("%+v, bulk %v: a %d-byte frame took %d bytes: compressed %v, want %v", c.opts, c.bulk, len(frame), wire, compressed, c.compressed)
+		}
+		conn.Close("")
+		ws.Close()
+		ts.Close()
+	}
+}

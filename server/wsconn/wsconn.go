@@ -115,7 +115,10 @@ type Conn struct {
 	pollID     uint64
 }
 
-var _ server.Conn = (*Conn)(nil)
+var (
+	_ server.Conn       = (*Conn)(nil)
+	_ server.BulkWriter = (*Conn)(nil)
+)
 
 // New wraps an established websocket and starts its keepalive.
 func New(ws *websocket.Conn, opts Options) *Conn {
@@ -374,9 +377,24 @@ var readPieces = sync.Pool{New: func() any { return new([readPiece]byte) }}
 // only when no bytes leave for WriteTimeout, however long the whole frame
 // takes.
 func (c *Conn) WriteFrame(ctx context.Context, frame []byte) error {
+	return c.write(frame, len(frame) >= c.opts.CompressMinSize)
+}
+
+// bulkCompressMinSize is the size from which WriteBulkFrame compresses: a
+// frame smaller than this gains nothing from deflate.
+const bulkCompressMinSize = 256
+
+// WriteBulkFrame is WriteFrame for a slice of a transfer: compressed from
+// a few hundred bytes, whatever CompressMinSize says (unless compression
+// is off).
+func (c *Conn) WriteBulkFrame(ctx context.Context, frame []byte) error {
+	return c.write(frame, len(frame) >= min(c.opts.CompressMinSize, bulkCompressMinSize))
+}
+
+func (c *Conn) write(frame []byte, compress bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.ws.EnableWriteCompression(c.opts.CompressMinSize >= 0 && len(frame) >= c.opts.CompressMinSize)
+	c.ws.EnableWriteCompression(c.opts.CompressMinSize >= 0 && compress)
 	c.writeDeadline()
 	w, err := c.ws.NextWriter(websocket.BinaryMessage)
 	if err != nil {
