@@ -31,7 +31,7 @@ func TestDialHandshakeBetweenRelays(t *testing.T) {
 	}{{village, "district", "district-store"}, {district, "village", "village-store"}} {
 		c.r.mu.Lock()
 		for pe := range c.r.peers {
-			if pe.id != c.id || pe.meta.StorageID != c.storageID || pe.storageID() != c.storageID {
+			if pe.id != c.id || pe.meta.StorageID != c.storageID || pe.storageID() != syncStateKey(pe.principal, c.storageID) {
 				t.Errorf("%s recorded peer %q storage %q", c.r.PeerID(), pe.id, pe.meta.StorageID)
 			}
 		}

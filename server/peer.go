@@ -69,10 +69,18 @@ func (pe *peer) log() *slog.Logger {
 // storageID is the key under which the peer's sync state is persisted, or
 // "" when it is not persisted.
 func (pe *peer) storageID() string {
-	if pe.ephemeral {
+	if pe.ephemeral || pe.meta.StorageID == "" {
 		return ""
 	}
-	return pe.meta.StorageID
+	return syncStateKey(pe.principal, pe.meta.StorageID)
+}
+
+// syncStateKey is where the sync state of principal p's peer with
+// storageID is persisted. The storageId is the client's to choose and not
+// secret: the state kept under it belongs to the principal that synced,
+// and another principal presenting the same storageId starts afresh.
+func syncStateKey(p Principal, storageID string) string {
+	return p.ID + "\x00" + storageID
 }
 
 // begin runs the session on a goroutine of its own: the handshake, then

@@ -31,10 +31,15 @@ func (c *countingConn) WriteFrame(ctx context.Context, frame []byte) error {
 
 // connectCounting connects a peer that already holds docs.
 func connectCounting(t *testing.T, r *Relay, id string, meta *wire.PeerMetadata, docs map[wire.DocumentID]*testDoc) (*testPeer, *countingConn) {
+	return connectCountingAs(t, r, id, meta, docs, AnonymousPrincipal)
+}
+
+// connectCountingAs is connectCounting for principal who.
+func connectCountingAs(t *testing.T, r *Relay, id string, meta *wire.PeerMetadata, docs map[wire.DocumentID]*testDoc, who Principal) (*testPeer, *countingConn) {
 	mine, theirs := newPipe()
 	counted := &countingConn{pipeConn: theirs}
 	p := &testPeer{t: t, id: id, conn: mine, served: make(chan error, 1), docs: docs, inbox: make(chan wire.Message, 4096)}
-	joinVia(t, r, p, counted, meta)
+	joinAs(t, r, p, counted, meta, who)
 	return p, counted
 }
 
@@ -43,7 +48,13 @@ func connectCounting(t *testing.T, r *Relay, id string, meta *wire.PeerMetadata,
 // pump.
 func joinVia(t *testing.T, r *Relay, p *testPeer, relayEnd Conn, meta *wire.PeerMetadata) {
 	t.Helper()
-	go func() { p.served <- r.Accept(context.Background(), relayEnd, AnonymousPrincipal) }()
+	joinAs(t, r, p, relayEnd, meta, AnonymousPrincipal)
+}
+
+// joinAs is joinVia for principal who.
+func joinAs(t *testing.T, r *Relay, p *testPeer, relayEnd Conn, meta *wire.PeerMetadata, who Principal) {
+	t.Helper()
+	go func() { p.served <- r.Accept(context.Background(), relayEnd, who) }()
 	t.Cleanup(func() { p.conn.Close("") })
 	p.sendMsg(wire.Message{Type: wire.TypeJoin, SenderID: p.id, PeerMetadata: meta, SupportedProtocolVersions: []string{"1"}})
 	if m := p.recvRaw(5e9); m.Type != wire.TypePeer {
@@ -108,7 +119,7 @@ func TestReconnectResumesFromPersistedSyncState(t *testing.T) {
 		t.Errorf("resumed sync sent %d bytes for one missed change of a %d-byte document", resumedBytes, full)
 	}
 	// The relay kept its side for the peer with a storageId, and only for it.
-	if _, err := r.store.LoadSyncState(context.Background(), "phone-1", string(id)); err != nil {
+	if _, err := r.store.LoadSyncState(context.Background(), syncStateKey(AnonymousPrincipal, "phone-1"), string(id)); err != nil {
 		t.Errorf("relay did not persist the sync state of a peer with a storageId: %v", err)
 	}
 	reconnect("ephemeral", &wire.PeerMetadata{IsEphemeral: true})
@@ -134,7 +145,47 @@ func TestRelayLoadsThePeersSyncState(t *testing.T) {
 	waitStored(t, r, w, id)
 
 	firstAfterReconnect := func(name string, meta *wire.PeerMetadata) int {
-		p, _ := connectCounting(t, r, name, meta, map[wire.DocumentID]*testDoc{})
+		return firstMessageAfterReconnect(t, r, w, id, name, meta, AnonymousPrincipal, AnonymousPrincipal)
+	}
+	if n := firstAfterReconnect("persistent", &wire.PeerMetadata{StorageID: "phone-1"}); n == 0 {
+		t.Error("the relay's first message after the reconnect names no lastSync: it did not load the sync state it persisted")
+	}
+	if n := firstAfterReconnect("ephemeral", &wire.PeerMetadata{IsEphemeral: true}); n != 0 {
+		t.Errorf("without a storageId the relay's first message names %d lastSync heads: the check above cannot tell", n)
+	}
+}
+
+// TestSyncStateIsKeptPerPrincipal: the sync state a relay persists for a
+// storageId belongs to the principal that synced under it. Another
+// member who presents the same storageId (it is the client's to choose,
+// and not secret) starts afresh: it neither reads the first one's state
+// nor overwrites it.
+func TestSyncStateIsKeptPerPrincipal(t *testing.T) {
+	r := newTestRelay(t, openStore(t), Options{})
+	id := wire.NewDocumentID()
+	w := connect(t, r, "writer", nil)
+	for i := range 20 {
+		w.change(id, fmt.Sprintf("k%d", i), int64(i))
+	}
+	waitStored(t, r, w, id)
+	ana, bob := MemberPrincipal("north", "ana"), MemberPrincipal("north", "bob")
+	meta := &wire.PeerMetadata{StorageID: "shared-phone-id"}
+	if n := firstMessageAfterReconnect(t, r, w, id, "ana", meta, ana, ana); n == 0 {
+		t.Fatal("the same principal's reconnect names no lastSync: the check below cannot tell")
+	}
+	if n := firstMessageAfterReconnect(t, r, w, id, "bob", meta, ana, bob); n != 0 {
+		t.Errorf("another principal with the same storageId got the first one's sync state (%d lastSync heads)", n)
+	}
+}
+
+// firstMessageAfterReconnect syncs document id as principal first with
+// meta, goes away, edits offline, comes back as principal then with the
+// same meta, and returns how many lastSync heads the relay's first
+// message names.
+func firstMessageAfterReconnect(t *testing.T, r *Relay, w *testPeer, id wire.DocumentID, name string, meta *wire.PeerMetadata, first, then Principal) int {
+	t.Helper()
+	{
+		p, _ := connectCountingAs(t, r, name, meta, map[wire.DocumentID]*testDoc{}, first)
 		p.find(id)
 		p.waitFor("history", func() bool { return slices.Equal(hexHeads(p.doc(id).Heads()), hexHeads(w.doc(id).Heads())) })
 		p.mu.Lock()
@@ -157,16 +208,10 @@ func TestRelayLoadsThePeersSyncState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p2, counted := connectCounting(t, r, name, meta, map[wire.DocumentID]*testDoc{id: {doc: kept.doc, state: st}})
+		p2, counted := connectCountingAs(t, r, name, meta, map[wire.DocumentID]*testDoc{id: {doc: kept.doc, state: st}}, then)
 		p2.syncDoc(id, wire.TypeSync)
 		waitUntil(t, "the relay's answer", func() bool { return counted.first.Load() != nil })
 		return haveLastSync(t, *counted.first.Load())
-	}
-	if n := firstAfterReconnect("persistent", &wire.PeerMetadata{StorageID: "phone-1"}); n == 0 {
-		t.Error("the relay's first message after the reconnect names no lastSync: it did not load the sync state it persisted")
-	}
-	if n := firstAfterReconnect("ephemeral", &wire.PeerMetadata{IsEphemeral: true}); n != 0 {
-		t.Errorf("without a storageId the relay's first message names %d lastSync heads: the check above cannot tell", n)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/veche-sync/veche/api"
 	client "github.com/veche-sync/veche/clients/go"
 	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wire"
 )
@@ -63,7 +64,7 @@ func TestSyncAgainAndAgain(t *testing.T) {
 }
 
 // TestSyncStateIsKeptOnBothSides: after a sync, the relay keeps the
-// replica's sync state (keyed by the replica's store id) and the replica
+// replica's sync state (keyed by the replica's principal and store id) and the replica
 // keeps the relay's, so the next sync resumes where they agreed.
 func TestSyncStateIsKeptOnBothSides(t *testing.T) {
 	relay, created, home, replica, m := founded(t)
@@ -83,7 +84,9 @@ func TestSyncStateIsKeptOnBothSides(t *testing.T) {
 	replica.Close() // persists its side
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := relay.Store.LoadSyncState(ctx, storageID, created.ID)
+		// Kept for the replica's principal (the founder) and store id.
+		key := server.MemberPrincipal(created.ID, created.Founder).ID + "\x00" + storageID
+		_, err := relay.Store.LoadSyncState(ctx, key, created.ID)
 		if err == nil {
 			break
 		}
@@ -97,7 +100,10 @@ func TestSyncStateIsKeptOnBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := st.LoadSyncState(ctx, relay.ID, created.ID); err != nil {
+	// Kept for the link's principal (the relay, as this member reaches it)
+	// and the relay's store id.
+	link := "relay:" + m.Relay + "#" + m.Council + "/" + m.Member + "\x00" + relay.ID
+	if _, err := st.LoadSyncState(ctx, link, created.ID); err != nil {
 		t.Fatalf("the replica keeps no sync state for the relay: %v", err)
 	}
 }
