@@ -81,7 +81,12 @@ func TestBackupMidLoad(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "through the relay") {
 		t.Fatalf("veche backup exited %d: %s", code, errOut)
 	}
-	time.Sleep(300 * time.Millisecond) // the load goes on after the backup
+	// The load goes on after the backup: wait until the relay has
+	// advertised more (a busy relay paces its answers up to
+	// --sync-interval apart, and a loaded test machine slows it further).
+	for deadline := time.Now().Add(15 * time.Second); len(advertised(writers, url)) <= len(before) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	written := 0
 	for _, w := range writers {
 		written += w.do(obj{"cmd": "stop-writes"}).Written[w.name]
