@@ -136,13 +136,7 @@ func TestReconnectResumesFromPersistedSyncState(t *testing.T) {
 // knows when the phone edited offline (its heads are news to the relay).
 // A peer without a storageId gets none: the relay starts afresh.
 func TestRelayLoadsThePeersSyncState(t *testing.T) {
-	r := newTestRelay(t, openStore(t), Options{})
-	id := wire.NewDocumentID()
-	w := connect(t, r, "writer", nil)
-	for i := range 20 {
-		w.change(id, fmt.Sprintf("k%d", i), int64(i))
-	}
-	waitStored(t, r, w, id)
+	r, w, id := writtenDocument(t)
 
 	firstAfterReconnect := func(name string, meta *wire.PeerMetadata) int {
 		return firstMessageAfterReconnect(t, r, w, id, name, meta, AnonymousPrincipal, AnonymousPrincipal)
@@ -161,13 +155,7 @@ func TestRelayLoadsThePeersSyncState(t *testing.T) {
 // and not secret) starts afresh: it neither reads the first one's state
 // nor overwrites it.
 func TestSyncStateIsKeptPerPrincipal(t *testing.T) {
-	r := newTestRelay(t, openStore(t), Options{})
-	id := wire.NewDocumentID()
-	w := connect(t, r, "writer", nil)
-	for i := range 20 {
-		w.change(id, fmt.Sprintf("k%d", i), int64(i))
-	}
-	waitStored(t, r, w, id)
+	r, w, id := writtenDocument(t)
 	ana, bob := MemberPrincipal("north", "ana"), MemberPrincipal("north", "bob")
 	meta := &wire.PeerMetadata{StorageID: "shared-phone-id"}
 	if n := firstMessageAfterReconnect(t, r, w, id, "ana", meta, ana, ana); n == 0 {
@@ -176,6 +164,20 @@ func TestSyncStateIsKeptPerPrincipal(t *testing.T) {
 	if n := firstMessageAfterReconnect(t, r, w, id, "bob", meta, ana, bob); n != 0 {
 		t.Errorf("another principal with the same storageId got the first one's sync state (%d lastSync heads)", n)
 	}
+}
+
+// writtenDocument is a relay holding a document of 20 changes, stored,
+// and the peer that wrote them.
+func writtenDocument(t *testing.T) (*Relay, *testPeer, wire.DocumentID) {
+	t.Helper()
+	r := newTestRelay(t, openStore(t), Options{})
+	id := wire.NewDocumentID()
+	w := connect(t, r, "writer", nil)
+	for i := range 20 {
+		w.change(id, fmt.Sprintf("k%d", i), int64(i))
+	}
+	waitStored(t, r, w, id)
+	return r, w, id
 }
 
 // firstMessageAfterReconnect syncs document id as principal first with

@@ -19,16 +19,7 @@ import (
 // TLS connection) and one dialed over TLS (TLS wraps the socket) both
 // report the bytes waiting in the kernel's send queue.
 func TestUnsentOverTLS(t *testing.T) {
-	accepted := make(chan *wsconn.Conn, 1)
-	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := wsconn.Upgrader{}.Upgrade(w, r, wsconn.Options{})
-		if err != nil {
-			return
-		}
-		accepted <- c
-		<-r.Context().Done()
-	}))
-	defer ts.Close()
+	accepted, ts := acceptingServer(t, httptest.NewTLSServer)
 	url := "wss" + strings.TrimPrefix(ts.URL, "https")
 	tlsConf := &tls.Config{InsecureSkipVerify: true}
 
@@ -70,16 +61,7 @@ func TestUnsentOverTLS(t *testing.T) {
 // relay's own wrapper; Unsent still reports the bytes waiting in the
 // kernel's send queue, so keepalive and Relay.Traffic see a slow peer.
 func TestUnsentWithCompression(t *testing.T) {
-	accepted := make(chan *wsconn.Conn, 1)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := wsconn.Upgrader{}.Upgrade(w, r, wsconn.Options{})
-		if err != nil {
-			return
-		}
-		accepted <- c
-		<-r.Context().Done()
-	}))
-	defer ts.Close()
+	accepted, ts := acceptingServer(t, httptest.NewServer)
 	peer, resp, err := (&websocket.Dialer{EnableCompression: true}).Dial("ws"+strings.TrimPrefix(ts.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +73,22 @@ func TestUnsentWithCompression(t *testing.T) {
 	c := <-accepted
 	defer c.Close("")
 	unsentAfterWrite(t, "compressed", c)
+}
+
+// acceptingServer serves websocket upgrades with wsconn (started by
+// start: plain or TLS) and hands each accepted connection over.
+func acceptingServer(t *testing.T, start func(http.Handler) *httptest.Server) (<-chan *wsconn.Conn, *httptest.Server) {
+	accepted := make(chan *wsconn.Conn, 1)
+	ts := start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrader{}.Upgrade(w, r, wsconn.Options{})
+		if err != nil {
+			return
+		}
+		accepted <- c
+		<-r.Context().Done()
+	}))
+	t.Cleanup(ts.Close)
+	return accepted, ts
 }
 
 // unsentAfterWrite writes more than the peer's buffers hold and expects
