@@ -378,14 +378,23 @@ func TestGroupCommit(t *testing.T) {
 	defer s.Close()
 
 	before := s.Stats()
-	var wg sync.WaitGroup
+	// All at once: a write that starts while none is under way commits
+	// alone and at once, so appends that merely follow one another (a
+	// slow scheduler starting the goroutines one by one) would not share.
+	start := make(chan struct{})
+	var ready, wg sync.WaitGroup
 	for i := range 100 {
+		ready.Add(1)
 		wg.Go(func() {
+			ready.Done()
+			<-start
 			if _, err := s.Append(t.Context(), fmt.Sprintf("doc%d", i), []byte("c"), nil); err != nil {
 				t.Error(err)
 			}
 		})
 	}
+	ready.Wait()
+	close(start)
 	wg.Wait()
 	st := s.Stats()
 	appends, commits := st.Appends-before.Appends, st.Commits-before.Commits
