@@ -196,6 +196,14 @@ func firstMessageAfterReconnect(t *testing.T, r *Relay, w *testPeer, id wire.Doc
 		peers := r.Peers()
 		p.conn.Close("")
 		waitUntil(t, "peer gone", func() bool { return r.Peers() == peers-1 })
+		if meta != nil && meta.StorageID != "" && !meta.IsEphemeral {
+			// The relay persists the state as the session ends, just after
+			// it stops counting the peer: a reconnect at once could race it.
+			waitUntil(t, "the sync state persisted", func() bool {
+				_, err := r.store.LoadSyncState(context.Background(), syncStateKey(first, meta.StorageID), string(id))
+				return err == nil
+			})
+		}
 
 		p.mu.Lock()
 		saved := kept.state.Save()
