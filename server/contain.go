@@ -123,7 +123,7 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message, routine bool) bool {
 	case errors.As(err, &crash):
 		changes, whole := messageKeys(msg.Data)
 		var culprit []string
-		if i := s.culprit(msg.Data); i >= 0 {
+		if i, _ := s.culprit(msg.Data, true); i >= 0 {
 			culprit = changes[i : i+1]
 		}
 		s.relay.contain(s.id, pe.principal, pe, msg.Data, culprit, whole, crash)
@@ -206,32 +206,42 @@ const maxRoutineHashes = 32
 // by one to find the one that crashes the core.
 const maxProbes = 256
 
-// culprit finds which change of a message that crashed the core is the
-// one to quarantine, so the honest changes travelling with it (a new
-// document's history, say) are not refused forever: it applies them one
-// at a time, in order, to a copy of the document in the sandbox. It
-// returns the index of the first change that crashes alone, or -1 when
-// none does (the crash needs the message as a whole, which is then
-// quarantined by its hash). Called with mu held.
-func (s *synchronizer) culprit(msg []byte) int {
-	pool := s.relay.opts.Sandbox
+// culprit finds which change of msg crashes the core, and whether a
+// sandbox worker confirmed it: the first change that, sent alone, crashes
+// a worker holding the document. A message known to crash the core
+// (crashed) that carries one change needs no probe. Without a sandbox, a
+// lone change is the only candidate, unconfirmed. -1 when it cannot
+// tell. Called with mu held.
+func (s *synchronizer) culprit(msg []byte, crashed bool) (culprit int, confirmed bool) {
 	chunks, err := syncMessageChunks(msg)
-	if err != nil || len(chunks) > maxProbes {
-		return -1
+	if err != nil || len(chunks) == 0 || len(chunks) > maxProbes {
+		return -1, false
 	}
-	if len(chunks) == 1 {
-		return 0
+	if crashed && len(chunks) == 1 {
+		return 0, true
+	}
+	pool := s.relay.opts.Sandbox
+	if pool == nil || s.poisoned {
+		if len(chunks) == 1 {
+			return 0, false
+		}
+		return -1, false
 	}
 	probe := "probe:" + s.mirror
 	defer pool.Forget(probe)
 	for i, c := range chunks {
-		err := pool.Check(probe, "", pushMessage(c), s.mirrorState)
-		var crash *sandbox.Crash
-		if errors.As(err, &crash) {
-			return i
+		if asCrash(pool.Check(probe, "", pushMessage(c), s.mirrorState)) {
+			return i, true
 		}
 	}
-	return -1
+	return -1, false
+}
+
+// asCrash reports whether err is a crash of a worker on its input (not a
+// kill from outside).
+func asCrash(err error) bool {
+	var crash *sandbox.Crash
+	return errors.As(err, &crash) && !crash.External
 }
 
 // pushMessage is a sync message carrying changes and nothing else.
@@ -367,7 +377,7 @@ func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
 		return nil
 	case errors.As(err, &crash) && crash.Op != "load":
 		var culprit []string
-		if i := s.culprit(msg); i >= 0 {
+		if i, _ := s.culprit(msg, true); i >= 0 {
 			culprit = keys[i : i+1]
 		}
 		reason := s.relay.contain(s.id, from, nil, msg, culprit, whole, crash)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -90,7 +89,7 @@ func (r *Relay) recoverInput(m crashmark.Mark, msg []byte, site string, sure boo
 	changes, whole := messageKeys(msg)
 	culprit, confirmed := -1, false
 	if s := r.acquire(m.Document); s != nil {
-		s.locked(func() { culprit, confirmed = s.recoveryCulprit(msg) })
+		s.locked(func() { culprit, confirmed = s.culprit(msg, sure) })
 		r.release(s)
 	}
 	if !sure && !confirmed {
@@ -103,33 +102,6 @@ func (r *Relay) recoverInput(m crashmark.Mark, msg []byte, site string, sure boo
 		blamed = changes[culprit : culprit+1]
 	}
 	r.contain(m.Document, from, nil, msg, blamed, whole, &sandbox.Crash{Op: m.Op.String(), Site: site})
-}
-
-// recoveryCulprit finds which change of msg crashes the core: in a
-// sandbox worker holding the document as stored, the first change that
-// crashes it (confirmed); without a sandbox, the message's only change
-// when it carries one (not confirmed). -1 when it cannot tell. Called
-// with mu held.
-func (s *synchronizer) recoveryCulprit(msg []byte) (culprit int, confirmed bool) {
-	chunks, err := syncMessageChunks(msg)
-	if err != nil || len(chunks) == 0 || len(chunks) > maxProbes {
-		return -1, false
-	}
-	pool := s.relay.opts.Sandbox
-	if pool == nil || s.poisoned {
-		if len(chunks) == 1 {
-			return 0, false
-		}
-		return -1, false
-	}
-	probe := "probe:" + s.mirror
-	defer pool.Forget(probe)
-	for i, c := range chunks {
-		if asCrash(pool.Check(probe, "", pushMessage(c), s.mirrorState)) {
-			return i, true
-		}
-	}
-	return -1, false
 }
 
 // suspendSender suspends the principal of a mark whose input
@@ -189,11 +161,4 @@ func untrustedMessage(changes []byte) ([]byte, error) {
 		b = b[n:]
 	}
 	return pushMessage(chunks...), nil
-}
-
-// asCrash reports whether err is a crash of a worker on the input (not a
-// kill from outside).
-func asCrash(err error) bool {
-	var crash *sandbox.Crash
-	return errors.As(err, &crash) && !crash.External
 }

@@ -30,9 +30,14 @@ const (
 	readyFD      = 4
 )
 
-// Crash loops: after crashLoopCount deaths within crashLoopWindow, the
-// supervisor waits before each restart, doubling up to maxRestartWait.
+// Crash loops: after crashLoopCount deaths within crashLoopWindow, each
+// soon after its start (within crashLoopUptime: the relay dies of
+// something in its own start-up or its first messages), the supervisor
+// waits before each restart, doubling up to maxRestartWait. A relay that
+// served for a while before it died restarts at once: crashes spread out
+// by hostile senders, each quarantined, must not keep it down.
 const (
+	crashLoopUptime = 10 * time.Second
 	crashLoopCount  = 5
 	crashLoopWindow = time.Minute
 	maxRestartWait  = 30 * time.Second
@@ -52,6 +57,10 @@ func (m *Main) openMarks() error {
 	if !supervised() {
 		return nil
 	}
+	// The supervisor's descriptors are this process's alone: the sandbox
+	// workers it starts must not inherit them.
+	syscall.CloseOnExec(marksFD)
+	syscall.CloseOnExec(readyFD)
 	b, err := crashmark.Open(os.NewFile(marksFD, "crash-marks"), crashmark.DefaultSlots, m.markMessageBytes())
 	if err != nil {
 		return fmt.Errorf("supervised relay: %w", err)
@@ -95,12 +104,12 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 	}
 	defer marks.Close()
 
-	var deaths []time.Time
+	var loop crashLoop
 	var last childEnd
 	everReady := false
 	for {
 		died, ready, err := runChild(ctx, exe, args, marks, last)
-		everReady = everReady || ready.ok
+		everReady = everReady || ready
 		if ctx.Err() != nil || err == nil {
 			return err // asked to stop, or the relay stopped on its own accord
 		}
@@ -112,23 +121,33 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 			return fmt.Errorf("supervisor: the relay did not start: %w", err)
 		}
 		last = died
-		now := time.Now()
-		deaths = append(deaths, now)
-		for len(deaths) > 0 && now.Sub(deaths[0]) > crashLoopWindow {
-			deaths = deaths[1:]
-		}
-		wait := time.Duration(0)
-		if n := len(deaths) - crashLoopCount; n >= 0 {
-			wait = min(maxRestartWait, time.Second<<min(n, 5))
-		}
+		wait := loop.died(time.Now(), died.uptime)
 		log.Error("the relay process died; starting it again", "err", err, "site", died.site, "aborted", died.aborted, "uptime", died.uptime.Round(time.Millisecond),
-			"deaths_last_minute", len(deaths), "wait", wait)
+			"quick_deaths_last_minute", len(loop.deaths), "wait", wait)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
 		}
 	}
+}
+
+// crashLoop keeps the recent deaths that came soon after a start.
+type crashLoop struct{ deaths []time.Time }
+
+// died records a death at now of a relay that ran for uptime and says how
+// long to wait before the next start.
+func (c *crashLoop) died(now time.Time, uptime time.Duration) time.Duration {
+	if uptime < crashLoopUptime {
+		c.deaths = append(c.deaths, now)
+	}
+	for len(c.deaths) > 0 && now.Sub(c.deaths[0]) > crashLoopWindow {
+		c.deaths = c.deaths[1:]
+	}
+	if n := len(c.deaths) - crashLoopCount; n >= 0 {
+		return min(maxRestartWait, time.Second<<min(n, 5))
+	}
+	return 0
 }
 
 // childEnd is how a relay process ended.
@@ -138,15 +157,13 @@ type childEnd struct {
 	uptime  time.Duration // from start to death
 }
 
-// readiness says whether a child listened before it ended.
-type readiness struct{ ok bool }
-
 // runChild runs one relay process until it ends, or until ctx is done
-// (then it is asked to stop with SIGTERM and waited for).
-func runChild(ctx context.Context, exe string, args []string, marks *os.File, last childEnd) (childEnd, readiness, error) {
+// (then it is asked to stop with SIGTERM and waited for), and says
+// whether it listened before it ended.
+func runChild(ctx context.Context, exe string, args []string, marks *os.File, last childEnd) (_ childEnd, ready bool, err error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return childEnd{}, readiness{}, err
+		return childEnd{}, false, err
 	}
 	defer readyR.Close()
 	stderr := &panicWatch{out: os.Stderr}
@@ -163,38 +180,23 @@ func runChild(ctx context.Context, exe string, args []string, marks *os.File, la
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		readyW.Close()
-		return childEnd{}, readiness{}, err
+		return childEnd{}, false, err
 	}
 	readyW.Close()
-	readyc := make(chan bool, 1)
-	go func() {
-		var b [1]byte
-		n, _ := readyR.Read(b[:])
-		readyc <- n == 1
-	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var ready readiness
-	for {
-		select {
-		case ok := <-readyc:
-			ready.ok = ok
-			readyc = nil
-			continue
-		case <-ctx.Done():
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			err = <-done
-		case err = <-done:
-		}
-		break
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		err = <-done
 	}
-	if readyc != nil {
-		select { // the byte may have come just before the end
-		case ok := <-readyc:
-			ready.ok = ok
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	// The child held the pipe's only write end (close-on-exec in it, so
+	// its workers do not): it is closed now, and the read says at once
+	// whether the child wrote its byte first.
+	var b [1]byte
+	n, _ := readyR.Read(b[:])
+	ready = n == 1
 	return childEnd{site: stderr.site(), aborted: diedOfAbort(err, stderr.sawAbort()), uptime: time.Since(start)}, ready, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -289,6 +290,33 @@ func TestDiedOfAbort(t *testing.T) {
 		err := exec.Command("sh", "-c", c.script).Run()
 		if got := diedOfAbort(err, c.reported); got != c.want {
 			t.Errorf("%q (SIGABRT reported %v): diedOfAbort %v, want %v", c.script, c.reported, got, c.want)
+		}
+	}
+}
+
+// TestCrashLoopBackoff: deaths soon after a start slow the restarts from
+// the fifth within a minute, doubling to 30 s; a relay that served for a
+// while before it died (crashes spread out by hostile senders, each then
+// quarantined) restarts at once however often.
+func TestCrashLoopBackoff(t *testing.T) {
+	var quick crashLoop
+	now := time.Unix(0, 0)
+	var waits []time.Duration
+	for range 12 {
+		now = now.Add(time.Second)
+		waits = append(waits, quick.died(now, time.Second))
+	}
+	want := []time.Duration{0, 0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}
+	if !slices.Equal(waits, want) {
+		t.Errorf("quick deaths waited %v, want %v", waits, want)
+	}
+	if w := quick.died(now.Add(2*time.Minute), time.Second); w != 0 {
+		t.Errorf("a quick death after a quiet minute waited %v", w)
+	}
+	var served crashLoop
+	for i := range 20 {
+		if w := served.died(now.Add(time.Duration(i)*time.Second), time.Minute); w != 0 {
+			t.Fatalf("death %d of a relay that served a minute waited %v", i+1, w)
 		}
 	}
 }
