@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automerge/automerge-go"
 	"github.com/gorilla/websocket"
 
 	"github.com/veche-sync/veche/api"
+	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -384,15 +386,32 @@ func grepLines(text string, prefixes ...string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestHolderCrashBlamesItsSender: without a sandbox, a change whose
-// sequence number skips ahead of its actor's applies and answers its
-// sender, and would crash the core only later, answering a peer that
-// holds the new heads — after it was committed, when the crash could only
-// be blamed on the document. The relay probes the clock of the new heads
-// right after applying a message with changes, so the crash comes while
-// the message's own crash mark is set: its sender is suspended and the
-// change quarantined, and no document incident is recorded.
+// TestHolderCrashBlamesItsSender: without a sandbox, two classes of
+// change apply, and are answered to their sender, without harm, and
+// crash the core only later, after they were committed, when the crash
+// could only be blamed on the document:
+//   - holder: a change whose sequence number skips ahead of its actor's
+//     crashes the core answering a peer that holds the new heads;
+//   - mapkey: a change that puts a list element's key into a map crashes
+//     it at the next search of that map — the grants read the council
+//     right after every commit, and the council's REST reads and writes
+//     search it too.
+//
+// The relay probes what a sandbox worker would (sandbox.Probe) right
+// after applying a message with changes, so the crash comes while the
+// message's own crash mark is set: its sender is suspended and the
+// change quarantined, no document incident is recorded, and the document
+// is served again after the restart.
 func TestHolderCrashBlamesItsSender(t *testing.T) {
+	for _, tc := range []struct{ name, glob string }{
+		{"holder", "*-holder-*.json"},
+		{"mapkey", "*-mapkey-root-*.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { laterCrashBlamesItsSender(t, tc.glob) })
+	}
+}
+
+func laterCrashBlamesItsSender(t *testing.T, glob string) {
 	r := startRelay(t, vecheRelay(t, "--sandbox", "never"), t.TempDir())
 	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
 	if err != nil {
@@ -406,22 +425,51 @@ func TestHolderCrashBlamesItsSender(t *testing.T) {
 	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
 	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
 
-	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*-holder-*.json"))
+	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", glob))
 	if len(files) == 0 {
-		t.Fatal("no holder crasher in the corpus")
+		t.Fatalf("no %s crasher in the corpus", glob)
 	}
 	var x struct {
+		State   []byte `json:"state"`
 		Message []byte `json:"message"`
 	}
 	b, _ := os.ReadFile(files[0])
 	if err := json.Unmarshal(b, &x); err != nil || len(x.Message) == 0 {
 		t.Fatalf("%s: %v", files[0], err)
 	}
+	id := wire.NewDocumentID()
+	var honest *rawSync
+	var heads []syncmsg.Hash
+	if len(x.State) > 0 {
+		// The document the crasher was found against, written first by
+		// an honest member and committed (the relay's answer announces
+		// its heads only after the commit).
+		doc := automerge.New()
+		if err := doc.LoadIncremental(x.State); err != nil {
+			t.Fatal(err)
+		}
+		changes, err := doc.Changes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chunks [][]byte
+		for _, c := range changes {
+			chunks = append(chunks, c.Save())
+		}
+		for _, h := range doc.Heads() {
+			heads = append(heads, syncmsg.Hash(h))
+		}
+		if honest, _, err = dialRaw(t, r, council.Token, "founder"); err != nil {
+			t.Fatal(err)
+		}
+		honest.send(wire.Message{Type: wire.TypeSync, SenderID: "founder", TargetID: "relay", DocumentID: id, Data: syncmsg.Message{Type: syncmsg.V1, Changes: chunks}.Encode()})
+		awaitHeads(t, honest, heads)
+	}
 	bad, _, err := dialRaw(t, r, mallory.Token, "mallory")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: wire.NewDocumentID(), Data: x.Message})
+	bad.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: id, Data: x.Message})
 	for m := bad.recv(); m.Type != "closed"; m = bad.recv() {
 	}
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(r.logs.String(), "quarantined a sync message"); {
@@ -439,4 +487,47 @@ func TestHolderCrashBlamesItsSender(t *testing.T) {
 	if s := status(t, r, mallory.Token, "GET", "/api/councils/"+council.ID); s != http.StatusForbidden {
 		t.Fatalf("the sender's token: REST answered %d", s)
 	}
+	if s := status(t, r, council.Token, "GET", "/api/councils/"+council.ID); s != http.StatusOK {
+		t.Fatalf("the council after the restart: REST answered %d", s)
+	}
+	if heads != nil {
+		// The honest member's document is served as it was committed.
+		again, _, err := dialRaw(t, r, council.Token, "founder-again")
+		if err != nil {
+			t.Fatal(err)
+		}
+		again.send(wire.Message{Type: wire.TypeSync, SenderID: "founder-again", TargetID: "relay", DocumentID: id, Data: syncmsg.Message{Type: syncmsg.V1, Heads: heads, Have: []syncmsg.Have{{LastSync: heads}}}.Encode()})
+		awaitHeads(t, again, heads)
+	}
+}
+
+// awaitHeads reads the relay's messages to c until a sync message
+// announces heads.
+func awaitHeads(t *testing.T, c *rawSync, heads []syncmsg.Hash) {
+	t.Helper()
+	for {
+		m := c.recv()
+		switch m.Type {
+		case "closed", wire.TypeError, wire.TypeDocUnavailable:
+			t.Fatalf("%s: the relay answered %s (%s) before announcing the document's heads", c.peer, m.Type, m.ErrorMessage)
+		case wire.TypeSync:
+			if sm, err := syncmsg.Decode(m.Data); err == nil && sameHashes(sm.Heads, heads) {
+				return
+			}
+		}
+	}
+}
+
+func sameHashes(a, b []syncmsg.Hash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	syncmsg.SortHashes(a)
+	syncmsg.SortHashes(b)
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -133,8 +133,7 @@
 // unavailable. Stock clients (automerge 3) still take the change itself
 // but cannot reload a document saved with it: that is not contained here.
 //
-// Why a sandbox first, and the supervised engine (the Automerge work in a
-// restartable child, below) only behind it: the relay's structure stays as it is
+// What the sandbox buys where it stands first: the relay's structure stays as it is
 // — one synchronizer per document, committing under its own lock,
 // durable before advertised — and a crash costs one message, not a
 // restart of the engine: no connection drops, no document is reloaded,
@@ -158,7 +157,7 @@
 // the relay's core answers (transfer.go). The fuzzer (package sandbox,
 // TestMutationFuzz) looks for crashes in the same calls.
 //
-// # The supervisor: the second line
+// # The supervisor
 //
 // Prediction has gaps (one was found, above), so a crash in the relay's
 // own core must not end the relay either. veche serve runs the relay as a
@@ -180,19 +179,38 @@
 // or after it), and durable before advertised holds as it always does.
 //
 // Which line stands first is veche serve's choice (--sandbox, see
-// cmd/veche): by default the sandbox, always. With --sandbox auto the
-// supervisor alone stands while nothing has crashed the core — each
-// change is applied once, and the relay costs about 0.4 ms of CPU per
-// change in the burst benchmark against 0.6–0.8 ms with the sandbox — and
-// the sandbox from the relay's next start after a crash, for as long as a
-// quarantine incident is less than a day old, so a wave of attackers costs
-// one restart, not one each. Without a sandbox, receiveSync probes the
-// clock of the new heads (probeHeads) while the message's crash mark is
-// set, so the known crash that would otherwise come only later, answering
-// a holder of those heads after the commit, blames the message; a crash
-// that comes only after the commit (answering, saving, reading: the
-// grants read every council document then, under OpRead) marks the
-// document unavailable — the map-key class the sandbox checks for is one. Options.Sandbox is what the relay gets; the relay itself
+// cmd/veche), and its default is auto: the supervisor alone while nothing
+// has crashed the core, and the sandbox in front of it from the relay's
+// next start after a crash, for as long as a quarantine incident is less
+// than a day old. Why: the sandbox doubles the core's work on every
+// change of every honest member — each untrusted message applied and
+// answered twice — to spare the connections a crash no honest member
+// causes (0.6–0.7 ms of CPU per change against 0.45 in the burst
+// benchmark, 2.4 ms against about 1.6 with 5,000 changes preloaded; see
+// README, Performance). The supervisor costs nothing per message but its
+// marks and the probe below, and a crash costs what the supervised engine
+// is allowed to: the relay serves again within 50 ms, clients reconnect
+// on their own and converge, nothing committed is lost, the input is
+// quarantined and its sender suspended. A first attacker thus costs one
+// restart; the sandbox then stands first, so a second one, or the same
+// under another name, costs only their own message.
+//
+// For that the supervisor must blame what the sandbox would. Without a
+// sandbox, a peer's message with changes (and a principal's bundle) is
+// followed in the relay's own core by the worker's after-check
+// (synchronizer.probe, sandbox.Probe: the clock of the new heads, and a
+// search of every map key with its puts rolled back) while the input's
+// crash mark is still set. The two known classes that apply without harm
+// and crash the core only later, after the commit — answering a peer
+// that holds the new heads, or reading the council (the grants do right
+// after the commit) — crash it there instead, so their sender is blamed,
+// not the document (TestHolderCrashBlamesItsSender, both classes). A
+// crash that still comes only after a commit (answering, saving,
+// reading) marks the document unavailable, as it would behind the
+// sandbox if a class slipped past the worker. --sandbox always keeps
+// every crash from dropping a connection, at the sandbox's CPU; embedding
+// code and the in-process tests, which have no supervisor, always get
+// the sandbox. Options.Sandbox is what the relay gets; the relay itself
 // only knows whether it has one.
 //
 // # Dialing

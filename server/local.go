@@ -156,6 +156,9 @@ func (s *synchronizer) doCall(c *call) error {
 	}
 	slot := s.enter(crashmark.OpLocal, from, c.untrusted)
 	heads, err := s.applyLocal(c)
+	if err == nil && from != nil {
+		s.probe(true)
+	}
 	s.leave(slot)
 	if err != nil {
 		return err

@@ -72,6 +72,10 @@ type synchronizer struct {
 	flushArmed   uint64      // how many flush timers were armed: names the current one
 	idleTimer    *time.Timer // armed while no peer syncs the document
 	unsaveable   bool        // the document saved whole does not load again: never compacted
+	// heldBack: without a sandbox, a message keyed ops by list position
+	// while the core held back changes waiting for their dependencies;
+	// until none wait, every message's probe searches the maps (probe).
+	heldBack bool
 	// imgs are saved images sent to peers that had nothing, by message
 	// size, all made at heads imgsAt (transfer.go).
 	imgs   map[int]image
@@ -408,8 +412,8 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	ps.claimed = false // the peer's own word replaces what was assumed
 	slot := s.enter(crashmark.OpReceive, &pe.principal, msg.Data)
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
-	if err == nil && s.relay.opts.Sandbox == nil && parseErr == nil && len(parsed.Changes) > 0 {
-		s.probeHeads()
+	if err == nil && parseErr == nil && len(parsed.Changes) > 0 {
+		s.probe(keysByPosition(parsed.Changes))
 	}
 	s.leave(slot)
 	if err != nil {
@@ -436,20 +440,28 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	ps.pending = true
 }
 
-// probeHeads asks the core for the changes after the document's heads
-// (none): computing the clock of the heads is where a change whose
-// sequence number skips ahead of its actor's crashes the core, and it
-// would otherwise crash it later, answering a peer that holds those heads,
-// after the change was committed (see doc.go, Containment). Without a
-// sandbox this runs in the relay's own core right after a message with
-// changes was applied, while its crash mark still blames that message and
-// before anything is committed. Called with mu held.
-func (s *synchronizer) probeHeads() {
-	if s.doc == nil {
+// probe runs in the relay's own core, when it has no sandbox, what a
+// sandbox worker runs after a message moved the heads (sandbox.Probe):
+// the clock of the new heads, where a change whose sequence number skips
+// ahead of its actor's crashes the core, and a search of every map key,
+// where a change that put a list element's key into a map does. Either
+// would otherwise crash the core later — answering a peer that holds the
+// new heads, or reading the council after the commit (the grants do, at
+// once) — when the crash would blame the document, not its sender (see
+// doc.go, Containment). Here it comes while the input's crash mark is
+// set and before anything is committed. The maps are searched only when
+// the input keyed an op by list position (byPosition; only such an op can
+// be misplaced in a map), or an earlier input that did is still held back
+// by the core, waiting for dependencies this one may bring. Called with
+// mu held.
+func (s *synchronizer) probe(byPosition bool) {
+	if s.relay.opts.Sandbox != nil || s.doc == nil {
 		return
 	}
-	if heads := s.doc.Heads(); len(heads) > 0 {
-		_, _ = s.doc.Changes(heads...)
+	search := byPosition || s.heldBack
+	waiting := sandbox.Probe(s.doc, search)
+	if search {
+		s.heldBack = waiting
 	}
 }
 

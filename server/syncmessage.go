@@ -166,3 +166,14 @@ func validateBloom(b []byte) error {
 	}
 	return nil
 }
+
+// keysByPosition reports whether any of a message's changes keys an op by
+// a list position (syncmsg.KeysByPosition), or cannot be read to tell.
+func keysByPosition(changes [][]byte) bool {
+	for _, c := range changes {
+		if syncmsg.KeysByPosition(c) {
+			return true
+		}
+	}
+	return false
+}

@@ -92,14 +92,15 @@ type Main struct {
 	// number of CPUs, at most 4.
 	SandboxWorkers int
 	// Sandbox says when untrusted input meets the Automerge core in the
-	// sandbox workers before the relay's own core: "always", the default;
-	// "never" (only the supervisor contains a crash, which restarts the
-	// relay and drops every connection once); or "auto": never while
-	// nothing has crashed the core, always from the start after a crash —
-	// while the supervisor hands over crash marks, or the quarantine
-	// recorded an incident within SandboxAfterCrash — and always without a
-	// supervisor (a crash there would end the relay). "true" and "false"
-	// mean always and never. Flag --sandbox, env VECHE_SANDBOX.
+	// sandbox workers before the relay's own core: "auto", the default:
+	// never while nothing has crashed the core, always from the start
+	// after a crash — while the supervisor hands over crash marks, or the
+	// quarantine recorded an incident within SandboxAfterCrash — and
+	// always without a supervisor (a crash there would end the relay);
+	// "always"; or "never" (only the supervisor contains a crash, which
+	// restarts the relay and drops every connection once). "true" and
+	// "false" mean always and never. Flag --sandbox, env VECHE_SANDBOX.
+	// server/doc.go (Containment) says why auto is the default.
 	Sandbox string
 	// Supervise runs the relay as a child process of veche serve, which
 	// starts it again at once when the Automerge core kills it, and tells
@@ -151,7 +152,7 @@ func NewMain() *Main {
 		Keepalive:        30 * time.Second,
 		CompressMinBytes: wsconn.DefaultCompressMinSize,
 		ShutdownTimeout:  10 * time.Second,
-		Sandbox:          sandboxAlways,
+		Sandbox:          sandboxAuto,
 		Supervise:        true,
 
 		AuthFailuresPerMinute: api.DefaultAuthFailuresPerMinute,
@@ -286,7 +287,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.MinSyncInterval, "min-sync-interval", m.MinSyncInterval, "wait between two sync messages to one peer for a busy document while the relay has CPU to spare; --sync-interval or more for a fixed pace (env VECHE_MIN_SYNC_INTERVAL)")
 	fs.DurationVar(&m.Keepalive, "keepalive", m.Keepalive, "ping a quiet connection this often; drop a peer silent for three times as long (env VECHE_KEEPALIVE)")
 	fs.StringVar(&m.MetricsAddr, "metrics-addr", m.MetricsAddr, "serve GET /metrics (Prometheus) on this second address, without a token: keep it private (env VECHE_METRICS_ADDR)")
-	fs.StringVar(&m.Sandbox, "sandbox", m.Sandbox, "when untrusted Automerge input meets the core in worker processes first: always; never (the supervisor alone contains a crash: it restarts the relay and every connection drops once); or auto (never until the core crashes, then always while an incident is less than a day old) (env VECHE_SANDBOX)")
+	fs.StringVar(&m.Sandbox, "sandbox", m.Sandbox, "when untrusted Automerge input meets the core in worker processes first: auto (never until the core crashes, then always while an incident is less than a day old; always without the supervisor); always; or never (the supervisor alone contains a crash: it restarts the relay and every connection drops once) (env VECHE_SANDBOX)")
 	fs.BoolVar(&m.Supervise, "supervise", m.Supervise, "run the relay in a child process and start it again at once if the Automerge core kills it (env VECHE_SUPERVISE)")
 	fs.BoolVar(&m.PublicMetrics, "public-metrics", m.PublicMetrics, "serve GET /metrics on the main listener too, to the operator token only (env VECHE_PUBLIC_METRICS)")
 	fs.Int64Var(&m.Limits.MaxConnectionsPerToken, "max-connections-per-token", m.Limits.MaxConnectionsPerToken, "sync connections one member (token) may hold open at once (env VECHE_MAX_CONNECTIONS_PER_TOKEN)")

@@ -185,7 +185,11 @@ func (p *Pool) check(doc, peer string, msg []byte, state func() [][]byte, op byt
 		}
 		w.open[doc] = true
 	}
-	err := w.request("check", op, [][]byte{[]byte(doc), []byte(peer), msg})
+	fields := [][]byte{[]byte(doc), []byte(peer), msg}
+	if MapKeysOnly(msg) {
+		fields = append(fields, []byte("map keys only"))
+	}
+	err := w.request("check", op, fields)
 	if err != nil {
 		delete(w.open, doc)
 	}

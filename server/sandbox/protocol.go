@@ -16,7 +16,7 @@ import (
 // side is worker.c: keep the two in step.
 const (
 	opOpen    byte = 'o' // fields: document id, then the saved bytes to load, in order
-	opCheck   byte = 'c' // fields: document id, peer, sync message: receive it, generate the answer
+	opCheck   byte = 'c' // fields: document id, peer, sync message[, a fourth when MapKeysOnly]: receive it, generate the answer
 	opReceive byte = 'r' // fields: document id, peer, sync message: receive it only (fuzzing)
 	opLeave   byte = 'l' // fields: document id, peer: drop the peer's sync state
 	opApply   byte = 'a' // fields: document id, changes (automerge.SaveChanges or a SaveIncremental chunk)

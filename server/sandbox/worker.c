@@ -63,6 +63,9 @@ extern bool AMitemKey(const struct AMitem *item, AMbyteSpan *value) WEAK;
 extern const struct AMobjId *AMitemObjId(const struct AMitem *item) WEAK;
 extern uint32_t AMitemValType(const struct AMitem *item) WEAK;
 extern size_t AMrollback(struct AMdoc *doc) WEAK;
+extern size_t AMpendingOps(const struct AMdoc *doc) WEAK;
+extern struct AMresult *AMgetMissingDeps(struct AMdoc *doc, const struct AMitems *heads) WEAK;
+extern size_t AMresultSize(const struct AMresult *result) WEAK;
 #define AM_OBJ_TYPE_LIST 1
 #define AM_OBJ_TYPE_MAP 2
 #define AM_VAL_TYPE_OBJ_TYPE (1u << 12)
@@ -105,6 +108,10 @@ struct doc {
 	struct AMresult *owner; // owns doc
 	struct AMdoc *doc;
 	struct peer *peers;
+	// held_back: a message keyed ops by list position while the document
+	// held changes waiting for their dependencies, which a later message
+	// may release: until none wait, every message searches the maps.
+	bool held_back;
 	struct doc *next;
 };
 
@@ -412,6 +419,36 @@ static void probe_keys(struct AMdoc *doc) {
 	free(p.owners);
 }
 
+// waiting reports whether doc holds changes the core keeps back until
+// their dependencies arrive (the core applies them with whichever later
+// message brings those); true when it cannot tell.
+static bool waiting(struct AMdoc *doc) {
+	if (!AMgetMissingDeps || !AMresultSize) {
+		return true;
+	}
+	struct AMresult *r = AMgetMissingDeps(doc, NULL);
+	bool w = failed(r) || AMresultSize(r) > 0;
+	release(r);
+	return w;
+}
+
+// veche_sandbox_probe runs on doc what a worker runs after a message
+// moved a mirror's heads (OP_CHECK): the clock of the new heads, and, if
+// search_maps, the search of every map key (probe_keys; skipped when doc
+// holds ops of its own not yet committed, which its rollback would
+// discard). The relay calls it on its own document when it runs without
+// a sandbox (Probe, probe.go), right after applying a peer's changes, so
+// that a change which would crash the core later crashes it now, while
+// the message's crash mark blames its sender. It returns whether doc
+// holds changes waiting for their dependencies (waiting).
+bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps) {
+	changes_since_heads(doc);
+	if (search_maps && AMpendingOps && AMpendingOps(doc) == 0) {
+		probe_keys(doc);
+	}
+	return waiting(doc);
+}
+
 // same_heads reports whether the document's heads are the n heads at h.
 static bool same_heads(struct AMdoc *doc, const uint8_t *h, size_t n) {
 	size_t m = 0;
@@ -518,9 +555,15 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 	case OP_CHECK:
 	case OP_RECEIVE: {
 		d = *find(f[0], flen[0]);
-		if (!d || nf != 3) {
+		if (!d || (nf != 3 && nf != 4)) {
 			return rejected("sandbox: check of a document that is not open", NULL);
 		}
+		// A fourth field says the message keys its ops by map keys only
+		// (syncmsg.KeysByPosition): it cannot put an op into a map that
+		// the map's searches cannot compare, so the maps are searched
+		// only while changes of an earlier message that could are held
+		// back.
+		bool by_position = nf == 3 || d->held_back;
 		// The peer's sync state lives here as long as the relay's does, so
 		// the answer generated below, like the relay's, carries only what
 		// the peer has not been sent.
@@ -558,7 +601,12 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 			// (see answer_holder).
 			if (!same_heads(d->doc, before, nbefore)) {
 				changes_since_heads(d->doc);
-				probe_keys(d->doc);
+				if (by_position) {
+					probe_keys(d->doc);
+				}
+			}
+			if (by_position) {
+				d->held_back = waiting(d->doc);
 			}
 		}
 		free(before);

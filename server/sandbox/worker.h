@@ -1,3 +1,11 @@
+#include <stdbool.h>
 // veche_sandbox_serve answers sandbox requests read from in, writing the
 // replies to out, until in ends (0) or fails (1).
 int veche_sandbox_serve(int in, int out);
+
+struct AMdoc;
+
+// veche_sandbox_probe runs on a document what a worker runs after a
+// message moved its mirror's heads, and reports whether the document
+// holds changes waiting for their dependencies (see worker.c).
+bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps);

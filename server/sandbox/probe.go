@@ -1,0 +1,77 @@
+package sandbox
+
+/*
+#include "worker.h"
+*/
+import "C"
+
+import (
+	"reflect"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/syncmsg"
+)
+
+// Probe runs, in this process's own core, on doc, what a worker runs
+// after a peer's message moved a mirror's heads: the clock of the new
+// heads, and, if searchMaps, a search (and a put, rolled back) of every
+// key of every map (worker.c, veche_sandbox_probe). It reports whether
+// doc holds changes the core keeps back until their dependencies arrive:
+// a later message may release them (see MapKeysOnly). A relay without a sandbox calls it
+// right after applying a peer's changes, while the message's crash mark
+// is set: a change of the classes that apply without harm but crash the
+// core at the next answer or the next read of the document crashes it
+// there instead, so the next relay process blames the sender (and
+// quarantines the change) rather than the document.
+//
+// The caller must be the only user of doc for the call's duration; Probe
+// also holds doc's own lock. It changes nothing in doc: the puts are
+// rolled back, and they are skipped if doc has ops not yet committed.
+func Probe(doc *automerge.Doc, searchMaps bool) (waiting bool) {
+	if doc == nil {
+		return false
+	}
+	p, mu := docInternals(doc)
+	mu.Lock()
+	waiting = bool(C.veche_sandbox_probe((*C.struct_AMdoc)(p), C.bool(searchMaps)))
+	mu.Unlock()
+	runtime.KeepAlive(doc)
+	return waiting
+}
+
+// MapKeysOnly reports whether every change of a sync message keys its ops
+// by map keys only (syncmsg.KeysByPosition): such a message cannot put an
+// op into a map that the map's searches cannot compare (op_set.rs:447),
+// so the search of every map after it can be skipped — unless changes of
+// an earlier message that could are still held back by the core (Probe's
+// answer), since this one may release them. False for what it cannot
+// read.
+func MapKeysOnly(msg []byte) bool {
+	m, err := syncmsg.Decode(msg)
+	if err != nil {
+		return false
+	}
+	for _, c := range m.Changes {
+		if syncmsg.KeysByPosition(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// docInternals finds, in an automerge-go Doc, its AMdoc pointer and the
+// mutex its methods hold around every call into the core. automerge-go
+// keeps both unexported; the module's version is pinned (go.sum), and
+// TestProbeFindsTheDocument fails if a new version moves them.
+func docInternals(doc *automerge.Doc) (unsafe.Pointer, *sync.Mutex) {
+	v := reflect.ValueOf(doc).Elem()
+	c, m := v.FieldByName("cDoc"), v.FieldByName("m")
+	if c.Kind() != reflect.Pointer || m.Type() != reflect.TypeOf(sync.Mutex{}) {
+		panic("sandbox: automerge-go's Doc no longer holds cDoc and m as this code expects")
+	}
+	return *(*unsafe.Pointer)(unsafe.Pointer(c.UnsafeAddr())), (*sync.Mutex)(unsafe.Pointer(m.UnsafeAddr()))
+}

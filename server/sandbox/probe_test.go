@@ -1,0 +1,273 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+)
+
+// probeChildEnv makes the test binary apply one corpus input (the file it
+// names) and exit; probeChildProbe adds a Probe after it.
+const (
+	probeChildEnv   = "VECHE_PROBE_CHILD"
+	probeChildProbe = "VECHE_PROBE_CHILD_PROBE"
+)
+
+// TestProbeCatchesLaterCrashes: the corpus inputs that the core applies
+// without harm (and answer only later, or read only later, crash it) crash
+// it in Probe, right after they are applied, at their own site; without
+// Probe, applying them leaves the process alive. Each runs in a child
+// process, since the crash ends it.
+func TestProbeCatchesLaterCrashes(t *testing.T) {
+	if f := os.Getenv(probeChildEnv); f != "" {
+		probeChild(f, os.Getenv(probeChildProbe) == "1")
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(crashersDir(), "*.json"))
+	later := 0
+	for _, f := range files {
+		var c Crasher
+		raw, _ := os.ReadFile(f)
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if strings.Contains(c.Site, "sync/bloom.rs") {
+			continue // crashes generating an answer; the relay refuses it in Go before its core sees it (server/syncmessage.go)
+		}
+		if _, ok := runProbeChild(t, f, false); !ok {
+			continue // crashes the core as it is applied: no probe needed
+		}
+		later++
+		out, ok := runProbeChild(t, f, true)
+		if ok || !strings.Contains(out, c.Site) {
+			t.Errorf("%s: applied, then probed: the process lived on (%v) or died elsewhere than %s:\n%s", filepath.Base(f), ok, c.Site, lastLines(out))
+		}
+	}
+	// The holder crash (automerge.rs:916) and the map-key crashes
+	// (op_set.rs:447) of the corpus are of this kind.
+	if later < 4 {
+		t.Fatalf("only %d corpus inputs apply without crashing; the corpus should have at least 4", later)
+	}
+}
+
+func lastLines(s string) string {
+	if len(s) > 600 {
+		return s[len(s)-600:]
+	}
+	return s
+}
+
+func runProbeChild(t *testing.T, file string, probe bool) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestProbeCatchesLaterCrashes$")
+	cmd.Env = append(os.Environ(), probeChildEnv+"="+file)
+	if probe {
+		cmd.Env = append(cmd.Env, probeChildProbe+"=1")
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err == nil
+}
+
+// probeChild applies a corpus input as the relay does (a sync message
+// received, not yet answered) and probes if asked.
+func probeChild(file string, probe bool) {
+	var c Crasher
+	raw, _ := os.ReadFile(file)
+	if json.Unmarshal(raw, &c) != nil {
+		os.Exit(3)
+	}
+	doc := automerge.New()
+	if len(c.State) > 0 && doc.LoadIncremental(c.State) != nil {
+		os.Exit(0) // nothing to probe
+	}
+	if _, err := automerge.NewSyncState(doc).ReceiveMessage(c.Message); err != nil {
+		os.Exit(0)
+	}
+	if probe {
+		Probe(doc, true)
+	}
+}
+
+// TestProbeChangesNothing: probing a document of maps, lists, text and
+// nested objects leaves it as it was — the same saved bytes, the same
+// heads, no pending ops — and it takes changes after as before.
+func TestProbeChangesNothing(t *testing.T) {
+	doc := automerge.New()
+	root := doc.Root().Map()
+	if err := root.Set("schema", "council/1"); err != nil {
+		t.Fatal(err)
+	}
+	items := automerge.NewList()
+	if err := root.Set("items", items); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		m := automerge.NewMap()
+		if err := items.Append(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Set("n", int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		txt := automerge.NewText("")
+		if err := m.Set("note", txt); err != nil {
+			t.Fatal(err)
+		}
+		if err := txt.Set("note " + strings.Repeat("x", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := doc.Commit("setup"); err != nil {
+		t.Fatal(err)
+	}
+	before, heads := doc.Save(), doc.Heads()
+	Probe(doc, true)
+	if after := doc.Save(); !bytes.Equal(before, after) {
+		t.Fatalf("the saved document changed: %d bytes before, %d after", len(before), len(after))
+	}
+	if now := doc.Heads(); len(now) != len(heads) || now[0] != heads[0] {
+		t.Fatalf("heads moved: %v, were %v", now, heads)
+	}
+	if err := root.Set("after", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doc.Commit("after"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := doc.Path("after").Get()
+	if err != nil || !v.Bool() {
+		t.Fatalf("a change after the probe: %v, %v", v, err)
+	}
+	// Ops not yet committed are kept: the probe's puts are not rolled
+	// back over them.
+	if err := root.Set("pending", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	Probe(doc, true)
+	if v, err := doc.Path("pending").Get(); err != nil || v.Str() != "yes" {
+		t.Fatalf("an uncommitted op was lost to the probe: %v, %v", v, err)
+	}
+}
+
+// heldBackInput splits a map-key crasher of the corpus into the document
+// without the change its crashing change depends on, that change alone
+// (it keys ops by map keys only), and the crashing message: the crashing
+// change sent first waits in the core for its dependency, and the honest
+// looking message that brings the dependency releases it.
+func heldBackInput(t testing.TB) (state []byte, release, crash []byte) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(crashersDir(), "*-mapkey-root-*.json"))
+	if len(files) == 0 {
+		t.Fatal("no mapkey-root crasher in the corpus")
+	}
+	var c Crasher
+	raw, _ := os.ReadFile(files[0])
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	doc := automerge.New()
+	if err := doc.LoadIncremental(c.State); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := doc.Changes()
+	if err != nil || len(changes) < 2 {
+		t.Fatal(err, len(changes))
+	}
+	var chunks [][]byte
+	for _, ch := range changes[:len(changes)-1] {
+		chunks = append(chunks, ch.Save())
+	}
+	release = syncMessage(changes[len(changes)-1].Save())
+	if !MapKeysOnly(release) || MapKeysOnly(c.Message) {
+		t.Fatal("the corpus input no longer splits as this test needs: its last change must key by map keys only")
+	}
+	return concat(chunks), release, c.Message
+}
+
+// TestHeldBackChangeIsSearchedWhenReleased: a change that puts a list
+// element's key into a map, sent before the change it depends on, is
+// held back by the core and applies only with the next message, which
+// keys its own ops by map keys only. The worker searches the maps after
+// that message all the same, and crashes there.
+func TestHeldBackChangeIsSearchedWhenReleased(t *testing.T) {
+	state, release, crash := heldBackInput(t)
+	pool, err := Start(Options{Workers: 1, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := probe(pool, "held", state, crash); err != nil {
+		t.Fatalf("the crashing change, held back: %v", err)
+	}
+	err = probe(pool, "held", state, release)
+	if c, ok := err.(*Crash); !ok || !strings.Contains(c.Site, "op_set.rs:447") {
+		t.Fatalf("the message that released it: %v, want a crash at op_set.rs:447", err)
+	}
+	// The release alone, on a document that holds nothing back, is
+	// harmless (so the crash above is the held-back change's).
+	if err := probe(pool, "alone", state, release); err != nil {
+		t.Fatalf("the releasing message alone: %v", err)
+	}
+}
+
+// TestProbeSearchesWhileChangesAreHeldBack: the same, with Probe as the
+// relay runs it without a sandbox (synchronizer.probe): the crashing
+// change's probe reports it waiting, and the probe after the releasing
+// message then searches the maps and crashes, in a child process. A
+// probe that searched only after messages keying by position would let
+// the process live on: the control run shows it does.
+func TestProbeSearchesWhileChangesAreHeldBack(t *testing.T) {
+	if os.Getenv(probeChildEnv) == "held-back" {
+		heldBackChild(t, os.Getenv(probeChildProbe) == "1")
+		return
+	}
+	run := func(rule bool) (string, bool) {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestProbeSearchesWhileChangesAreHeldBack$")
+		cmd.Env = append(os.Environ(), probeChildEnv+"=held-back")
+		if rule {
+			cmd.Env = append(cmd.Env, probeChildProbe+"=1")
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err == nil
+	}
+	if out, ok := run(true); ok || !strings.Contains(out, "op_set.rs:447") {
+		t.Fatalf("with the held-back rule the process lived on (%v) or died elsewhere:\n%s", ok, lastLines(out))
+	}
+	if out, ok := run(false); !ok {
+		t.Fatalf("control: searching only after messages keyed by position, the process died:\n%s", lastLines(out))
+	}
+}
+
+func heldBackChild(t *testing.T, rule bool) {
+	state, release, crash := heldBackInput(t)
+	doc := automerge.New()
+	if err := doc.LoadIncremental(state); err != nil {
+		t.Fatal(err)
+	}
+	ss := automerge.NewSyncState(doc)
+	heldBack := false
+	for i, msg := range [][]byte{crash, release} {
+		if _, err := ss.ReceiveMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+		search := !MapKeysOnly(msg) || (rule && heldBack)
+		waiting := Probe(doc, search)
+		if search {
+			heldBack = waiting
+		}
+		if i == 0 && !waiting {
+			t.Fatal("the crashing change was not held back")
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package syncmsg_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/syncmsg"
+)
+
+// TestKeysByPosition: changes made by the core that key ops only by map
+// keys read false, and changes that insert into, set in or delete from a
+// list or a text read true, whatever else they hold.
+func TestKeysByPosition(t *testing.T) {
+	doc := automerge.New()
+	last := func() []byte {
+		t.Helper()
+		if _, err := doc.Commit("x"); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := doc.Changes(doc.Heads()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := doc.Changes()
+		if err != nil || len(cs) != 0 {
+			t.Fatal(err, len(cs))
+		}
+		return all[len(all)-1].Save()
+	}
+	root := doc.RootMap()
+	k, items, note := automerge.NewMap(), automerge.NewList(), automerge.NewText("")
+	steps := []struct {
+		name       string
+		edit       func() error
+		byPosition bool
+	}{
+		{"set map keys", func() error { root.Set("schema", "council/1"); return root.Set("n", int64(1)) }, false},
+		{"make a map and fill it", func() error {
+			if err := root.Set("k", k); err != nil {
+				return err
+			}
+			return k.Set("ana", int64(3))
+		}, false},
+		{"nested map key", func() error { return k.Set("bo", int64(4)) }, false},
+		{"delete a map key", func() error { return root.Delete("n") }, false},
+		{"increment a counter in a map", func() error {
+			if err := root.Set("c", automerge.NewCounter(1)); err != nil {
+				return err
+			}
+			return nil
+		}, false},
+		{"make a list", func() error { return root.Set("items", items) }, false},
+		{"push to a list", func() error { return items.Append(int64(1)) }, true},
+		{"set in a list", func() error { return items.Set(0, int64(2)) }, true},
+		{"insert at a list's head", func() error { return items.Insert(0, "first") }, true},
+		{"delete from a list", func() error { return items.Delete(0) }, true},
+		{"make a text", func() error { return root.Set("note", note) }, false},
+		{"type into a text", func() error { return note.Set("hello") }, true},
+		{"a map key again", func() error { return root.Set("after", true) }, false},
+	}
+	for _, s := range steps {
+		if err := s.edit(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := syncmsg.KeysByPosition(last()); got != s.byPosition {
+			t.Errorf("%s: KeysByPosition = %v, want %v", s.name, got, s.byPosition)
+		}
+	}
+	// What it cannot read plainly counts as keyed by position.
+	for _, bad := range [][]byte{nil, []byte("not a change"), {0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 200}} {
+		if !syncmsg.KeysByPosition(bad) {
+			t.Errorf("%q read as keyed by map keys only", bad)
+		}
+	}
+}
+
+// TestCorpusMapKeyCrashersKeyByPosition: every input of the corpus that
+// puts a list element's key into a map (op_set.rs:447) holds a change
+// KeysByPosition flags, so skipping the maps' search for unflagged
+// changes never skips one of them.
+func TestCorpusMapKeyCrashersKeyByPosition(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "crashers", "*op-set-rs-447*.json"))
+	if len(files) < 2 {
+		t.Fatalf("%d op_set.rs:447 inputs in the corpus", len(files))
+	}
+	for _, f := range files {
+		var c struct {
+			Message []byte `json:"message"`
+		}
+		raw, _ := os.ReadFile(f)
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		m, err := syncmsg.Decode(c.Message)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		flagged := false
+		for _, ch := range m.Changes {
+			flagged = flagged || syncmsg.KeysByPosition(ch)
+		}
+		if !flagged {
+			t.Errorf("%s: no change flagged", filepath.Base(f))
+		}
+	}
+}
