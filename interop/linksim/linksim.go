@@ -230,7 +230,7 @@ func (l *Link) pipe(c *conn, src, dst net.Conn, count *atomic.Int64, toClient bo
 				time.Sleep(d)
 			}
 			data := seg.data
-			cut := false
+			var cut func()
 			if toClient {
 				data, cut = l.cutting(data)
 			}
@@ -244,7 +244,8 @@ func (l *Link) pipe(c *conn, src, dst net.Conn, count *atomic.Int64, toClient bo
 				}
 			}
 			<-room
-			if cut {
+			if cut != nil {
+				cut() // after the bytes before the cut were written
 				return
 			}
 		}
@@ -282,17 +283,17 @@ func (l *Link) pipe(c *conn, src, dst net.Conn, count *atomic.Int64, toClient bo
 	}
 }
 
-// cutting trims data at the cut point and reports whether the connection
-// is to be cut after it.
-func (l *Link) cutting(data []byte) ([]byte, bool) {
+// cutting trims data at the cut point and, when the cut is in it, returns
+// the cut to make once the bytes before it are written.
+func (l *Link) cutting(data []byte) ([]byte, func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cutAt <= 0 {
-		return data, false
+		return data, nil
 	}
 	left := l.cutAt - l.down.Load()
 	if left > int64(len(data)) {
-		return data, false
+		return data, nil
 	}
 	l.cutAt = 0
 	// The connections open at the cut, taken now (called with l.mu held):
@@ -301,12 +302,11 @@ func (l *Link) cutting(data []byte) ([]byte, bool) {
 	for c := range l.conns {
 		cut = append(cut, c)
 	}
-	go func() {
+	return data[:max(left, 0)], func() {
 		for _, c := range cut {
 			c.close()
 		}
-	}()
-	return data[:max(left, 0)], true
+	}
 }
 
 func (l *Link) serialise(n int) time.Duration {
