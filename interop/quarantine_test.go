@@ -403,15 +403,25 @@ func grepLines(text string, prefixes ...string) string {
 // change quarantined, no document incident is recorded, and the document
 // is served again after the restart.
 func TestHolderCrashBlamesItsSender(t *testing.T) {
-	for _, tc := range []struct{ name, glob string }{
-		{"holder", "*-holder-*.json"},
-		{"mapkey", "*-mapkey-root-*.json"},
+	for _, tc := range []struct {
+		name, glob string
+		heldBack   bool
+	}{
+		{"holder", "*-holder-*.json", false},
+		{"mapkey", "*-mapkey-root-*.json", false},
+		{"mapkey-held-back", "*-mapkey-root-*.json", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { laterCrashBlamesItsSender(t, tc.glob) })
+		t.Run(tc.name, func(t *testing.T) { laterCrashBlamesItsSender(t, tc.glob, tc.heldBack) })
 	}
 }
 
-func laterCrashBlamesItsSender(t *testing.T, glob string) {
+// laterCrashBlamesItsSender runs one case of TestHolderCrashBlamesItsSender.
+// heldBack: the honest member first writes the document without its last
+// change; the crashing change, which depends on that change, is then held
+// back by the core, and the honest member's next message, bringing the
+// last change (it keys ops by map keys only), releases it. The crash must
+// still blame the change's sender, not the honest member.
+func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool) {
 	r := startRelay(t, vecheRelay(t, "--sandbox", "never"), t.TempDir())
 	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
 	if err != nil {
@@ -440,6 +450,7 @@ func laterCrashBlamesItsSender(t *testing.T, glob string) {
 	id := wire.NewDocumentID()
 	var honest *rawSync
 	var heads []syncmsg.Hash
+	var release []byte
 	if len(x.State) > 0 {
 		// The document the crasher was found against, written first by
 		// an honest member and committed (the relay's answer announces
@@ -462,6 +473,15 @@ func laterCrashBlamesItsSender(t *testing.T, glob string) {
 		if honest, _, err = dialRaw(t, r, council.Token, "founder"); err != nil {
 			t.Fatal(err)
 		}
+		if heldBack {
+			last := changes[len(changes)-1]
+			chunks = chunks[:len(chunks)-1]
+			heads = nil
+			for _, h := range last.Dependencies() {
+				heads = append(heads, syncmsg.Hash(h))
+			}
+			release = syncmsg.Message{Type: syncmsg.V1, Changes: [][]byte{last.Save()}}.Encode()
+		}
 		honest.send(wire.Message{Type: wire.TypeSync, SenderID: "founder", TargetID: "relay", DocumentID: id, Data: syncmsg.Message{Type: syncmsg.V1, Changes: chunks}.Encode()})
 		awaitHeads(t, honest, heads)
 	}
@@ -470,6 +490,15 @@ func laterCrashBlamesItsSender(t *testing.T, glob string) {
 		t.Fatal(err)
 	}
 	bad.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: id, Data: x.Message})
+	if release != nil {
+		// The crashing change waits for its dependency: the relay answers
+		// (it still lacks that change) and lives on, until the honest
+		// member's next message brings it.
+		if m := bad.recv(); m.Type != wire.TypeSync {
+			t.Fatalf("the held-back change was answered %s (%s)", m.Type, m.ErrorMessage)
+		}
+		honest.send(wire.Message{Type: wire.TypeSync, SenderID: "founder", TargetID: "relay", DocumentID: id, Data: release})
+	}
 	for m := bad.recv(); m.Type != "closed"; m = bad.recv() {
 	}
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(r.logs.String(), "quarantined a sync message"); {

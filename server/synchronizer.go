@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,10 +73,11 @@ type synchronizer struct {
 	flushArmed   uint64      // how many flush timers were armed: names the current one
 	idleTimer    *time.Timer // armed while no peer syncs the document
 	unsaveable   bool        // the document saved whole does not load again: never compacted
-	// heldBack: without a sandbox, a message keyed ops by list position
-	// while the core held back changes waiting for their dependencies;
-	// until none wait, every message's probe searches the maps (probe).
-	heldBack bool
+	// heldBack: without a sandbox, the input that keyed ops by list
+	// position while the core held back changes waiting for their
+	// dependencies; until none wait, the maps are searched after every
+	// message, under this input's crash mark (probe).
+	heldBack *heldInput
 	// imgs are saved images sent to peers that had nothing, by message
 	// size, all made at heads imgsAt (transfer.go).
 	imgs   map[int]image
@@ -199,6 +201,7 @@ func (s *synchronizer) ctx() context.Context { return context.Background() }
 // hold stays nil until a peer creates it.
 func (s *synchronizer) load() {
 	s.doc = nil
+	s.heldBack = nil // the core's held-back changes go with its document
 	if s.decoy {
 		return // it starts empty, as a new document does
 	}
@@ -412,10 +415,14 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	ps.claimed = false // the peer's own word replaces what was assumed
 	slot := s.enter(crashmark.OpReceive, &pe.principal, msg.Data)
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
+	searchHeld := false
 	if err == nil && parseErr == nil && len(parsed.Changes) > 0 {
-		s.probe(keysByPosition(parsed.Changes))
+		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, keysByPosition(parsed.Changes))
 	}
 	s.leave(slot)
+	if searchHeld {
+		s.searchHeldBack()
+	}
 	if err != nil {
 		s.reject(pe, fmt.Errorf("sync message rejected: %w", err))
 		return
@@ -450,18 +457,52 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 // once) — when the crash would blame the document, not its sender (see
 // doc.go, Containment). Here it comes while the input's crash mark is
 // set and before anything is committed. The maps are searched only when
-// the input keyed an op by list position (byPosition; only such an op can
-// be misplaced in a map), or an earlier input that did is still held back
-// by the core, waiting for dependencies this one may bring. Called with
-// mu held.
-func (s *synchronizer) probe(byPosition bool) {
+// the input keyed an op by list position (in, byPosition; only such an
+// op can be misplaced in a map). When the core holds back changes of such
+// an input, waiting for their dependencies, a later input may release
+// them: probe then reports that the maps are due a search under the held
+// input's mark (searchHeldBack), after the caller's mark is left. Called
+// with mu held, under the caller's crash mark.
+func (s *synchronizer) probe(in heldInput, byPosition bool) (searchHeld bool) {
 	if s.relay.opts.Sandbox != nil || s.doc == nil {
+		return false
+	}
+	if !byPosition {
+		sandbox.Probe(s.doc, false)
+		return s.heldBack != nil
+	}
+	if sandbox.Probe(s.doc, true) {
+		if s.heldBack == nil {
+			in.input = bytes.Clone(in.input) // the caller's buffer is not ours to keep
+			s.heldBack = &in
+		}
+	} else {
+		s.heldBack = nil
+	}
+	return false
+}
+
+// heldInput is an input whose changes the core held back (probe): what
+// its crash mark needs.
+type heldInput struct {
+	op    crashmark.Op
+	from  Principal
+	input []byte
+}
+
+// searchHeldBack searches the maps, as probe does, under the crash mark
+// of the input whose changes were held back: a crash there is theirs, not
+// the later input's that released them. Called with mu held and no mark.
+func (s *synchronizer) searchHeldBack() {
+	h := s.heldBack
+	if h == nil || s.doc == nil {
 		return
 	}
-	search := byPosition || s.heldBack
-	waiting := sandbox.Probe(s.doc, search)
-	if search {
-		s.heldBack = waiting
+	slot := s.enter(h.op, &h.from, h.input)
+	waiting := sandbox.Probe(s.doc, true)
+	s.leave(slot)
+	if !waiting {
+		s.heldBack = nil
 	}
 }
 
