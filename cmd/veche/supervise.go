@@ -103,12 +103,17 @@ func supervise(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("supervisor: %w", err)
 	}
 	defer marks.Close()
+	var orphaned orphans
+	if err := orphaned.adopt(ctx); err != nil {
+		log.Warn("cannot adopt the relay's orphaned workers; a container without an init may collect zombies", "err", err)
+	}
 
 	var loop crashLoop
 	var last childEnd
 	everReady := false
 	for {
-		died, ready, err := runChild(ctx, exe, args, marks, last)
+		died, ready, err := runChild(ctx, exe, args, marks, last, &orphaned)
+		orphaned.reap() // workers that ended before the relay was waited for
 		everReady = everReady || ready
 		if ctx.Err() != nil || err == nil {
 			return err // asked to stop, or the relay stopped on its own accord
@@ -160,7 +165,7 @@ type childEnd struct {
 // runChild runs one relay process until it ends, or until ctx is done
 // (then it is asked to stop with SIGTERM and waited for), and says
 // whether it listened before it ended.
-func runChild(ctx context.Context, exe string, args []string, marks *os.File, last childEnd) (_ childEnd, ready bool, err error) {
+func runChild(ctx context.Context, exe string, args []string, marks *os.File, last childEnd, orphaned *orphans) (_ childEnd, ready bool, err error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return childEnd{}, false, err
@@ -178,7 +183,12 @@ func runChild(ctx context.Context, exe string, args []string, marks *os.File, la
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = childAttr()
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := orphaned.start(func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	}); err != nil {
 		readyW.Close()
 		return childEnd{}, false, err
 	}

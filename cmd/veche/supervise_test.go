@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 
 	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
@@ -46,18 +48,30 @@ func freeAddr(t *testing.T) string {
 }
 
 // relayChild is the relay process the supervisor pid runs (a child of
-// any of its threads).
+// any of its threads; not a sandbox worker it adopted from a dead relay).
 func relayChild(pid int) int {
+	for _, kid := range children(pid) {
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", kid))
+		if !bytes.Contains(env, []byte("VECHE_SANDBOX_WORKER=1")) {
+			return kid
+		}
+	}
+	return 0
+}
+
+// children are the child processes of pid (of any of its threads).
+func children(pid int) []int {
+	var out []int
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, task := range tasks {
 		kids, _ := os.ReadFile(task)
 		for _, f := range strings.Fields(string(kids)) {
 			if n, err := strconv.Atoi(f); err == nil {
-				return n
+				out = append(out, n)
 			}
 		}
 	}
-	return 0
+	return out
 }
 
 // waitServing waits until addr answers GET /healthz 200 from a relay
@@ -317,6 +331,48 @@ func TestCrashLoopBackoff(t *testing.T) {
 	for i := range 20 {
 		if w := served.died(now.Add(time.Duration(i)*time.Second), time.Minute); w != 0 {
 			t.Fatalf("death %d of a relay that served a minute waited %v", i+1, w)
+		}
+	}
+}
+
+// TestSupervisorReapsOrphanedWorkers: when a relay process dies, its
+// sandbox workers lose their parent and end; the supervisor adopts and
+// reaps them, so none stays a zombie — in a container without an init,
+// veche serve is PID 1 and no one else would. The test process makes
+// itself a subreaper too, as PID 1 would be: orphans the supervisor did
+// not adopt would become its zombies, and the test would see them.
+func TestSupervisorReapsOrphanedWorkers(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var out lockedBuffer
+	addr := freeAddr(t)
+	cmd := vecheProcess(t, &out, "serve", "--anonymous", "--sandbox", "always", "--sandbox-workers", "2", "--addr", addr, "--data", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	relay := waitServing(t, cmd.Process.Pid, addr, 0, &out)
+	var workers []int
+	for deadline := time.Now().Add(10 * time.Second); len(workers) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay runs %d sandbox workers, want 2; output:\n%s", len(workers), out.String())
+		}
+		workers = children(relay)
+	}
+	if err := syscall.Kill(relay, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, cmd.Process.Pid, addr, relay, &out)
+	for _, w := range workers {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w))
+			if err != nil {
+				break // gone, reaped
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("worker %d of the dead relay is still there 10 s later: %s", w, stat)
+			}
 		}
 	}
 }
