@@ -54,7 +54,7 @@ func (s *Server) importBundle(c echo.Context) error {
 	answer := BundleAnswer{Council: string(id), Count: b.Count}
 	// The bundle's changes come from the member's hands: they meet the
 	// Automerge core in the sandbox first, as a sync message's do.
-	err = s.relay.ChangeUntrusted(r.Context(), id, p, b.Payload(), func(doc *automerge.Doc) error {
+	err = s.relay.ChangeUntrustedAs(r.Context(), id, p, b.Payload(), func(doc *automerge.Doc) error {
 		if p.Kind == server.KindMember && p.Council == string(id) {
 			if view := s.readView(id, doc, time.Now()); !activeMember(view.View, p.Member) {
 				return noCouncil(string(id))

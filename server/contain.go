@@ -126,7 +126,7 @@ func (s *synchronizer) screen(pe *peer, msg wire.Message, routine bool) bool {
 		if i, _ := s.culprit(msg.Data, true); i >= 0 {
 			culprit = changes[i : i+1]
 		}
-		s.relay.contain(s.id, pe.principal, pe, msg.Data, culprit, whole, crash)
+		s.relay.contain(s.key, pe.principal, pe, msg.Data, culprit, whole, crash)
 		delete(s.peers, pe)
 		return false
 	default:
@@ -380,7 +380,7 @@ func (s *synchronizer) screenLocal(from Principal, changes []byte) error {
 		if i, _ := s.culprit(msg, true); i >= 0 {
 			culprit = keys[i : i+1]
 		}
-		reason := s.relay.contain(s.id, from, nil, msg, culprit, whole, crash)
+		reason := s.relay.contain(s.key, from, nil, msg, culprit, whole, crash)
 		return fmt.Errorf("%w: %s", ErrQuarantined, reason)
 	default:
 		return fmt.Errorf("the changes could not be checked: %w", err)
@@ -407,9 +407,9 @@ func (s *synchronizer) poison(crash *sandbox.Crash) {
 	s.doc = nil
 	s.poisoned = true
 	inc := store.Incident{
-		ID:       "document:" + s.id,
+		ID:       "document:" + s.key,
 		Kind:     "document",
-		Document: s.id,
+		Document: s.key,
 		Site:     crash.Site,
 		At:       time.Now().UTC(),
 	}

@@ -154,8 +154,16 @@ func (g *Grants) CanCreate(p Principal) bool {
 	return g.member(p) != nil
 }
 
+// CreatorScope names the principals that share what p creates: a document
+// a member creates belongs to their council (CreatorScope), and so does a
+// shadow one creates (decoy.go).
+func (g *Grants) CreatorScope(p Principal) string {
+	return p.Council
+}
+
 // Created records that p's council owns a document p created
-// (CreationQuota).
+// (CreationQuota): documentID is a document id, or the key of a shadow
+// (decoy.go), which is owned and counted exactly alike.
 func (g *Grants) Created(p Principal, documentID string) {
 	if g.owners == nil || p.Kind != KindMember {
 		return
@@ -526,14 +534,17 @@ func wireError(text string) wire.Message {
 }
 
 // CanRead reports whether p may read documentID under the relay's access
-// policy; the HTTP API asks it for principals reading beyond their own
+// policy — the document itself, or the shadow p's scope holds of it,
+// which stands in for it wherever p looks (decoy.go; ViewAs reads what
+// p reads). The HTTP API asks it for principals reading beyond their own
 // council (a member reading a federation their council belongs to).
 func (r *Relay) CanRead(p Principal, documentID string) bool {
-	return r.opts.Access.CanRead(p, documentID)
+	return r.readKey(p, documentID) != ""
 }
 
 // CanWrite reports whether p may change documentID under the relay's
-// access policy.
+// access policy: the document p reads as documentID (CanRead).
 func (r *Relay) CanWrite(p Principal, documentID string) bool {
-	return r.opts.Access.CanWrite(p, documentID)
+	key := r.readKey(p, documentID)
+	return key != "" && r.opts.Access.CanWrite(p, key)
 }

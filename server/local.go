@@ -36,6 +36,29 @@ func (r *Relay) View(ctx context.Context, id wire.DocumentID, fn func(*automerge
 	return r.local(ctx, id, &call{fn: fn})
 }
 
+// ViewAs is View of the document principal p reads as id: id itself, or
+// the shadow p's scope holds of it (decoy.go). It returns
+// ErrDocumentNotFound when p may read neither.
+func (r *Relay) ViewAs(ctx context.Context, p Principal, id wire.DocumentID, fn func(*automerge.Doc) error) error {
+	key, err := r.keyFor(p, id)
+	if err != nil {
+		return err
+	}
+	return r.localAt(ctx, key, &call{fn: fn})
+}
+
+// keyFor returns the storage key of the document p reads as id.
+func (r *Relay) keyFor(p Principal, id wire.DocumentID) (string, error) {
+	if !id.Valid() {
+		return "", fmt.Errorf("%w: malformed document id %q", ErrDocumentNotFound, id)
+	}
+	key := r.readKey(p, string(id))
+	if key == "" {
+		return "", fmt.Errorf("%w: %s", ErrDocumentNotFound, id)
+	}
+	return key, nil
+}
+
 // Change runs fn on a copy of the document; if fn succeeds, what it
 // changed is merged in, committed durably before Change returns, and sent
 // to every peer syncing the document. If fn fails, the document is
@@ -55,6 +78,16 @@ var ErrQuarantined = errors.New("quarantined")
 // error wraps ErrQuarantined; fn does not run.
 func (r *Relay) ChangeUntrusted(ctx context.Context, id wire.DocumentID, from Principal, changes []byte, fn func(*automerge.Doc) error) error {
 	return r.local(ctx, id, &call{fn: fn, write: true, untrusted: changes, from: from})
+}
+
+// ChangeUntrustedAs is ChangeUntrusted on the document from reads as id
+// (ViewAs): id itself, or the shadow from's scope holds of it.
+func (r *Relay) ChangeUntrustedAs(ctx context.Context, id wire.DocumentID, from Principal, changes []byte, fn func(*automerge.Doc) error) error {
+	key, err := r.keyFor(from, id)
+	if err != nil {
+		return err
+	}
+	return r.localAt(ctx, key, &call{fn: fn, write: true, untrusted: changes, from: from})
 }
 
 // Create makes a new document, initialized by fn, committed durably
@@ -84,7 +117,12 @@ func (r *Relay) local(ctx context.Context, id wire.DocumentID, c *call) error {
 	if !id.Valid() {
 		return fmt.Errorf("%w: malformed document id %q", ErrDocumentNotFound, id)
 	}
-	s := r.acquire(string(id))
+	return r.localAt(ctx, string(id), c)
+}
+
+// localAt runs c in the synchronizer of the document stored under key.
+func (r *Relay) localAt(ctx context.Context, key string, c *call) error {
+	s := r.acquire(key)
 	if s == nil {
 		return ErrRelayClosed
 	}

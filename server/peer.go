@@ -258,30 +258,34 @@ func (pe *peer) handleSync(msg wire.Message) error {
 			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents on one connection (limit %d)", pe.relay.opts.MaxDocumentsPerConn))
 			return nil
 		}
-		switch create, decoy, full := pe.mayCreate(msg); {
-		case pe.relay.opts.Access.CanRead(pe.principal, id) || create:
-			s = pe.relay.acquire(id)
-			if s == nil {
-				return ErrRelayClosed
-			}
+		// One place decides which document serves this id to this
+		// principal: the real one, its scope's shadow, a new one, or none
+		// (decoy.go).
+		routed, full, err := pe.relay.route(pe.principal, id, msg.Type == wire.TypeSync)
+		switch {
+		case err != nil:
+			return err
 		case full:
 			// Said of a new id and of one it may not read alike, so the
 			// bound tells nothing of which ids exist.
 			pe.relay.metrics.Refused(RefusedTooManyDocuments)
 			pe.docError(msg.DocumentID, fmt.Sprintf("too many documents: your council owns %d already (the relay's limit); no more can be created", pe.relay.opts.MaxDocumentsPerCouncil))
 			return nil
-		case decoy:
-			// A document it may not read, which it could create were the id
-			// free: answered exactly as a new document would be (decoy.go).
-			s = pe.relay.decoy(pe, id)
-		default:
+		case routed == nil:
 			// Exactly what a document nobody has gets: existence is not leaked.
 			pe.send(wire.Message{Type: wire.TypeDocUnavailable, DocumentID: msg.DocumentID})
 			return nil
 		}
+		s = routed
 		pe.addDoc(id, s)
 	}
-	ev := event{peer: pe, msg: msg, canWrite: s.decoy || pe.relay.opts.Access.CanWrite(pe.principal, id)}
+	if s.shadow && pe.relay.opts.Access.CanRead(pe.principal, id) {
+		// The scope was granted the real document meanwhile: from now on
+		// it gets that one, never the shadow (decoy.go).
+		pe.leaveDocument(id, s)
+		return pe.handleSync(msg)
+	}
+	ev := event{peer: pe, msg: msg, canWrite: pe.relay.opts.Access.CanWrite(pe.principal, s.key)}
 	if !s.deliver(ev) {
 		// The document was retired or the relay is stopping: open it again.
 		delete(pe.docs, id)
@@ -289,36 +293,6 @@ func (pe *peer) handleSync(msg wire.Message) error {
 		return pe.handleSync(msg)
 	}
 	return nil
-}
-
-// mayCreate reports whether msg starts a new document the peer may
-// create: a sync message (the sender has the document) for an id nobody
-// stores, from a principal allowed to create. The document then belongs to
-// the principal's council from this moment, so the rest of its first sync
-// is allowed. decoy reports a sync message the principal could create
-// with, for an id that is stored already. full reports one it could
-// create with but for its council owning Options.MaxDocumentsPerCouncil
-// documents already, whether the id is stored or not.
-func (pe *peer) mayCreate(msg wire.Message) (create, decoy, full bool) {
-	access := pe.relay.opts.Access
-	if msg.Type != wire.TypeSync || !access.CanCreate(pe.principal) {
-		return false, false, false
-	}
-	quota, limited := access.(CreationQuota)
-	if limited && quota.QuotaFull(pe.principal) {
-		return false, false, true
-	}
-	exists, err := pe.relay.store.Exists(context.Background(), string(msg.DocumentID))
-	if err != nil {
-		return false, false, false
-	}
-	if exists {
-		return false, true, false
-	}
-	if limited {
-		quota.Created(pe.principal, string(msg.DocumentID))
-	}
-	return true, false, false
 }
 
 func (pe *peer) handleEphemeral(msg wire.Message) {
@@ -349,10 +323,16 @@ func (pe *peer) addDoc(id string, s *synchronizer) {
 // leaveDocuments tells every document the peer synced that it is gone.
 func (pe *peer) leaveDocuments() {
 	for id, s := range pe.docs {
-		s.deliver(event{peer: pe, gone: true})
-		pe.relay.release(s)
-		delete(pe.docs, id)
+		pe.leaveDocument(id, s)
 	}
+}
+
+// leaveDocument tells the document the peer synced as id through s that
+// the peer is gone from it. Called by the read loop.
+func (pe *peer) leaveDocument(id string, s *synchronizer) {
+	s.deliver(event{peer: pe, gone: true})
+	pe.relay.release(s)
+	delete(pe.docs, id)
 }
 
 // send queues a message for the peer, filling in the addressing. A peer

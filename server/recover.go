@@ -18,7 +18,7 @@ func (s *synchronizer) enter(op crashmark.Op, from *Principal, input []byte) int
 	if b == nil {
 		return -1
 	}
-	m := crashmark.Mark{Op: op, Document: s.id, Message: input}
+	m := crashmark.Mark{Op: op, Document: s.key, Message: input}
 	if from != nil {
 		m.Principal, m.PrincipalKind = from.ID, string(from.Kind)
 	}

@@ -443,8 +443,8 @@ func (r *Relay) retire(s *synchronizer) bool {
 	if s.refs > 0 {
 		return false
 	}
-	if r.docs[s.id] == s {
-		delete(r.docs, s.id)
+	if r.docs[s.key] == s {
+		delete(r.docs, s.key)
 	}
 	return true
 }

@@ -42,7 +42,8 @@ type event struct {
 // advertised).
 type synchronizer struct {
 	relay *Relay
-	id    string
+	id    string // the document's id: what peers call it
+	key   string // where it is stored and held in Relay.docs: id, or its shadow's key (decoy.go)
 	log   *slog.Logger
 
 	refs int // peers holding it; guarded by relay.mu
@@ -51,8 +52,8 @@ type synchronizer struct {
 	loaded    bool
 	stopped   bool
 	poisoned  bool           // the stored document crashes the core: never loaded
-	decoy     bool           // a stand-in for a document the peer may not read (decoy.go)
-	mirror    string         // the document's name in the sandbox
+	shadow    bool           // it stands in for document id to a scope that may not read it (decoy.go)
+	mirror    string         // the document's name in the sandbox: its key
 	doc       *automerge.Doc // nil while the document does not exist
 	meta      store.Meta
 	received  bool  // messages arrived since the heads were last compared
@@ -106,13 +107,18 @@ type peerState struct {
 	limit int
 }
 
-func newSynchronizer(r *Relay, id string) *synchronizer {
+// newSynchronizer returns the synchronizer of the document stored under
+// key: a document id, or a shadow's key (decoy.go).
+func newSynchronizer(r *Relay, key string) *synchronizer {
+	id, shadow := documentOfKey(key)
 	return &synchronizer{
 		relay:  r,
 		id:     id,
-		log:    r.log.With("doc", id),
+		key:    key,
+		shadow: shadow,
+		log:    r.log.With("doc", key),
 		peers:  make(map[*peer]*peerState),
-		mirror: id,
+		mirror: key,
 	}
 }
 
@@ -202,15 +208,12 @@ func (s *synchronizer) ctx() context.Context { return context.Background() }
 func (s *synchronizer) load() {
 	s.doc = nil
 	s.heldBack = nil // the core's held-back changes go with its document
-	if s.decoy {
-		return // it starts empty, as a new document does
-	}
-	if s.relay.quarantine.documentPoisoned(s.id) {
+	if s.relay.quarantine.documentPoisoned(s.key) {
 		s.poisoned = true
 		s.log.Warn("document is quarantined: it crashed the Automerge engine when loaded; release it with veche quarantine release")
 		return
 	}
-	stored, err := s.relay.store.Load(s.ctx(), s.id)
+	stored, err := s.relay.store.Load(s.ctx(), s.key)
 	if errors.Is(err, store.ErrNotFound) {
 		return
 	}
@@ -375,7 +378,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		ps = &peerState{}
 		s.peers[pe] = ps
 	}
-	if s.poisoned && !s.relay.quarantine.documentPoisoned(s.id) {
+	if s.poisoned && !s.relay.quarantine.documentPoisoned(s.key) {
 		// The operator released it (veche quarantine release): try it
 		// again now, not once every peer asking for it has gone and the
 		// document has been unloaded.
@@ -406,7 +409,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		ps.v2 = ps.v2 || parsed.SupportsV2()
 		ps.empty = len(parsed.Heads) == 0
 		if ps.limit == 0 {
-			ps.limit = s.relay.fit.begin(fitKeyOf(pe, s.id), changeHashes(parsed.Heads), time.Now())
+			ps.limit = s.relay.fit.begin(fitKeyOf(pe, s.key), changeHashes(parsed.Heads), time.Now())
 			if ps.limit < s.relay.opts.MaxMessageSize {
 				s.log.Debug("messages sized to the peer's link", "peer", pe.id, "limit", ps.limit)
 			}
@@ -550,7 +553,7 @@ func (s *synchronizer) startSync(pe *peer, ps *peerState) {
 	if sid == "" {
 		return
 	}
-	raw, err := s.relay.store.LoadSyncState(s.ctx(), sid, s.id)
+	raw, err := s.relay.store.LoadSyncState(s.ctx(), sid, s.key)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.log.Warn("loading sync state", "storage", sid, "err", err)
@@ -612,10 +615,6 @@ func sameHeads(a, b []automerge.ChangeHash) bool {
 // disk, and its peers are cut: they reconnect and send again, from their
 // own copies, what was lost.
 func (s *synchronizer) commit() bool {
-	if s.decoy {
-		s.dirty = false // a decoy stores nothing
-		return true
-	}
 	if !s.dirty || s.doc == nil {
 		return true
 	}
@@ -627,7 +626,7 @@ func (s *synchronizer) commit() bool {
 	if d := s.relay.opts.CommitDelay; d > 0 {
 		time.Sleep(d) // a slow disk, for crash tests
 	}
-	meta, err := s.relay.store.Append(s.ctx(), s.id, chunk, heads)
+	meta, err := s.relay.store.Append(s.ctx(), s.key, chunk, heads)
 	s.unstored = 0
 	s.relay.metrics.Committed(time.Since(start), err)
 	if err != nil {
@@ -651,9 +650,10 @@ func (s *synchronizer) commit() bool {
 	}
 	s.dirty = false
 	s.meta = meta
-	if hook, ok := s.relay.opts.Access.(CommitHook); ok {
+	if hook, ok := s.relay.opts.Access.(CommitHook); ok && !s.shadow {
 		// The policy reads the document (the grants read its fact log):
-		// a crash there is the document's state.
+		// a crash there is the document's state. A shadow is never read
+		// as document id: what a scope writes there grants nothing.
 		slot := s.enter(crashmark.OpRead, nil, nil)
 		hook.Committed(s.id, s.doc)
 		s.leave(slot)
@@ -693,7 +693,7 @@ func (s *synchronizer) compact() {
 		s.log.Error("the document saved whole does not load again (a change in it breaks Automerge's saved form): keeping its changes as they came instead of compacting", "err", err)
 		return
 	}
-	meta, err := s.relay.store.Compact(s.ctx(), s.id, snapshot, s.meta.Chunks, hexHeads(s.lastHeads))
+	meta, err := s.relay.store.Compact(s.ctx(), s.key, snapshot, s.meta.Chunks, hexHeads(s.lastHeads))
 	if err != nil {
 		s.log.Error("compaction failed", "err", err)
 		return
@@ -840,7 +840,7 @@ func (s *synchronizer) answer(pe *peer, ps *peerState) {
 	for _, m := range msgs {
 		largest = max(largest, len(m))
 	}
-	s.relay.fit.sent(fitKeyOf(pe, s.id), largest)
+	s.relay.fit.sent(fitKeyOf(pe, s.key), largest)
 	if last, err := syncmsg.Decode(msgs[len(msgs)-1]); err == nil {
 		ps.advertised = changeHashes(last.Heads) // a sliced answer's last slice has them all
 	}
@@ -870,10 +870,10 @@ func (s *synchronizer) sent(pe *peer) {
 
 func (s *synchronizer) saveSyncState(pe *peer, ps *peerState) {
 	sid := pe.storageID()
-	if sid == "" || ps.sync == nil || s.decoy || ps.claimed {
+	if sid == "" || ps.sync == nil || ps.claimed {
 		return
 	}
-	if err := s.relay.store.SaveSyncState(s.ctx(), sid, s.id, ps.sync.Save()); err != nil {
+	if err := s.relay.store.SaveSyncState(s.ctx(), sid, s.key, ps.sync.Save()); err != nil {
 		s.log.Warn("saving sync state", "storage", sid, "err", err)
 		return
 	}
