@@ -101,7 +101,7 @@ func TestNoExistenceOracle(t *testing.T) {
 	}
 	after := storeDigest(t, st)
 	if !equalDigest(map[string][]string{string(secret): before[string(secret)]}, map[string][]string{string(secret): after[string(secret)]}) {
-		t.Fatal("the decoy wrote to the real document")
+		t.Fatal("the shadow wrote to the real document")
 	}
 	// A reader of the real document does not see the probe.
 	reader := connect(t, newTestRelay(t, st, Options{}), "reader", nil)

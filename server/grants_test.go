@@ -11,6 +11,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/veche-sync/veche/crdt"
+	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -96,9 +97,16 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	st := openStore(t)
-	r := newTestRelay(t, st, Options{Access: AllowAll{}})
-	g := NewGrants(r, &memOwners{m: map[string]string{}})
+	return newWorldOn(t, openStore(t), &memOwners{m: map[string]string{}}, Options{})
+}
+
+// newWorldOn is newWorld on store st, with owners and opts (Access is
+// set to the grants).
+func newWorldOn(t testing.TB, st store.Store, owners OwnerStore, opts Options) *world {
+	t.Helper()
+	opts.Access = AllowAll{}
+	r := newTestRelay(t, st, opts)
+	g := NewGrants(r, owners)
 	r.SetAccess(g)
 	w := &world{r: r, g: g, ana: "ana", ben: "ben", cai: "cai", dora: "dora", seat: "ben-north", at: time.Now().Add(-time.Hour)}
 	// Each fact a second after the one before: records of one council are
@@ -461,7 +469,7 @@ func TestSecurityTableWebsocket(t *testing.T) {
 	type want int
 	const (
 		unavailable want = iota // doc-unavailable, as if it did not exist
-		asNew                   // answered as a new document would be (a decoy), nothing applied
+		asNew                   // answered as a new document would be (a shadow, decoy.go), nothing applied to it
 		refused                 // error, nothing applied
 		served                  // synced / relayed
 	)
