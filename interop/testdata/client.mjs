@@ -16,6 +16,9 @@
 // Commands (timeoutMs defaults to 10000 everywhere):
 //   wait-connected {timeoutMs}                 -> connected {peerId}
 //   create {value}                             -> created {url, heads}
+//   create-at {url, value}                     -> created {url, heads}: a new document under
+//                                                 a chosen id (repo.import with docId), as a
+//                                                 client probing which ids exist would
 //   find {url, timeoutMs, hashes}              -> doc {url, value, heads, hashes?, ms}
 //                                                 | unavailable {url, ms} | timeout {url, ms}
 //   get {url, hashes}                          -> doc (of a handle this client already holds)
@@ -288,6 +291,12 @@ const commands = {
 
   async create({ value }) {
     const handle = adopt(repo.create(value))
+    return { event: "created", url: docUrl(handle.url), heads: A.getHeads(handle.doc()) }
+  },
+
+  async "create-at"({ url, value }) {
+    const { documentId } = parseAutomergeUrl(docUrl(url))
+    const handle = adopt(repo.import(A.save(A.from(value)), { docId: documentId }))
     return { event: "created", url: docUrl(handle.url), heads: A.getHeads(handle.doc()) }
   },
 
