@@ -15,26 +15,42 @@
 //     a goroutine that runs only while frames wait. An idle peer holds no
 //     goroutine and a few KiB (issue 11).
 //   - synchronizer: one document in memory and the sync state of every
-//     peer syncing it.
+//     peer syncing it. It has an id, what peers call the document, and a
+//     key, where it is stored and held in Relay.docs: the id, or for a
+//     shadow "shadow/<scope>/<id>".
+//   - shadows (decoy.go): what a principal that may not read a taken id
+//     gets when it writes there — a stored document of its scope (its
+//     council), served under that id to that scope only, exactly as the
+//     new document it would have made under a free id, so that neither
+//     the first answer nor anything after it (another connection, a
+//     fellow member, a restart, REST, the creation quota) tells a taken
+//     id from a free one. Why this and not an answer that forgets: a
+//     stand-in that lasts only as long as the connection is itself the
+//     oracle, the next connection finding the id empty.
 //   - quarantine: input that crashed the Automerge core, the principals
 //     suspended for sending it, stored documents that crash it on load.
 //
 // # The path of a sync message
 //
 // peer.readBurst decodes a frame (package wire), checks the rate limit,
-// and peer.handleSync asks Access whether the principal may read (or
-// create) the document; the synchronizer's deliver then runs on the same
+// and peer.handleSync asks Relay.route which document serves the id to
+// the principal (decoy.go): the document itself when Access lets it read
+// it, else its scope's shadow of it, else a new document it may create —
+// the id itself when nobody holds it, a new shadow when it is taken —
+// else none (doc-unavailable); the synchronizer's deliver then runs on the same
 // goroutine under synchronizer.mu: receiveSync refuses writes without a
 // grant and writes past the size limit, then screen (contain.go) refuses
 // quarantined changes and runs the message through the sandbox, and only
 // then does the relay's own core apply it. flush commits (fsync) before
 // it generates any message to a peer: durable before advertised.
 //
-// Policy plugs in through Options.Access and two optional interfaces it
+// Policy plugs in through Options.Access and three optional interfaces it
 // may implement, never by type: a CommitHook hears of every commit (Grants
 // derives its grants from the committed fact log there, before any peer
-// is answered), and a CreationQuota bounds the documents a principal
-// creates over the websocket.
+// is answered), a CreationQuota bounds the documents a principal
+// creates over the websocket (shadows included, counted by their keys),
+// and a CreatorScope names the principals who share what one creates
+// (Grants: its council), which is who shares its shadows.
 //
 // # Pacing
 //

@@ -39,8 +39,11 @@ type Options struct {
 	// sync at once. Default: 4096.
 	MaxDocumentsPerConn int
 	// MaxDocumentsPerCouncil bounds how many documents the members of one
-	// council may create over the websocket, all told (Grants only): past
-	// it, a sync message for a document they may not read gets an error.
+	// council may create over the websocket, all told (Grants only), a
+	// shadow of a taken id (decoy.go) counting as one, as the new
+	// document it stands for would: past it, a sync message for a
+	// document they may not read gets an error, whether the id is free
+	// or taken.
 	// Default: DefaultMaxDocumentsPerCouncil; negative: no bound.
 	MaxDocumentsPerCouncil int
 	// MaxMessagesPerSecond bounds the messages one connection may send,
