@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,7 +19,8 @@ import (
 // south member writes a new document under a free id and under north's
 // council id, which south may not read (repo.import with a docId, as any
 // client can), then, after a relay restart, reads both back on a new
-// connection of his own and on a fellow member's — and over REST. Both
+// connection of his own and on a fellow member's — and over REST — with
+// veche check and veche compact run on the stopped relay's data. Both
 // ids answer alike at every step and hold what he wrote; north's
 // document is untouched and its members never see it
 // (server/decoy.go).
@@ -50,6 +52,17 @@ func TestShadowWithStockClients(t *testing.T) {
 	}
 	cai.exit()
 	r.stop()
+	// The operator's tools take the shadow as any document: veche check
+	// loads all four (two councils, the new document, the shadow) and
+	// finds no leftover; veche compact keeps them (read back below).
+	bin := buildVeche(t)
+	out, err := exec.Command(bin, "check", "--data", r.dataDir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Documents:       4, each loads exactly as last written") || !strings.Contains(string(out), "All good") {
+		t.Fatalf("veche check: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "compact", "--data", r.dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("veche compact: %v\n%s", err, out)
+	}
 	r.start()
 
 	// What each reader gets for each id; the two must match.
