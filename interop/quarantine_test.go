@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -359,16 +358,9 @@ func crasherForANewDocument(t *testing.T, k int) []byte {
 // (the relay runs with --public-metrics).
 func scrapeMetrics(t *testing.T, r *relay, operator string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+r.addr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+operator)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	code, body := get(t, r, operator, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", code, body)
 	}
 	return string(body)
 }
