@@ -360,3 +360,43 @@ func TestViewAsServesWhatTheWebsocketServes(t *testing.T) {
 		}
 	}
 }
+
+// TestShadowsNeverCrossALink: a relay holding south's shadow of north
+// and sharing north over a peer link sends the district north itself:
+// the district holds north's heads, nothing south wrote, and no shadow.
+func TestShadowsNeverCrossALink(t *testing.T) {
+	w := newWorld(t)
+	cai := MemberPrincipal(string(w.south), w.cai)
+	write(t, w.r, "cai", cai, w.north, "note", "south only")
+	northHeads := w.heads(t, w.north)
+	w.r.opts.Share = shareList{w.north}
+	district := newTestRelay(t, openStore(t), Options{PeerID: "district", StorageID: "district-store"})
+	dialSide, acceptSide := newPipe()
+	go w.r.Dial(context.Background(), dialSide, Principal{ID: "link:district", Kind: KindPeer})
+	go district.Accept(context.Background(), acceptSide, Principal{ID: "link:village", Kind: KindPeer})
+	t.Cleanup(func() { dialSide.Close("") })
+	waitUntil(t, "the district to hold north", func() bool {
+		return slices.Equal(storedHeadsOrNil(district, w.north), northHeads)
+	})
+	if v := storedValue(t, district, w.north, "note"); v != nil {
+		t.Fatalf("the district's north holds south's note %v", v)
+	}
+	err := district.store.Documents(context.Background(), func(id string, _ store.Meta) error {
+		if strings.HasPrefix(id, shadowPrefix) || id != string(w.north) {
+			return fmt.Errorf("the district stores %q", id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedHeadsOrNil is the heads r stores for id, nil while it stores none.
+func storedHeadsOrNil(r *Relay, id wire.DocumentID) []string {
+	m, err := r.store.Meta(context.Background(), string(id))
+	if err != nil {
+		return nil
+	}
+	return m.Heads
+}
