@@ -135,7 +135,16 @@ func sameSighting(t *testing.T, step string, free, taken read, freeW, takenW wri
 // step, and hold what cai wrote; north's document is untouched, and its
 // members never see what cai wrote.
 func TestShadowLooksLikeANewDocumentAcrossConnections(t *testing.T) {
-	w := newWorld(t)
+	t.Run("in-process", func(t *testing.T) { shadowProbe(t, newWorld(t)) })
+	// With the sandbox, a shadow's copy there is its own (named by its
+	// key), as its crash marks and incidents are (TestShadowIsContained).
+	t.Run("sandbox", func(t *testing.T) {
+		st := openStore(t)
+		shadowProbe(t, newWorldOn(t, st, st, Options{Sandbox: startSandbox(t), Quarantine: st}))
+	})
+}
+
+func shadowProbe(t *testing.T, w *world) {
 	eve := w.addFellow(t)
 	cai := MemberPrincipal(string(w.south), w.cai)
 	fellow := MemberPrincipal(string(w.south), eve)
@@ -399,4 +408,44 @@ func storedHeadsOrNil(r *Relay, id wire.DocumentID) []string {
 		return nil
 	}
 	return m.Heads
+}
+
+// TestShadowIsContained: a change that crashes the Automerge core, sent
+// as the first sync for a taken id the sender may not read, is contained
+// in the shadow it makes: quarantined under the shadow's key, its sender
+// suspended, the real document untouched and served to its members.
+func TestShadowIsContained(t *testing.T) {
+	pool := startSandbox(t)
+	st := openStore(t)
+	w := newWorldOn(t, st, st, Options{Sandbox: pool, Quarantine: st})
+	var poison []byte
+	for _, c := range loadCorpus(t) {
+		if len(c.State) == 0 && validateSyncMessage(c.Message) == nil {
+			poison = c.Message
+			break
+		}
+	}
+	if poison == nil {
+		t.Fatal("no crasher for a new document in testdata/crashers")
+	}
+	northBefore := w.heads(t, w.north)
+	cai := MemberPrincipal(string(w.south), w.cai)
+	bad := connectAs(t, w.r, "cai", cai)
+	bad.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "cai", TargetID: w.r.PeerID(), DocumentID: w.north, Data: poison})
+	bad.expectError("quarantined")
+	bad.waitClosed()
+	if !w.r.Suspended(cai) {
+		t.Fatal("the sender was not suspended")
+	}
+	incs := w.r.Incidents()
+	if len(incs) != 1 || incs[0].Document != shadowKey(string(w.south), string(w.north)) {
+		t.Fatalf("incidents %+v: want one, for the shadow's key", incs)
+	}
+	if got := w.heads(t, w.north); !slices.Equal(got, northBefore) {
+		t.Fatal("north moved")
+	}
+	got := readBack(t, w.r, "ana", MemberPrincipal(string(w.north), w.ana), w.north, northBefore, "schema")
+	if got.Values["schema"] != crdt.Schema {
+		t.Fatalf("north's member reads %v", got.Values)
+	}
 }
