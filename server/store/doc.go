@@ -19,7 +19,10 @@ A data directory holds one bbolt file, veche.db (see FileName). Its buckets:
 	                           "heads":[…],"snapshotBytes":…,"chunkBytes":…,"chunks":…}
 	sync/<storageId>/<docId>   the persisted sync state of one peer for one document
 
-<id> is the document id's bytes, <storageId> the key the relay keeps a peer's
+<id> is the document id's bytes, or for a shadow the relay keeps of a
+document for a council that may not read it (server/decoy.go) the one key
+"shadow/<council>/<documentId>", never a document id; the store treats
+both alike. <storageId> is the key the relay keeps a peer's
 state under (its principal, a zero byte, and the storage id the peer gave); both are
 non-empty and at most MaxIDLen bytes. This package creates docs and sync on
 Open. Credentials (auth.go) live under auth, whose sub-buckets are created by
