@@ -201,7 +201,8 @@ func shadowProbe(t *testing.T, w *world) {
 // TestShadowSurvivesARestart: the same probe across a relay restart on
 // one bbolt file: what cai wrote to a free id and to a taken one it may
 // not read is read back alike by cai and a fellow member from the new
-// relay, whose grants read the owners from the store.
+// relay, whose grants read the owners from the store — and count them:
+// the shadow takes its share of the quota after the restart too.
 func TestShadowSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.Open(dir, nil)
@@ -229,7 +230,9 @@ func TestShadowSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st2.Close() })
-	r2 := newTestRelay(t, st2, Options{Access: AllowAll{}})
+	// South made two documents: one new, one shadow. With a bound of two,
+	// the restarted relay counts both from the store.
+	r2 := newTestRelay(t, st2, Options{Access: AllowAll{}, MaxDocumentsPerCouncil: 2})
 	r2.SetAccess(NewGrants(r2, st2))
 
 	sameSighting(t, "cai after the restart",
@@ -239,6 +242,11 @@ func TestShadowSurvivesARestart(t *testing.T) {
 	sameSighting(t, "a fellow member after the restart",
 		readBack(t, r2, "eve", fellow, free, freeW.Heads, "note"),
 		readBack(t, r2, "eve2", fellow, taken, takenW.Heads, "note"), freeW, takenW)
+	for _, id := range []wire.DocumentID{wire.NewDocumentID(), w.north} {
+		if got := write(t, r2, "cai-over", cai, id, "note", "over"); !slices.Equal(got.Answers, []wire.Type{wire.TypeError}) {
+			t.Fatalf("south past its bound after the restart, for %s: %v", id, got.Answers)
+		}
+	}
 	// The federation is untouched; its members read it as it was.
 	dora := readBack(t, r2, "dora", MemberPrincipal(string(w.fed), w.dora), w.fed, fedHeads, "note")
 	if dora.Values["note"] != nil || !slices.Equal(dora.Heads, fedHeads) {
@@ -447,5 +455,50 @@ func TestShadowIsContained(t *testing.T) {
 	got := readBack(t, w.r, "ana", MemberPrincipal(string(w.north), w.ana), w.north, northBefore, "schema")
 	if got.Values["schema"] != crdt.Schema {
 		t.Fatalf("north's member reads %v", got.Values)
+	}
+}
+
+// TestShadowEphemeralStaysInItsScope: presence sent on a shadow reaches
+// the scope's members syncing it, never the real document's peers, and
+// theirs never reaches the shadow.
+func TestShadowEphemeralStaysInItsScope(t *testing.T) {
+	w := newWorld(t)
+	eveID := w.addFellow(t)
+	cai := connectAs(t, w.r, "cai", MemberPrincipal(string(w.south), w.cai))
+	eve := connectAs(t, w.r, "eve", MemberPrincipal(string(w.south), eveID))
+	ana := connectAs(t, w.r, "ana", MemberPrincipal(string(w.north), w.ana))
+	ben := connectAs(t, w.r, "ben", MemberPrincipal(string(w.north), w.ben))
+	cai.change(w.north, "note", "south")
+	waitUntil(t, "the shadow to be stored", func() bool {
+		ok, _ := w.r.store.Exists(context.Background(), shadowKey(string(w.south), string(w.north)))
+		return ok
+	})
+	eve.find(w.north)
+	eve.waitValue(w.north, "note", "south")
+	for _, p := range []*testPeer{ana, ben} {
+		p.find(w.north)
+		p.waitFor("north", func() bool { return p.get(w.north, "schema") == crdt.Schema })
+	}
+	ephemeral := func(from *testPeer, session string) {
+		from.sendMsg(wire.Message{Type: wire.TypeEphemeral, SenderID: from.id, TargetID: w.r.PeerID(), DocumentID: w.north, SessionID: session, Count: 1, Data: []byte{0xa0}})
+	}
+	// firstEphemeral is the session of the first ephemeral message p gets.
+	firstEphemeral := func(p *testPeer) string {
+		t.Helper()
+		return p.expect(wire.TypeEphemeral).SessionID
+	}
+	ephemeral(cai, "south-presence")
+	if got := firstEphemeral(eve); got != "south-presence" {
+		t.Fatalf("eve got %q", got)
+	}
+	// Relayed to every peer of the document in one pass: had ana been
+	// one, hers would be queued before ben's below.
+	ephemeral(ben, "north-presence")
+	if got := firstEphemeral(ana); got != "north-presence" {
+		t.Fatalf("ana's first presence on north is %q: the shadow's reached her", got)
+	}
+	ephemeral(eve, "south-again")
+	if got := firstEphemeral(cai); got != "south-again" {
+		t.Fatalf("cai's first presence on the shadow is %q: north's reached him", got)
 	}
 }
