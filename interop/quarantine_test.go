@@ -443,6 +443,7 @@ func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool) {
 	var honest *rawSync
 	var heads []syncmsg.Hash
 	var release []byte
+	var full []syncmsg.Hash // the heads once the release is in
 	if len(x.State) > 0 {
 		// The document the crasher was found against, written first by
 		// an honest member and committed (the relay's answer announces
@@ -462,6 +463,7 @@ func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool) {
 		for _, h := range doc.Heads() {
 			heads = append(heads, syncmsg.Hash(h))
 		}
+		full = append(full, heads...)
 		if honest, _, err = dialRaw(t, r, council.Token, "founder"); err != nil {
 			t.Fatal(err)
 		}
@@ -490,6 +492,18 @@ func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool) {
 			t.Fatalf("the held-back change was answered %s (%s)", m.Type, m.ErrorMessage)
 		}
 		honest.send(wire.Message{Type: wire.TypeSync, SenderID: "founder", TargetID: "relay", DocumentID: id, Data: release})
+		// The relay drops the held-back change before the honest
+		// message meets the core (dropHeldFor) and cuts its sender, whose
+		// client reconnects and sends it again: now it crashes the core
+		// under its own sender's message.
+		for m := bad.recv(); m.Type != "closed"; m = bad.recv() {
+		}
+		heads = full
+		awaitHeads(t, honest, heads) // the honest change is in, not refused
+		if bad, _, err = dialRaw(t, r, mallory.Token, "mallory"); err != nil {
+			t.Fatal(err)
+		}
+		bad.send(wire.Message{Type: wire.TypeSync, SenderID: "mallory", TargetID: "relay", DocumentID: id, Data: x.Message})
 	}
 	for m := bad.recv(); m.Type != "closed"; m = bad.recv() {
 	}

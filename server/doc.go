@@ -229,6 +229,23 @@
 // the sandbox. Options.Sandbox is what the relay gets; the relay itself
 // only knows whether it has one.
 //
+// Held-back changes. The core keeps a change whose dependencies it lacks
+// waiting, and applies it in the call that brings them — whoever's input
+// that is. A member who sends a crashing change that depends on a change
+// an honest member holds but has not sent yet would thus crash the core
+// (and a sandbox worker, whose copy waits the same way) under the honest
+// member's message: with either line, the honest member was suspended
+// and their change refused from anyone (found by a hostile trial,
+// TestReleasedCrashBlamesItsSender). So the relay notes, after each
+// principal's changes, whether the core now holds changes waiting and
+// for whom (synchronizer.noteHeld, sandbox.Waiting), and before another
+// principal's input with changes meets the core it drops them
+// (dropHeldFor): it commits, loads the document again from the store
+// (which never holds waiting changes; the worker's copy with it), starts
+// the other peers' sync states afresh, and cuts the waiting changes'
+// sender, whose client reconnects and sends them again. Held-back
+// changes thus only ever meet the core with their own sender's input.
+//
 // # Dialing
 //
 // A relay that dials (Relay.Dial: a replica reaching a relay, a village

@@ -182,6 +182,10 @@ func (s *synchronizer) doCall(c *call) error {
 		return c.fn(s.doc)
 	}
 	if c.untrusted != nil {
+		s.dropHeldFor(c.from) // a local write works on a fork, which holds them too
+		if s.doc == nil {
+			return fmt.Errorf("%w: %s", ErrDocumentNotFound, s.id)
+		}
 		if err := s.screenLocal(c.from, c.untrusted); err != nil {
 			return err
 		}

@@ -79,6 +79,12 @@ type synchronizer struct {
 	// dependencies; until none wait, the maps are searched after every
 	// message, under this input's crash mark (probe).
 	heldBack *heldInput
+	// heldFrom is the principal whose input left changes waiting in the
+	// core for their dependencies (noteHeld); nil while none wait. Input
+	// of any other principal that brings changes first drops them
+	// (dropHeldFor), so they are only ever released into the core by
+	// their own sender's input, under its crash mark.
+	heldFrom *Principal
 	// imgs are saved images sent to peers that had nothing, by message
 	// size, all made at heads imgsAt (transfer.go).
 	imgs   map[int]image
@@ -208,6 +214,7 @@ func (s *synchronizer) ctx() context.Context { return context.Background() }
 func (s *synchronizer) load() {
 	s.doc = nil
 	s.heldBack = nil // the core's held-back changes go with its document
+	s.heldFrom = nil
 	if s.relay.quarantine.documentPoisoned(s.key) {
 		s.poisoned = true
 		s.log.Warn("document is quarantined: it crashed the Automerge engine when loaded; release it with veche quarantine release")
@@ -378,6 +385,9 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		ps = &peerState{}
 		s.peers[pe] = ps
 	}
+	if carries {
+		s.dropHeldFor(pe.principal)
+	}
 	if s.poisoned && !s.relay.quarantine.documentPoisoned(s.key) {
 		// The operator released it (veche quarantine release): try it
 		// again now, not once every peer asking for it has gone and the
@@ -421,6 +431,9 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	searchHeld := false
 	if err == nil && parseErr == nil && len(parsed.Changes) > 0 {
 		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, keysByPosition(parsed.Changes))
+	}
+	if err == nil && carries {
+		s.noteHeld(pe.principal)
 	}
 	s.leave(slot)
 	if searchHeld {
@@ -506,6 +519,66 @@ func (s *synchronizer) searchHeldBack() {
 	s.leave(slot)
 	if !waiting {
 		s.heldBack = nil
+	}
+}
+
+// noteHeld records, right after a principal's changes met the core,
+// whether the core now holds changes back until their dependencies
+// arrive, and whose input left them there. Called with mu held, under
+// the input's crash mark.
+func (s *synchronizer) noteHeld(from Principal) {
+	if s.doc == nil || !sandbox.Waiting(s.doc) {
+		s.heldFrom = nil
+		return
+	}
+	if s.heldFrom == nil {
+		s.heldFrom = &from
+	}
+}
+
+// dropHeldFor drops the changes the core holds back for another
+// principal's input before from's input, which may bring their
+// dependencies, meets the core. The core applies held-back changes in
+// the call that releases them, so a crashing change held back would
+// crash the core (or a sandbox worker, whose copy holds it too) under the
+// releasing input's crash mark: its sender, a member who merely sent a
+// change the relay lacked, would be suspended and that change refused
+// from anyone (TestReleasedCrashBlamesItsSender). Dropped instead, the
+// changes are not lost to their sender: the relay commits what it
+// applied, loads the document again from the store (which holds no
+// waiting changes; with a sandbox the worker's copy is loaded again with
+// it), starts every other peer's sync state afresh, and cuts the
+// sender's connections to it, so that a stock client reconnects and
+// sends them again — once their dependencies are in, they meet the core
+// with their own sender's input. Honest clients leave changes waiting
+// only when a bloom filter's false positive hid a dependency, and then
+// for one round trip. Called with mu held.
+func (s *synchronizer) dropHeldFor(from Principal) {
+	if s.heldFrom == nil || s.doc == nil || (s.heldFrom.ID == from.ID && s.heldFrom.Kind == from.Kind) {
+		return
+	}
+	s.log.Info("dropping changes held back for their dependencies before another principal's input meets the core; their sender is asked for them again",
+		"held_for", s.heldFrom.ID, "input_of", from.ID)
+	held := *s.heldFrom
+	s.noteChanges()
+	if !s.commit() {
+		return // loaded again from the store, and the peers cut
+	}
+	s.load()
+	for pe, ps := range s.peers {
+		if pe.principal.ID == held.ID && pe.principal.Kind == held.Kind {
+			// Its sync state says the relay has what was dropped, and a
+			// peer never sends again what it believes was received: cut,
+			// a stock client reconnects with a fresh state and sends it.
+			pe.docError(wire.DocumentID(s.id), "changes waiting for their dependencies were dropped; reconnect to sync them again")
+			pe.cut("held-back changes dropped")
+			s.forget(pe)
+			continue
+		}
+		ps.sync = nil // of the document replaced; nil while there is none
+		s.startSync(pe, ps)
+		ps.pending = true
+		ps.waiting = false
 	}
 }
 

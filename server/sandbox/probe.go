@@ -43,6 +43,24 @@ func Probe(doc *automerge.Doc, searchMaps bool) (waiting bool) {
 	return waiting
 }
 
+// Waiting reports whether doc holds changes the core keeps back until
+// their dependencies arrive (true when it cannot tell): the next input
+// that brings those releases them into the core, and they are applied in
+// that input's call. The relay asks after applying a principal's changes
+// (see server/doc.go, Containment: held-back changes). Same caveats as
+// Probe; it changes nothing.
+func Waiting(doc *automerge.Doc) bool {
+	if doc == nil {
+		return false
+	}
+	p, mu := docInternals(doc)
+	mu.Lock()
+	w := bool(C.veche_sandbox_waiting((*C.struct_AMdoc)(p)))
+	mu.Unlock()
+	runtime.KeepAlive(doc)
+	return w
+}
+
 // MapKeysOnly reports whether every change of a sync message keys its ops
 // by map keys only (syncmsg.KeysByPosition): such a message cannot put an
 // op into a map that the map's searches cannot compare (op_set.rs:447),

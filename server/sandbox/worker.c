@@ -449,6 +449,12 @@ bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps) {
 	return waiting(doc);
 }
 
+// veche_sandbox_waiting reports whether doc holds changes waiting for
+// their dependencies (Waiting, probe.go).
+bool veche_sandbox_waiting(struct AMdoc *doc) {
+	return waiting(doc);
+}
+
 // same_heads reports whether the document's heads are the n heads at h.
 static bool same_heads(struct AMdoc *doc, const uint8_t *h, size_t n) {
 	size_t m = 0;

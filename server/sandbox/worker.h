@@ -9,3 +9,7 @@ struct AMdoc;
 // message moved its mirror's heads, and reports whether the document
 // holds changes waiting for their dependencies (see worker.c).
 bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps);
+
+// veche_sandbox_waiting reports whether a document holds changes waiting
+// for their dependencies (true when it cannot tell).
+bool veche_sandbox_waiting(struct AMdoc *doc);
