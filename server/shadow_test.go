@@ -502,3 +502,42 @@ func TestShadowEphemeralStaysInItsScope(t *testing.T) {
 		t.Fatalf("cai's first presence on the shadow is %q: north's reached him", got)
 	}
 }
+
+// TestTwoCouncilsNeverShareANewID: a member of south starts a new
+// document (its first sync message, no changes yet: the relay holds it in
+// memory, owned by south, not stored); a member of north who then writes
+// to the same id gets a document of north's own — a shadow — and neither
+// council ever sees the other's writes nor loses the id to the other.
+func TestTwoCouncilsNeverShareANewID(t *testing.T) {
+	w := newWorld(t)
+	id := wire.NewDocumentID()
+	src := automerge.New()
+	src.RootMap().Set("note", "south")
+	src.Commit("south")
+	first, _ := automerge.NewSyncState(src).GenerateMessage()
+	cai := connectAs(t, w.r, "cai", MemberPrincipal(string(w.south), w.cai))
+	cai.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "cai", TargetID: w.r.PeerID(), DocumentID: id, Data: first.Bytes()})
+	cai.expect(wire.TypeSync) // the relay asks for the changes: it holds the id now
+	if owner, err := w.g.owners.Owner(context.Background(), string(id)); err != nil || owner != string(w.south) {
+		t.Fatalf("the new id's owner is %q (%v)", owner, err)
+	}
+
+	ana := MemberPrincipal(string(w.north), w.ana)
+	anaW := write(t, w.r, "ana", ana, id, "note", "north")
+	if owner, _ := w.g.owners.Owner(context.Background(), string(id)); owner != string(w.south) {
+		t.Fatalf("north's write took the id: owner %q", owner)
+	}
+	if ok, _ := w.r.store.Exists(context.Background(), string(id)); ok {
+		t.Fatal("north's write reached south's document")
+	}
+	got := readBack(t, w.r, "ana-again", ana, id, anaW.Heads, "note")
+	if got.Values["note"] != "north" {
+		t.Fatalf("north reads %v", got.Values)
+	}
+	// South writes its document and never sees north's note.
+	caiW := write(t, w.r, "cai-w", MemberPrincipal(string(w.south), w.cai), id, "other", "south")
+	back := readBack(t, w.r, "cai-again", MemberPrincipal(string(w.south), w.cai), id, caiW.Heads, "note", "other")
+	if back.Values["note"] != nil || back.Values["other"] != "south" {
+		t.Fatalf("south reads %v", back.Values)
+	}
+}
