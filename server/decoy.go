@@ -66,6 +66,16 @@ type CreatorScope interface {
 	CreatorScope(p Principal) string
 }
 
+// CreationLedger is an optional interface of an Access that records who
+// created what (Grants: the owner records): Claimed reports whether
+// someone created documentID, stored yet or not. An id claimed that way
+// is taken, as a stored one is: a member who started a document and
+// wrote nothing to it yet keeps the id, and another council writing
+// there gets a shadow instead of the owner record.
+type CreationLedger interface {
+	Claimed(documentID string) bool
+}
+
 // shadowPrefix starts every shadow's key. Document ids are base58, which
 // has no '/': a shadow's key is never a document id.
 const shadowPrefix = "shadow/"
@@ -110,7 +120,8 @@ func (r *Relay) readKey(p Principal, id string) string {
 // returns its synchronizer with a reference held: the document p reads as
 // id (readKey); else, when create (a sync message: the sender has the
 // document) and p may create, a new document — id itself when nobody
-// holds id, else a new shadow of p's scope (see above); both are counted
+// holds id (stores it, holds it in memory, or created it: CreationLedger),
+// else a new shadow of p's scope (see above); both are counted
 // alike by the creation quota, and both are refused alike (full) once it
 // is reached. It returns nil when p gets nothing: doc-unavailable, as for
 // an id nobody holds. err is ErrRelayClosed once the relay is closing.
@@ -136,6 +147,9 @@ func (r *Relay) route(p Principal, id string, create bool) (s *synchronizer, ful
 	if err != nil {
 		r.log.Error("looking a document up", "doc", id, "err", err)
 		return nil, false, nil
+	}
+	if ledger, ok := access.(CreationLedger); ok && !stored && ledger.Claimed(id) {
+		stored = true // created by someone, not written yet: taken all the same
 	}
 	if !stored {
 		// Free, unless someone holds it in memory (created and not yet

@@ -44,13 +44,15 @@
 // then does the relay's own core apply it. flush commits (fsync) before
 // it generates any message to a peer: durable before advertised.
 //
-// Policy plugs in through Options.Access and three optional interfaces it
+// Policy plugs in through Options.Access and four optional interfaces it
 // may implement, never by type: a CommitHook hears of every commit (Grants
 // derives its grants from the committed fact log there, before any peer
 // is answered), a CreationQuota bounds the documents a principal
 // creates over the websocket (shadows included, counted by their keys),
-// and a CreatorScope names the principals who share what one creates
-// (Grants: its council), which is who shares its shadows.
+// a CreatorScope names the principals who share what one creates
+// (Grants: its council), which is who shares its shadows, and a
+// CreationLedger tells an id someone created but has not written yet
+// (taken: another council writing there gets a shadow).
 //
 // # Pacing
 //

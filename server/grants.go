@@ -179,6 +179,16 @@ func (g *Grants) Created(p Principal, documentID string) {
 	g.mu.Unlock()
 }
 
+// Claimed reports whether a council owns documentID, stored yet or not
+// (CreationLedger).
+func (g *Grants) Claimed(documentID string) bool {
+	if g.owners == nil {
+		return false
+	}
+	_, err := g.owners.Owner(context.Background(), documentID)
+	return err == nil
+}
+
 // QuotaFull reports whether p's council owns Options.MaxDocumentsPerCouncil
 // documents already, so that p may create no more: without a bound, one
 // member creating documents as fast as the relay commits them fills its

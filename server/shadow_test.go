@@ -541,3 +541,32 @@ func TestTwoCouncilsNeverShareANewID(t *testing.T) {
 		t.Fatalf("south reads %v", back.Values)
 	}
 }
+
+// TestAStartedDocumentKeepsItsID: south starts a new document and leaves
+// before writing to it (the relay records the owner, stores nothing, and
+// unloads it); north writing to that id later gets a shadow, and south
+// keeps the id.
+func TestAStartedDocumentKeepsItsID(t *testing.T) {
+	w := newWorldOn(t, openStore(t), &memOwners{m: map[string]string{}}, Options{IdleTimeout: 10 * time.Millisecond})
+	id := wire.NewDocumentID()
+	src := automerge.New()
+	src.RootMap().Set("note", "south")
+	src.Commit("south")
+	first, _ := automerge.NewSyncState(src).GenerateMessage()
+	cai := connectAs(t, w.r, "cai", MemberPrincipal(string(w.south), w.cai))
+	cai.sendMsg(wire.Message{Type: wire.TypeSync, SenderID: "cai", TargetID: w.r.PeerID(), DocumentID: id, Data: first.Bytes()})
+	cai.expect(wire.TypeSync)
+	cai.conn.Close("")
+	waitUntil(t, "the started document to be unloaded", func() bool {
+		w.r.mu.Lock()
+		defer w.r.mu.Unlock()
+		return w.r.docs[string(id)] == nil
+	})
+	write(t, w.r, "ana", MemberPrincipal(string(w.north), w.ana), id, "note", "north")
+	if owner, _ := w.g.owners.Owner(context.Background(), string(id)); owner != string(w.south) {
+		t.Fatalf("north's write took the id: owner %q", owner)
+	}
+	if ok, _ := w.r.store.Exists(context.Background(), shadowKey(string(w.north), string(id))); !ok {
+		t.Fatal("north's write made no shadow")
+	}
+}
