@@ -200,7 +200,8 @@
 // cmd/veche), and its default is auto: the supervisor alone while nothing
 // has crashed the core, and the sandbox in front of it from the relay's
 // next start after a crash, for as long as a quarantine incident is less
-// than a day old. Why: the sandbox doubles the core's work on every
+// than a day old (and at the start after any death by abort, even one
+// with no call marked, which blames nothing and records no incident). Why: the sandbox doubles the core's work on every
 // change of every honest member — each untrusted message applied and
 // answered twice — to spare the connections a crash no honest member
 // causes (0.6–0.7 ms of CPU per change against 0.45 in the burst

@@ -705,6 +705,12 @@ func (m *Main) sandboxNeeded(ctx context.Context, st *store.Bolt, left []crashma
 		return true, "no supervisor would restart the relay after a crash"
 	case len(left) > 0:
 		return true, "the Automerge core killed the last relay process"
+	case os.Getenv(envAborted) == "1":
+		// It died of an abort, as the core's panics end, with nothing
+		// marked: a crash in a call no mark covers. Nothing can be blamed,
+		// and no incident keeps the sandbox on, so without this the same
+		// input could restart the relay again and again.
+		return true, "the last relay process died of an abort with nothing marked (a crash in the Automerge core outside a marked call)"
 	}
 	incidents, err := st.Incidents(ctx)
 	if err != nil {

@@ -137,6 +137,34 @@ func TestSupervisorRestartsTheRelay(t *testing.T) {
 	}
 }
 
+// TestAbortWithoutMarksTurnsTheSandboxOn: under the default --sandbox
+// auto, a relay that died of an abort (as the core's panics end) with no
+// call marked — a crash no mark covers, so nothing is blamed and no
+// incident is recorded — is followed by one with the sandbox on: the
+// input that did it meets a worker first when it comes again, instead of
+// restarting the relay in a loop.
+func TestAbortWithoutMarksTurnsTheSandboxOn(t *testing.T) {
+	var out lockedBuffer
+	addr := freeAddr(t)
+	cmd := vecheProcess(t, &out, "serve", "--anonymous", "--addr", addr, "--data", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	first := waitServing(t, cmd.Process.Pid, addr, 0, &out)
+	if !strings.Contains(out.String(), "sandbox off") {
+		t.Fatalf("the first relay process started with the sandbox on; output:\n%s", out.String())
+	}
+	if err := syscall.Kill(first, syscall.SIGABRT); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, cmd.Process.Pid, addr, first, &out)
+	_, after, _ := strings.Cut(out.String(), "the relay process died; starting it again")
+	if !strings.Contains(after, "sandbox on") {
+		t.Fatalf("the relay after an abort with nothing marked started without the sandbox; output:\n%s", out.String())
+	}
+}
+
 // TestSupervisorDoesNotRestartARelayThatNeverStarted: a relay that fails
 // before it listens (here its data directory is a file) is not started
 // again and again; veche serve ends with its status and its words.
