@@ -154,9 +154,9 @@ func (g *Grants) CanCreate(p Principal) bool {
 	return g.member(p) != nil
 }
 
-// CreatorScope names the principals that share what p creates: a document
-// a member creates belongs to their council (CreatorScope), and so does a
-// shadow one creates (decoy.go).
+// CreatorScope names the principals that share what p creates
+// (server.CreatorScope): p's council, which owns every document a member
+// creates, and so every shadow one makes (decoy.go).
 func (g *Grants) CreatorScope(p Principal) string {
 	return p.Council
 }
