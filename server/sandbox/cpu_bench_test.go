@@ -33,13 +33,17 @@ func cpuTime(tb testing.TB, pid int) time.Duration {
 // tight loop hides the cost of waking a sleeping worker, most of what a
 // request costs then). It reports microseconds per request for each side.
 func benchPaced(b *testing.B, request func(p *Pool, msg []byte, state [][]byte) error) {
+	benchPacedOn(b, benchDocument, request)
+}
+
+func benchPacedOn(b *testing.B, document func(*testing.B, int) ([]byte, [][]byte), request func(p *Pool, msg []byte, state [][]byte) error) {
 	pool, err := Start(Options{Workers: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pool.Close()
 	const n = 1000
-	saved, msgs := benchDocument(b, n)
+	saved, msgs := document(b, n)
 	state := [][]byte{saved}
 	worker := pool.workers[0].cmd.Process.Pid
 	var parent, child time.Duration
@@ -73,6 +77,15 @@ func BenchmarkPacedPing(b *testing.B) {
 // BenchmarkPacedCheck is a check of a message carrying one new change.
 func BenchmarkPacedCheck(b *testing.B) {
 	benchPaced(b, func(p *Pool, msg []byte, state [][]byte) error {
+		return p.Check("d", "peer", msg, func() [][]byte { return state })
+	})
+}
+
+// BenchmarkPacedCheckLarge is a check of a message carrying one new
+// change to load.mjs's document at --preload 5000 (largeDocument): what
+// probing that document after every message costs the worker.
+func BenchmarkPacedCheckLarge(b *testing.B) {
+	benchPacedOn(b, largeDocument, func(p *Pool, msg []byte, state [][]byte) error {
 		return p.Check("d", "peer", msg, func() [][]byte { return state })
 	})
 }

@@ -66,8 +66,13 @@ extern size_t AMrollback(struct AMdoc *doc) WEAK;
 extern size_t AMpendingOps(const struct AMdoc *doc) WEAK;
 extern struct AMresult *AMgetMissingDeps(struct AMdoc *doc, const struct AMitems *heads) WEAK;
 extern size_t AMresultSize(const struct AMresult *result) WEAK;
+extern struct AMresult *AMfork(struct AMdoc *doc, const struct AMitems *heads) WEAK;
+extern struct AMresult *AMlistPutNull(struct AMdoc *doc, const struct AMobjId *obj_id, size_t pos, bool insert) WEAK;
+extern struct AMresult *AMcommit(struct AMdoc *doc, AMbyteSpan message, const int64_t *timestamp) WEAK;
+extern struct AMresult *AMmerge(struct AMdoc *dest, struct AMdoc *src) WEAK;
 #define AM_OBJ_TYPE_LIST 1
 #define AM_OBJ_TYPE_MAP 2
+#define AM_OBJ_TYPE_TEXT 3
 #define AM_VAL_TYPE_OBJ_TYPE (1u << 12)
 
 #define AM_STATUS_OK 0
@@ -300,9 +305,12 @@ static void changes_since_heads(struct AMdoc *doc) {
 // so such a change took the relay down at once and at every restart.
 // Searching every gap between the keys meets the op wherever it sits
 // (the hostile trial's fuzzer found none that these searches missed and
-// a later write did not). Objects deeper than maxDepth are not searched:
-// nothing the relay reads is that deep. Costs a walk of the document's
-// objects (not of its history).
+// a later write did not).
+//
+// The converse, an op keyed like a map entry in a list or a text, is
+// found and made to crash by misplaced_map_keys (below). Objects deeper
+// than maxDepth are not searched: nothing the relay reads is that deep.
+// Costs a walk of the document's objects (not of its history).
 enum { maxDepth = 32 };
 
 // A probe's plan: the map keys to put, copied, and the range results that
@@ -318,6 +326,9 @@ struct probe {
 		size_t len;
 	} *puts;
 	size_t nputs, capputs;
+	// Lists and texts holding an element keyed like a map entry.
+	const struct AMobjId **misplaced;
+	size_t nmisplaced, capmisplaced;
 };
 
 static void plan_put(struct probe *p, const struct AMobjId *obj, const uint8_t *key, size_t len, bool nul) {
@@ -382,6 +393,28 @@ static void probe_object(struct AMdoc *doc, struct probe *p, const struct AMobjI
 		}
 		return;
 	}
+	if (type != AM_OBJ_TYPE_LIST && type != AM_OBJ_TYPE_TEXT) {
+		return;
+	}
+	// A map range of a list or a text yields its elements whose op has a
+	// map key (the core filters on the op's own key): none, in any
+	// document an honest peer made.
+	struct AMresult *m = AMmapRange(doc, obj, (AMbyteSpan){0}, (AMbyteSpan){0}, NULL);
+	if (!failed(m)) {
+		struct AMitems items = AMresultItems(m);
+		if (AMitemsSize(&items) > 0) {
+			if (p->nmisplaced == p->capmisplaced) {
+				p->capmisplaced = p->capmisplaced ? 2 * p->capmisplaced : 4;
+				p->misplaced = realloc(p->misplaced, p->capmisplaced * sizeof *p->misplaced);
+				if (!p->misplaced) {
+					fputs("sandbox worker: out of memory\n", stderr);
+					abort();
+				}
+			}
+			p->misplaced[p->nmisplaced++] = obj;
+		}
+	}
+	release(m);
 	if (type == AM_OBJ_TYPE_LIST) {
 		struct AMresult *r = AMlistRange(doc, obj, 0, SIZE_MAX, NULL);
 		if (failed(r)) {
@@ -399,12 +432,57 @@ static void probe_object(struct AMdoc *doc, struct probe *p, const struct AMobjI
 	}
 }
 
+// misplaced_map_keys crashes the core on a list or a text that holds an
+// element keyed like a map entry (a change's object column mutated, say
+// a map made a text in the change that sets its keys), as the relay's
+// own core would crash on it later. The core applies such an op, answers,
+// saves and reads it without harm, and shows it as an element; but an
+// insert just after that element takes its key (query/insert.rs: the key
+// of the last visible element), so a write there makes an op keyed like
+// a map entry in a list, and applying that change to a document that
+// holds it — the relay merging the fork of a REST write back (local.go),
+// or any peer receiving the write — searches the list by map key and
+// panics ("can only compare map keys", op_set.rs:447): a hostile member's
+// message that survived everything else, and a council's document made
+// unavailable by the next REST write to that text. Here, on two forks of
+// the document (it is not touched itself), one inserts at the head of
+// each such object and after each of its elements, and the other merges
+// that change: the panic the relay would meet. A document in this state
+// is refused even should that not crash (abort). Called only when the
+// walk found such an object, so the walk's map ranges are its only cost
+// in any other document.
+static void misplaced_map_keys(struct AMdoc *doc, const struct AMobjId *const *objs, size_t n) {
+	struct AMresult *into = AMfork(doc, NULL), *edit = AMfork(doc, NULL);
+	const struct AMdoc *a = NULL, *b = NULL;
+	if (!failed(into) && !failed(edit) && AMitemToDoc(AMresultItem(into), &a) && AMitemToDoc(AMresultItem(edit), &b)) {
+		for (size_t i = 0; i < n; i++) {
+			struct AMresult *r = AMlistRange(b, objs[i], 0, SIZE_MAX, NULL);
+			struct AMitems items = failed(r) ? (struct AMitems){0} : AMresultItems(r);
+			size_t count = failed(r) ? 0 : AMitemsSize(&items);
+			release(r);
+			// A key of the head first, so the list holds one whatever
+			// else it holds; then element k-1, at k after that insert.
+			release(AMlistPutNull((struct AMdoc *)b, objs[i], 0, true));
+			for (size_t k = count; k > 0; k--) {
+				release(AMlistPutNull((struct AMdoc *)b, objs[i], k + 1, true));
+			}
+		}
+		release(AMcommit((struct AMdoc *)b, (AMbyteSpan){0}, NULL));
+		release(AMmerge((struct AMdoc *)a, (struct AMdoc *)b));
+	}
+	fputs("sandbox: a list or a text holds an op keyed like a map entry\n", stderr);
+	abort();
+}
+
 static void probe_keys(struct AMdoc *doc) {
 	if (!AMrollback) {
 		return; // not linked: the puts could not be undone
 	}
 	struct probe p = {0};
 	probe_object(doc, &p, NULL, AM_OBJ_TYPE_MAP, 0);
+	if (p.nmisplaced > 0) {
+		misplaced_map_keys(doc, p.misplaced, p.nmisplaced);
+	}
 	for (size_t i = 0; i < p.nputs; i++) {
 		release(AMmapPutNull(doc, p.puts[i].obj, (AMbyteSpan){p.puts[i].key, p.puts[i].len}));
 	}
@@ -417,6 +495,7 @@ static void probe_keys(struct AMdoc *doc) {
 	}
 	free(p.puts);
 	free(p.owners);
+	free(p.misplaced);
 }
 
 // waiting reports whether doc holds changes the core keeps back until
