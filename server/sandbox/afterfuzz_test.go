@@ -29,12 +29,16 @@ import (
 // (a sequence number skipping ahead: the clock of the new heads; a list
 // element's key in a map: every key search there; and saved forms that do
 // not load), each now checked in the worker. The normal run makes a few
-// hundred tries from a fixed seed; a long one:
+// hundred tries from a fixed seed; a long one, writing what it finds:
 //
-//	go test ./server/sandbox -run TestAfterCheckFuzz -after.tries 50000 -after.seed 0
+//	go test ./server/sandbox -run TestAfterCheckFuzz -after.tries 50000 -after.seed 0 -after.out /tmp/found
+//
+// A finding joins the corpus (../testdata/crashers) once the sandbox
+// crashes on it (TestCorpusCrashesTheCore), at the site it names.
 var (
 	afterTries = flag.Int("after.tries", 300, "mutations TestAfterCheckFuzz tries")
 	afterSeed  = flag.Uint64("after.seed", 1, "seed of TestAfterCheckFuzz (0: from the clock)")
+	afterOut   = flag.String("after.out", "", "directory TestAfterCheckFuzz writes every input it finds to")
 )
 
 // afterChildEnv turns the test binary into the fuzzer's child.
@@ -84,6 +88,10 @@ func TestAfterCheckFuzz(t *testing.T) {
 		survived++
 		if op, detail, ok := child.run(state, msg); !ok {
 			t.Errorf("seed %d try %d: an input the sandbox let through crashed the core in %s at %s\n%s", seed, i, op, panicSite(detail), lastWords(detail))
+			if *afterOut != "" {
+				// It survived the check, so applying it alone does too.
+				writeCrasher(t, *afterOut, Crasher{Site: panicSite(detail), State: state, Message: msg, Generate: true})
+			}
 			child.stop()
 			child = startAfterChild(t)
 		}

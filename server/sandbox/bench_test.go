@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -43,7 +44,9 @@ func benchDocument(b *testing.B, n int) (state []byte, msgs [][]byte) {
 // (interop/testdata/bench): a list of 5,000 ints, one pushed per change,
 // and beside it a text of 3,000 characters typed ten at a time (a
 // proposal's body), saved; then n sync messages each carrying one new
-// change to a key of a map, as the load's clients send. Every one moves
+// change to a key of a map, as the load's clients send: each names the
+// heads before it as last synced (syncedMessage), as a peer in step
+// does, so the answer costs what it costs in the load. Every one moves
 // the heads, so every check probes the whole document.
 func largeDocument(b *testing.B, n int) (state []byte, msgs [][]byte) {
 	b.Helper()
@@ -73,14 +76,38 @@ func largeDocument(b *testing.B, n int) (state []byte, msgs [][]byte) {
 	state = doc.Save()
 	msgs = make([][]byte, n)
 	for i := range msgs {
+		before := doc.Heads()
 		must(doc.Path("k", fmt.Sprint("c", i%10)).Set(int64(i)))
 		h, err := doc.Commit("k")
 		must(err)
 		c, err := doc.Change(h)
 		must(err)
-		msgs[i] = syncMessage(c.Save())
+		msgs[i] = syncedMessage(doc.Heads(), before, c.Save())
 	}
 	return state, msgs
+}
+
+// syncedMessage is a version 1 sync message from a peer whose heads are
+// heads, that last synced at lastSync (an empty bloom filter), carrying
+// changes.
+func syncedMessage(heads, lastSync []automerge.ChangeHash, changes ...[]byte) []byte {
+	hashes := func(m []byte, hs []automerge.ChangeHash) []byte {
+		m = binary.AppendUvarint(m, uint64(len(hs)))
+		for _, h := range hs {
+			m = append(m, h[:]...)
+		}
+		return m
+	}
+	m := hashes([]byte{0x42}, heads)
+	m = append(m, 0, 1) // no needs, one have
+	m = hashes(m, lastSync)
+	m = append(m, 0) // its bloom filter: no bytes
+	m = binary.AppendUvarint(m, uint64(len(changes)))
+	for _, c := range changes {
+		m = binary.AppendUvarint(m, uint64(len(c)))
+		m = append(m, c...)
+	}
+	return m
 }
 
 // BenchmarkCheck is the sandbox's cost per sync message carrying one new

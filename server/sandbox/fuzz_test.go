@@ -124,7 +124,7 @@ func TestMutationFuzz(t *testing.T) {
 				if restarted {
 					crashes++
 				}
-				writeCrasher(t, Crasher{Site: e.Site, State: state, Message: msg, Generate: gen})
+				writeCrasher(t, *fuzzOut, Crasher{Site: e.Site, State: state, Message: msg, Generate: gen})
 			}
 		default:
 			t.Fatalf("try %d: %v", i, err)
@@ -410,12 +410,12 @@ func knownSites(t *testing.T) map[string]bool {
 	return known
 }
 
-func writeCrasher(t *testing.T, c Crasher) {
+func writeCrasher(t *testing.T, dir string, c Crasher) {
 	name := strings.Trim(siteName.ReplaceAllString(c.Site, "-"), "-")
 	sum := sha256.Sum256(c.Message)
-	path := filepath.Join(*fuzzOut, fmt.Sprintf("%s-%s.json", name, base64.RawURLEncoding.EncodeToString(sum[:4])))
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s.json", name, base64.RawURLEncoding.EncodeToString(sum[:4])))
 	raw, _ := json.MarshalIndent(c, "", " ")
-	if err := os.MkdirAll(*fuzzOut, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
