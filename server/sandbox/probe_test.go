@@ -14,7 +14,8 @@ import (
 )
 
 // probeChildEnv makes the test binary apply one corpus input (the file it
-// names) and exit; probeChildProbe adds a Probe after it.
+// names) and exit; probeChildProbe adds a Probe after it ("1"; "lists":
+// without the maps' search, as after a message keyed by map keys only).
 const (
 	probeChildEnv   = "VECHE_PROBE_CHILD"
 	probeChildProbe = "VECHE_PROBE_CHILD_PROBE"
@@ -27,7 +28,7 @@ const (
 // process, since the crash ends it.
 func TestProbeCatchesLaterCrashes(t *testing.T) {
 	if f := os.Getenv(probeChildEnv); f != "" {
-		probeChild(f, os.Getenv(probeChildProbe) == "1")
+		probeChild(f, os.Getenv(probeChildProbe))
 		return
 	}
 	files, _ := filepath.Glob(filepath.Join(crashersDir(), "*.json"))
@@ -66,10 +67,19 @@ func lastLines(s string) string {
 
 func runProbeChild(t *testing.T, file string, probe bool) (string, bool) {
 	t.Helper()
+	how := ""
+	if probe {
+		how = "1"
+	}
+	return runProbeChildAs(t, file, how)
+}
+
+func runProbeChildAs(t *testing.T, file, probe string) (string, bool) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestProbeCatchesLaterCrashes$")
 	cmd.Env = append(os.Environ(), probeChildEnv+"="+file)
-	if probe {
-		cmd.Env = append(cmd.Env, probeChildProbe+"=1")
+	if probe != "" {
+		cmd.Env = append(cmd.Env, probeChildProbe+"="+probe)
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -79,7 +89,7 @@ func runProbeChild(t *testing.T, file string, probe bool) (string, bool) {
 
 // probeChild applies a corpus input as the relay does (a sync message
 // received, not yet answered) and probes if asked.
-func probeChild(file string, probe bool) {
+func probeChild(file string, probe string) {
 	var c Crasher
 	raw, _ := os.ReadFile(file)
 	if json.Unmarshal(raw, &c) != nil {
@@ -92,8 +102,45 @@ func probeChild(file string, probe bool) {
 	if _, err := automerge.NewSyncState(doc).ReceiveMessage(c.Message); err != nil {
 		os.Exit(0)
 	}
-	if probe {
-		Probe(doc, true)
+	if probe != "" {
+		Probe(doc, probe == "1")
+	}
+}
+
+// TestProbeChecksListsAfterMapKeys: an op keyed like a map entry lands in
+// a list or a text from a change keyed by map keys only (the corpus's
+// listmapkey-mapkeysonly inputs: one byte of an honest map write
+// changed), after which the maps' search is skipped; the probe checks
+// every list and text all the same and crashes where a later write's
+// merge would (op_set.rs:447), in a worker and in the relay's own core.
+func TestProbeChecksListsAfterMapKeys(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(crashersDir(), "*-listmapkey-mapkeysonly-*.json"))
+	if len(files) < 2 {
+		t.Fatalf("want the corpus's map-keys-only list-map-key inputs, found %d", len(files))
+	}
+	pool, err := Start(Options{Workers: 1, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for _, f := range files {
+		var c Crasher
+		raw, _ := os.ReadFile(f)
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !MapKeysOnly(c.Message) {
+			t.Fatalf("%s: keys ops by a list position; the test needs map keys only", filepath.Base(f))
+		}
+		if crash, ok := probe(pool, filepath.Base(f), c.State, c.Message).(*Crash); !ok || crash.Site != c.Site {
+			t.Errorf("%s: the worker's check did not crash at %s", filepath.Base(f), c.Site)
+		}
+		if _, ok := runProbeChildAs(t, f, ""); !ok {
+			t.Fatalf("%s: crashes as it is applied; the test needs one that applies", filepath.Base(f))
+		}
+		if out, ok := runProbeChildAs(t, f, "lists"); ok || !strings.Contains(out, c.Site) {
+			t.Errorf("%s: applied, then probed without the maps' search: the process lived on (%v) or died elsewhere than %s:\n%s", filepath.Base(f), ok, c.Site, lastLines(out))
+		}
 	}
 }
 

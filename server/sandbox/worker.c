@@ -293,9 +293,10 @@ static void changes_since_heads(struct AMdoc *doc) {
 	release(h);
 }
 
-// probe_keys looks up and puts, in every map object of the document,
-// each key it holds, the key just after each (key + NUL), the least and
-// the greatest key, then rolls the puts back. A change can place an op
+// The maps' search (probe_document, search_maps) looks up and puts, in
+// every map object of the document, each key it holds, the key just
+// after each (key + NUL), the least and the greatest key, then rolls the
+// puts back. A change can place an op
 // with a list element's key in a map (its object column mutated): the
 // core applies it, answers and saves it without harm, and iterates the
 // map without seeing it, but any search for a key in that map that meets
@@ -318,6 +319,7 @@ enum { maxDepth = 32 };
 // before any put: the core's spans of keys point into its own table of
 // key names, which a put of a new key may move.
 struct probe {
+	bool search_maps; // search (and plan puts in) maps, or only walk them
 	struct AMresult **owners;
 	size_t nowners, capowners;
 	struct put {
@@ -372,20 +374,24 @@ static void probe_object(struct AMdoc *doc, struct probe *p, const struct AMobjI
 		}
 		keep(p, r);
 		static const uint8_t last[] = {0xf4, 0x8f, 0xbf, 0xbf}; // U+10FFFF
-		release(AMmapGet(doc, obj, (AMbyteSpan){(const uint8_t *)"", 0}, NULL));
-		release(AMmapGet(doc, obj, (AMbyteSpan){last, sizeof last}, NULL));
-		plan_put(p, obj, (const uint8_t *)"", 0, false);
-		plan_put(p, obj, last, sizeof last, false);
+		if (p->search_maps) {
+			release(AMmapGet(doc, obj, (AMbyteSpan){(const uint8_t *)"", 0}, NULL));
+			release(AMmapGet(doc, obj, (AMbyteSpan){last, sizeof last}, NULL));
+			plan_put(p, obj, (const uint8_t *)"", 0, false);
+			plan_put(p, obj, last, sizeof last, false);
+		}
 		struct AMitems items = AMresultItems(r);
 		for (struct AMitem *it; (it = AMitemsNext(&items, 1)) != NULL;) {
 			AMbyteSpan key = {0};
 			if (!AMitemKey(it, &key)) {
 				continue;
 			}
-			release(AMmapGet(doc, obj, key, NULL));
-			plan_put(p, obj, key.src, key.count, true);
-			struct put *after = &p->puts[p->nputs - 1];
-			release(AMmapGet(doc, obj, (AMbyteSpan){after->key, after->len}, NULL));
+			if (p->search_maps) {
+				release(AMmapGet(doc, obj, key, NULL));
+				plan_put(p, obj, key.src, key.count, true);
+				struct put *after = &p->puts[p->nputs - 1];
+				release(AMmapGet(doc, obj, (AMbyteSpan){after->key, after->len}, NULL));
+			}
 			if (AMitemValType(it) == AM_VAL_TYPE_OBJ_TYPE) {
 				const struct AMobjId *child = AMitemObjId(it);
 				probe_object(doc, p, child, AMobjObjType(doc, child), depth + 1);
@@ -452,6 +458,10 @@ static void probe_object(struct AMdoc *doc, struct probe *p, const struct AMobjI
 // walk found such an object, so the walk's map ranges are its only cost
 // in any other document.
 static void misplaced_map_keys(struct AMdoc *doc, const struct AMobjId *const *objs, size_t n) {
+	fputs("sandbox: a list or a text holds an op keyed like a map entry\n", stderr);
+	if (AMpendingOps(doc) > 0) {
+		abort(); // a fork would commit them
+	}
 	struct AMresult *into = AMfork(doc, NULL), *edit = AMfork(doc, NULL);
 	const struct AMdoc *a = NULL, *b = NULL;
 	if (!failed(into) && !failed(edit) && AMitemToDoc(AMresultItem(into), &a) && AMitemToDoc(AMresultItem(edit), &b)) {
@@ -470,15 +480,24 @@ static void misplaced_map_keys(struct AMdoc *doc, const struct AMobjId *const *o
 		release(AMcommit((struct AMdoc *)b, (AMbyteSpan){0}, NULL));
 		release(AMmerge((struct AMdoc *)a, (struct AMdoc *)b));
 	}
-	fputs("sandbox: a list or a text holds an op keyed like a map entry\n", stderr);
 	abort();
 }
 
-static void probe_keys(struct AMdoc *doc) {
-	if (!AMrollback) {
+// probe_document walks the document's objects: every list and text is
+// checked for an element keyed like a map entry (misplaced_map_keys), and
+// if search_maps every map is searched as said above (skipped when
+// the document holds ops of its own not yet committed, which the puts'
+// rollback would discard). Only a change holding an op keyed by a list
+// position can put a key a map's searches cannot compare into a map
+// (syncmsg.KeysByPosition), so the caller searches the maps only after
+// one; but an op keyed like a map entry lands in a list or a text from a
+// change keyed by map keys alone (its object column pointing at an empty
+// text, say), so every walk checks them.
+static void probe_document(struct AMdoc *doc, bool search_maps) {
+	if (!AMrollback || !AMpendingOps) {
 		return; // not linked: the puts could not be undone
 	}
-	struct probe p = {0};
+	struct probe p = {.search_maps = search_maps && AMpendingOps(doc) == 0};
 	probe_object(doc, &p, NULL, AM_OBJ_TYPE_MAP, 0);
 	if (p.nmisplaced > 0) {
 		misplaced_map_keys(doc, p.misplaced, p.nmisplaced);
@@ -513,18 +532,15 @@ static bool waiting(struct AMdoc *doc) {
 
 // veche_sandbox_probe runs on doc what a worker runs after a message
 // moved a mirror's heads (OP_CHECK): the clock of the new heads, and, if
-// search_maps, the search of every map key (probe_keys; skipped when doc
-// holds ops of its own not yet committed, which its rollback would
-// discard). The relay calls it on its own document when it runs without
+// search_maps, the search of every map key (probe_document, which also
+// checks every list and text whatever search_maps says). The relay calls it on its own document when it runs without
 // a sandbox (Probe, probe.go), right after applying a peer's changes, so
 // that a change which would crash the core later crashes it now, while
 // the message's crash mark blames its sender. It returns whether doc
 // holds changes waiting for their dependencies (waiting).
 bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps) {
 	changes_since_heads(doc);
-	if (search_maps && AMpendingOps && AMpendingOps(doc) == 0) {
-		probe_keys(doc);
-	}
+	probe_document(doc, search_maps);
 	return waiting(doc);
 }
 
@@ -583,7 +599,7 @@ static uint8_t load(const uint8_t *key, size_t klen, const uint8_t **parts, cons
 	// What the relay will answer a peer that holds this document must not
 	// crash the core either (see answer_holder).
 	answer_holder((struct AMdoc *)doc);
-	probe_keys((struct AMdoc *)doc);
+	probe_document((struct AMdoc *)doc, true);
 	struct doc *d = xmalloc(sizeof *d);
 	*d = (struct doc){.key = copy_key(key, klen), .len = klen, .owner = owner, .doc = (struct AMdoc *)doc};
 	struct doc **slot = find(key, klen);
@@ -647,7 +663,8 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 		// (syncmsg.KeysByPosition): it cannot put an op into a map that
 		// the map's searches cannot compare, so the maps are searched
 		// only while changes of an earlier message that could are held
-		// back.
+		// back (every list and text is checked all the same, see
+		// probe_document).
 		bool by_position = nf == 3 || d->held_back;
 		// The peer's sync state lives here as long as the relay's does, so
 		// the answer generated below, like the relay's, carries only what
@@ -686,9 +703,7 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 			// (see answer_holder).
 			if (!same_heads(d->doc, before, nbefore)) {
 				changes_since_heads(d->doc);
-				if (by_position) {
-					probe_keys(d->doc);
-				}
+				probe_document(d->doc, by_position);
 			}
 			if (by_position) {
 				d->held_back = waiting(d->doc);
