@@ -199,7 +199,7 @@ func (s *synchronizer) doCall(c *call) error {
 	slot := s.enter(crashmark.OpLocal, from, c.untrusted)
 	heads, err := s.applyLocal(c)
 	if err == nil && from != nil {
-		s.probe(heldInput{crashmark.OpLocal, *from, c.untrusted}, true)
+		s.probe(heldInput{crashmark.OpLocal, *from, c.untrusted}, true, true)
 	}
 	s.leave(slot)
 	if err != nil {

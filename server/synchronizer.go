@@ -430,7 +430,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
 	searchHeld := false
 	if err == nil && parseErr == nil && len(parsed.Changes) > 0 {
-		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, keysByPosition(parsed.Changes))
+		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, keysByPosition(parsed.Changes), !setsValuesOnly(parsed.Changes))
 	}
 	if err == nil && carries {
 		s.noteHeld(pe.principal)
@@ -474,20 +474,23 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 // doc.go, Containment). Here it comes while the input's crash mark is
 // set and before anything is committed. The maps are searched only when
 // the input keyed an op by list position (in, byPosition; only such an
-// op can be misplaced in a map). When the core holds back changes of such
+// op can be misplaced in a map), and every list and text is checked for
+// an element keyed like a map entry (a later write after it crashes the
+// core in its merge) only when the input did more than set values
+// (checkLists, or byPosition). When the core holds back changes of such
 // an input, waiting for their dependencies, a later input may release
 // them: probe then reports that the maps are due a search under the held
 // input's mark (searchHeldBack), after the caller's mark is left. Called
 // with mu held, under the caller's crash mark.
-func (s *synchronizer) probe(in heldInput, byPosition bool) (searchHeld bool) {
+func (s *synchronizer) probe(in heldInput, byPosition, checkLists bool) (searchHeld bool) {
 	if s.relay.opts.Sandbox != nil || s.doc == nil {
 		return false
 	}
-	if !byPosition {
-		sandbox.Probe(s.doc, false)
+	if !byPosition && !checkLists {
+		sandbox.Probe(s.doc, false, false)
 		return s.heldBack != nil
 	}
-	if sandbox.Probe(s.doc, true) {
+	if sandbox.Probe(s.doc, byPosition, true) {
 		if s.heldBack == nil {
 			in.input = bytes.Clone(in.input) // the caller's buffer is not ours to keep
 			s.heldBack = &in
@@ -515,7 +518,7 @@ func (s *synchronizer) searchHeldBack() {
 		return
 	}
 	slot := s.enter(h.op, &h.from, h.input)
-	waiting := sandbox.Probe(s.doc, true)
+	waiting := sandbox.Probe(s.doc, true, true)
 	s.leave(slot)
 	if !waiting {
 		s.heldBack = nil

@@ -167,6 +167,18 @@ func validateBloom(b []byte) error {
 	return nil
 }
 
+// setsValuesOnly reports whether every change of a message keys its ops
+// by map keys only and only sets values (syncmsg.SetsValuesOnly): the
+// lists and texts need no check after it (synchronizer.probe).
+func setsValuesOnly(changes [][]byte) bool {
+	for _, c := range changes {
+		if syncmsg.KeysByPosition(c) || !syncmsg.SetsValuesOnly(c) {
+			return false
+		}
+	}
+	return true
+}
+
 // keysByPosition reports whether any of a message's changes keys an op by
 // a list position (syncmsg.KeysByPosition), or cannot be read to tell.
 func keysByPosition(changes [][]byte) bool {

@@ -18,8 +18,10 @@ import (
 
 // Probe runs, in this process's own core, on doc, what a worker runs
 // after a peer's message moved a mirror's heads: the clock of the new
-// heads, and, if searchMaps, a search (and a put, rolled back) of every
-// key of every map (worker.c, veche_sandbox_probe). It reports whether
+// heads; if searchMaps, a search (and a put, rolled back) of every key of
+// every map; and, if searchMaps or checkLists, a check of every list and
+// text for an element keyed like a map entry (worker.c,
+// veche_sandbox_probe; see SetsValuesOnly for when it can be skipped). It reports whether
 // doc holds changes the core keeps back until their dependencies arrive:
 // a later message may release them (see MapKeysOnly). A relay without a sandbox calls it
 // right after applying a peer's changes, while the message's crash mark
@@ -31,13 +33,13 @@ import (
 // The caller must be the only user of doc for the call's duration; Probe
 // also holds doc's own lock. It changes nothing in doc: the puts are
 // rolled back, and they are skipped if doc has ops not yet committed.
-func Probe(doc *automerge.Doc, searchMaps bool) (waiting bool) {
+func Probe(doc *automerge.Doc, searchMaps, checkLists bool) (waiting bool) {
 	if doc == nil {
 		return false
 	}
 	p, mu := docInternals(doc)
 	mu.Lock()
-	waiting = bool(C.veche_sandbox_probe((*C.struct_AMdoc)(p), C.bool(searchMaps)))
+	waiting = bool(C.veche_sandbox_probe((*C.struct_AMdoc)(p), C.bool(searchMaps), C.bool(searchMaps || checkLists)))
 	mu.Unlock()
 	runtime.KeepAlive(doc)
 	return waiting
@@ -75,6 +77,26 @@ func MapKeysOnly(msg []byte) bool {
 	}
 	for _, c := range m.Changes {
 		if syncmsg.KeysByPosition(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// SetsValuesOnly reports whether every change of a sync message keys its
+// ops by map keys only and only sets values or increments counters
+// (syncmsg.SetsValuesOnly): it makes no object and deletes nothing, so
+// the check of every list and text after it can be skipped — an op keyed
+// like a map entry lands in a list or a text only from a change that
+// does more, or that targets one still empty (not checked: see
+// testdata/uncontained). False for what it cannot read.
+func SetsValuesOnly(msg []byte) bool {
+	m, err := syncmsg.Decode(msg)
+	if err != nil {
+		return false
+	}
+	for _, c := range m.Changes {
+		if syncmsg.KeysByPosition(c) || !syncmsg.SetsValuesOnly(c) {
 			return false
 		}
 	}

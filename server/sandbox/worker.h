@@ -8,7 +8,7 @@ struct AMdoc;
 // veche_sandbox_probe runs on a document what a worker runs after a
 // message moved its mirror's heads, and reports whether the document
 // holds changes waiting for their dependencies (see worker.c).
-bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps);
+bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps, bool check_lists);
 
 // veche_sandbox_waiting reports whether a document holds changes waiting
 // for their dependencies (true when it cannot tell).

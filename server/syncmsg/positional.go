@@ -13,7 +13,15 @@ import (
 const (
 	colKeyActor   = 1<<4 | 1
 	colKeyCounter = 1<<4 | 3
+	colAction     = 4<<4 | 2
 	colDeflate    = 8
+)
+
+// Op actions (automerge-rs types.rs, OpType): a value set and a counter
+// incremented. The others make an object, delete, or mark.
+const (
+	actionSet       = 1
+	actionIncrement = 5
 )
 
 // KeysByPosition reports whether a change chunk holds an op keyed by a
@@ -26,8 +34,53 @@ const (
 // cannot read plainly (a compressed chunk or column, a malformed one):
 // the caller then checks as if it could.
 func KeysByPosition(chunk []byte) bool {
-	if len(chunk) < 10 || !bytes.Equal(chunk[:4], magic) || chunk[8] != chunkChange {
+	cols, ok := opColumns(chunk)
+	if !ok {
 		return true
+	}
+	for _, c := range cols {
+		switch c.spec &^ colDeflate {
+		case colKeyActor, colKeyCounter:
+			if c.spec&colDeflate != 0 || !allNull(c.data) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SetsValuesOnly reports whether every op of a change chunk sets a value
+// or increments a counter: it makes no object, deletes nothing and marks
+// nothing. With KeysByPosition false, such a change can only put values
+// into objects the document already holds, under map keys; the one such
+// op that can land in a list or a text (an op keyed like a map entry, the
+// op_set.rs:447 class the other way round, see server/doc.go) lands only
+// in one that holds no op yet. False for anything it cannot read plainly.
+func SetsValuesOnly(chunk []byte) bool {
+	cols, ok := opColumns(chunk)
+	if !ok {
+		return false
+	}
+	for _, c := range cols {
+		if c.spec&^colDeflate == colAction && (c.spec&colDeflate != 0 || !onlyValues(c.data, actionSet, actionIncrement)) {
+			return false
+		}
+	}
+	return true
+}
+
+// column is one op column of a change chunk: its specification (id,
+// type, deflate bit) and its bytes.
+type column struct {
+	spec uint64
+	data []byte
+}
+
+// opColumns reads a change chunk's header and splits its op columns; ok
+// is false when it cannot.
+func opColumns(chunk []byte) (cols []column, ok bool) {
+	if len(chunk) < 10 || !bytes.Equal(chunk[:4], magic) || chunk[8] != chunkChange {
+		return nil, false
 	}
 	r := reader{b: chunk[9:]}
 	body := reader{b: r.bytes()}
@@ -42,31 +95,81 @@ func KeysByPosition(chunk []byte) bool {
 	}
 	ncols := body.count(2)
 	if r.err != nil || body.err != nil {
-		return true
+		return nil, false
 	}
-	type column struct{ spec, length uint64 }
-	cols := make([]column, ncols)
+	lengths := make([]uint64, ncols)
+	cols = make([]column, ncols)
 	for i := range cols {
-		cols[i] = column{body.uvarint(), body.uvarint()}
+		cols[i].spec, lengths[i] = body.uvarint(), body.uvarint()
 	}
 	if body.err != nil {
-		return true
+		return nil, false
 	}
 	data := body.b
-	for _, c := range cols {
-		if c.length > uint64(len(data)) {
-			return true
+	for i := range cols {
+		if lengths[i] > uint64(len(data)) {
+			return nil, false
 		}
-		col := data[:c.length]
-		data = data[c.length:]
-		switch c.spec &^ colDeflate {
-		case colKeyActor, colKeyCounter:
-			if c.spec&colDeflate != 0 || !allNull(col) {
+		cols[i].data = data[:lengths[i]]
+		data = data[lengths[i]:]
+	}
+	return cols, true
+}
+
+// onlyValues reports whether a run-length encoded column of unsigned
+// integers (rle.rs: a signed count, then one value repeated that many
+// times, or minus that many values one by one, or 0 and a count of
+// nulls) holds only values among allowed, no null, and reads whole.
+func onlyValues(col []byte, allowed ...uint64) bool {
+	ok := func(v uint64) bool {
+		for _, a := range allowed {
+			if v == a {
 				return true
 			}
 		}
+		return false
 	}
-	return false
+	for len(col) > 0 {
+		count, n := signedLEB(col)
+		if n <= 0 || count == 0 {
+			return false // a null run, or unreadable
+		}
+		col = col[n:]
+		if count > 0 {
+			count = 1 // a run of one value
+		} else {
+			count = -count
+		}
+		for ; count > 0; count-- {
+			v, n := binary.Uvarint(col)
+			if n <= 0 || !ok(v) {
+				return false
+			}
+			col = col[n:]
+		}
+	}
+	return true
+}
+
+// signedLEB reads a signed LEB128 (not zigzag): its value and length, or
+// a length of 0 when it cannot.
+func signedLEB(b []byte) (int64, int) {
+	var v int64
+	var shift uint
+	for i, c := range b {
+		if shift >= 63 {
+			return 0, 0
+		}
+		v |= int64(c&0x7f) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if c&0x40 != 0 && shift < 64 {
+				v |= -1 << shift
+			}
+			return v, i + 1
+		}
+	}
+	return 0, 0
 }
 
 // allNull reports whether a run-length encoded column (automerge-rs

@@ -2,8 +2,10 @@ package syncmsg_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -37,43 +39,53 @@ func TestKeysByPosition(t *testing.T) {
 		name       string
 		edit       func() error
 		byPosition bool
+		valuesOnly bool // SetsValuesOnly
 	}{
-		{"set map keys", func() error { root.Set("schema", "council/1"); return root.Set("n", int64(1)) }, false},
+		{"set map keys", func() error { root.Set("schema", "council/1"); return root.Set("n", int64(1)) }, false, true},
 		{"make a map and fill it", func() error {
 			if err := root.Set("k", k); err != nil {
 				return err
 			}
 			return k.Set("ana", int64(3))
-		}, false},
-		{"nested map key", func() error { return k.Set("bo", int64(4)) }, false},
-		{"delete a map key", func() error { return root.Delete("n") }, false},
-		{"increment a counter in a map", func() error {
-			if err := root.Set("c", automerge.NewCounter(1)); err != nil {
-				return err
+		}, false, false},
+		{"nested map key", func() error { return k.Set("bo", int64(4)) }, false, true},
+		{"delete a map key", func() error { return root.Delete("n") }, false, false},
+		{"make a counter in a map", func() error { return root.Set("c", automerge.NewCounter(1)) }, false, true},
+		{"increment it", func() error { return doc.Path("c").Counter().Inc(2) }, false, true},
+		{"many map keys", func() error {
+			for i := range 40 {
+				if err := k.Set(fmt.Sprint("m", i), int64(i)); err != nil {
+					return err
+				}
 			}
-			return nil
-		}, false},
-		{"make a list", func() error { return root.Set("items", items) }, false},
-		{"push to a list", func() error { return items.Append(int64(1)) }, true},
-		{"set in a list", func() error { return items.Set(0, int64(2)) }, true},
-		{"insert at a list's head", func() error { return items.Insert(0, "first") }, true},
-		{"delete from a list", func() error { return items.Delete(0) }, true},
-		{"make a text", func() error { return root.Set("note", note) }, false},
-		{"type into a text", func() error { return note.Set("hello") }, true},
-		{"a map key again", func() error { return root.Set("after", true) }, false},
+			return doc.Path("c").Counter().Inc(1)
+		}, false, true},
+		{"make a list", func() error { return root.Set("items", items) }, false, false},
+		{"push to a list", func() error { return items.Append(int64(1)) }, true, true},
+		{"set in a list", func() error { return items.Set(0, int64(2)) }, true, true},
+		{"insert at a list's head", func() error { return items.Insert(0, "first") }, true, true},
+		{"delete from a list", func() error { return items.Delete(0) }, true, false},
+		{"make a text", func() error { return root.Set("note", note) }, false, false},
+		{"type into a text", func() error { return note.Set("hello") }, true, true},
+		{"a map key again", func() error { return root.Set("after", true) }, false, true},
 	}
 	for _, s := range steps {
 		if err := s.edit(); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if got := syncmsg.KeysByPosition(last()); got != s.byPosition {
+		change := last()
+		if got := syncmsg.KeysByPosition(change); got != s.byPosition {
 			t.Errorf("%s: KeysByPosition = %v, want %v", s.name, got, s.byPosition)
 		}
+		if got := syncmsg.SetsValuesOnly(change); got != s.valuesOnly {
+			t.Errorf("%s: SetsValuesOnly = %v, want %v", s.name, got, s.valuesOnly)
+		}
 	}
-	// What it cannot read plainly counts as keyed by position.
+	// What it cannot read plainly counts as keyed by position, and not
+	// as setting values only.
 	for _, bad := range [][]byte{nil, []byte("not a change"), {0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 200}} {
-		if !syncmsg.KeysByPosition(bad) {
-			t.Errorf("%q read as keyed by map keys only", bad)
+		if !syncmsg.KeysByPosition(bad) || syncmsg.SetsValuesOnly(bad) {
+			t.Errorf("%q read as keyed by map keys only, or as setting values only", bad)
 		}
 	}
 }
@@ -81,7 +93,11 @@ func TestKeysByPosition(t *testing.T) {
 // TestCorpusMapKeyCrashersKeyByPosition: every input of the corpus that
 // puts a list element's key into a map (op_set.rs:447) holds a change
 // KeysByPosition flags, so skipping the maps' search for unflagged
-// changes never skips one of them.
+// changes never skips one of them; and every input that puts a map key
+// into a list or a text (listmapkey) holds a change that either flags or
+// does more than set values (SetsValuesOnly), so skipping the check of
+// lists and texts after changes that only set values under map keys
+// never skips one of them.
 func TestCorpusMapKeyCrashersKeyByPosition(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "testdata", "crashers", "*op-set-rs-447*.json"))
 	if len(files) < 2 {
@@ -102,6 +118,9 @@ func TestCorpusMapKeyCrashersKeyByPosition(t *testing.T) {
 		flagged := false
 		for _, ch := range m.Changes {
 			flagged = flagged || syncmsg.KeysByPosition(ch)
+			if strings.Contains(f, "-listmapkey-") {
+				flagged = flagged || !syncmsg.SetsValuesOnly(ch)
+			}
 		}
 		if !flagged {
 			t.Errorf("%s: no change flagged", filepath.Base(f))
