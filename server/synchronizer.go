@@ -75,9 +75,10 @@ type synchronizer struct {
 	idleTimer    *time.Timer // armed while no peer syncs the document
 	unsaveable   bool        // the document saved whole does not load again: never compacted
 	// heldBack: without a sandbox, the input that keyed ops by list
-	// position while the core held back changes waiting for their
-	// dependencies; until none wait, the maps are searched after every
-	// message, under this input's crash mark (probe).
+	// position (or did more than set values) while the core held back
+	// changes waiting for their dependencies; until none wait, the maps
+	// are searched and the lists checked after every message, under this
+	// input's crash mark (probe).
 	heldBack *heldInput
 	// heldFrom is the principal whose input left changes waiting in the
 	// core for their dependencies (noteHeld); nil while none wait. Input
