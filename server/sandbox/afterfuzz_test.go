@@ -239,6 +239,16 @@ func afterCalls(state, msg []byte) {
 			break
 		}
 	}
+	call("fork at earlier changes and save (a new phone's prefix image)")
+	if cs, err := doc.Changes(); err == nil && len(cs) > 1 {
+		for _, c := range []*automerge.Change{cs[0], cs[len(cs)/2], cs[len(cs)-2]} {
+			if f, err := doc.Fork(c.Hash()); err == nil {
+				f.Save()
+			}
+			call("changes since an earlier change (a bundle --since, a peer's lastSync)")
+			doc.Changes(c.Hash())
+		}
+	}
 	call("read every value and key")
 	readAll(doc.Root(), 0)
 	call("read the council view")
