@@ -114,11 +114,26 @@
 // skips the sandbox as routine (see synchronizer.routine). Loading a
 // document in a worker ends with the same answer. Last, the worker
 // searches every key of every map and the gaps between them
-// (sandbox/worker.c, probe_keys): a change can put an op keyed like a list
-// element into a map, which the core applies, answers, saves and iterates
-// without harm, but which panics any search for a key in that map
-// (op_set.rs:447) — and the relay searches maps in its own core after
+// (sandbox/worker.c, probe_document): a change can put an op keyed like a
+// list element into a map, which the core applies, answers, saves and
+// iterates without harm, but which panics any search for a key in that
+// map (op_set.rs:447) — and the relay searches maps in its own core after
 // every commit (Grants reads the root's "schema") and in every REST write.
+// The converse, an op keyed like a map entry in a list or a text (a map
+// made a text in the change that sets its key, say), is as harmless until
+// a write inserts just after it and takes its key: merging a REST write's
+// fork back (applyLocal) then panics at the same place, so one member's
+// message made a council's document unavailable at its next edit. So
+// the worker also checks every list and text (a map range of each yields
+// such elements, and none in an honest document) and, finding one,
+// crashes as that merge would, on forks of its copy. Only a change keyed
+// by list position can misplace a key in a map (syncmsg.KeysByPosition),
+// and only one that does more than set values under map keys can misplace
+// one in a list or a text that holds ops (syncmsg.SetsValuesOnly), so the
+// maps are searched, and the lists checked, only after such messages:
+// ordinary map writes walk nothing. One input of the class is not
+// contained: a value set in a list or a text that holds no op yet
+// (testdata/uncontained).
 // Only a message that survived reaches the relay's core. A worker's loop
 // is C over the core's C API (sandbox/worker.c), so a request costs the
 // core's work and two wake-ups, not a Go scheduler's. Cheap checks in
@@ -217,8 +232,9 @@
 // For that the supervisor must blame what the sandbox would. Without a
 // sandbox, a peer's message with changes (and a principal's bundle) is
 // followed in the relay's own core by the worker's after-check
-// (synchronizer.probe, sandbox.Probe: the clock of the new heads, and a
-// search of every map key with its puts rolled back) while the input's
+// (synchronizer.probe, sandbox.Probe: the clock of the new heads, a
+// search of every map key with its puts rolled back, and the check of
+// every list and text) while the input's
 // crash mark is still set. The two known classes that apply without harm
 // and crash the core only later, after the commit — answering a peer
 // that holds the new heads, or reading the council (the grants do right
