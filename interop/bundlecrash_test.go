@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -62,21 +63,7 @@ func TestBundleCrasherBlamesItsSender(t *testing.T) {
 		t.Fatalf("the new change: %v (%d)", err, len(added))
 	}
 	bad, hash := skipSequence(t, added[0].Save())
-	var hexBefore []string
-	for _, h := range before {
-		hexBefore = append(hexBefore, h.String())
-	}
-	sum := sha256.Sum256(bad)
-	head, _ := json.Marshal(obj{"format": "veche-bundle/1", "council": council.ID, "before": hexBefore, "after": []string{hash},
-		"count": 1, "size": len(bad), "sha256": hex.EncodeToString(sum[:]), "created": time.Now().UTC().Format(time.RFC3339)})
-	req, _ := http.NewRequest("POST", "http://"+r.addr+"/api/bundles", bytes.NewReader(append(append(head, '\n'), bad...)))
-	req.Header.Set("Authorization", "Bearer "+mallory.Token)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Fatal("the crashing bundle was taken in")
-		}
-	}
+	postBundle(t, r, mallory.Token, council.ID, before, bad, hash)
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(r.logs.String(), "quarantined"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("no incident was logged")
@@ -127,4 +114,92 @@ func skipSequence(t *testing.T, chunk []byte) ([]byte, string) {
 	sum := sha256.Sum256(hashed)
 	res := append(append([]byte(nil), chunk[:4]...), sum[:4]...)
 	return append(res, hashed...), hex.EncodeToString(sum[:])
+}
+
+// TestLargeBundleCrasherBlamesItsSender: the same with a bundle larger
+// than a crash mark holds (the mark keeps as much of the input as the
+// largest frame, --max-frame-bytes, 8 MiB): its one change carries 9 MiB
+// of values. The next relay process cannot read the changes back from
+// the mark, but it knows whose they were: the member is suspended, and
+// the council, whose own state did not crash anything, is not marked
+// unavailable.
+func TestLargeBundleCrasherBlamesItsSender(t *testing.T) {
+	r := startRelay(t, vecheRelay(t), t.TempDir())
+	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := strings.TrimSpace(string(raw))
+	var council api.CreateCouncilAnswer
+	rest(t, r, operator, "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
+	var invite api.InviteAnswer
+	var mallory api.AcceptInviteAnswer
+	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
+	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+
+	code, whole := get(t, r, mallory.Token, "/api/councils/"+council.ID+"/bundle")
+	if code != http.StatusOK {
+		t.Fatalf("export: %d %s", code, whole)
+	}
+	_, payload, _ := bytes.Cut(whole, []byte("\n"))
+	doc := automerge.New()
+	if err := doc.LoadIncremental(payload); err != nil {
+		t.Fatal(err)
+	}
+	before := doc.Heads()
+	noise := make([]byte, 9<<20/2)
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Path("hostile2").Set(hex.EncodeToString(noise)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doc.Commit("mallory"); err != nil {
+		t.Fatal(err)
+	}
+	added, err := doc.Changes(before...)
+	if err != nil || len(added) != 1 {
+		t.Fatalf("the new change: %v (%d)", err, len(added))
+	}
+	bad, hash := skipSequence(t, added[0].Save())
+	if len(bad) <= 8<<20 {
+		t.Fatalf("the change is %d bytes: not larger than a crash mark", len(bad))
+	}
+	postBundle(t, r, mallory.Token, council.ID, before, bad, hash)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(r.logs.String(), "larger than its crash mark"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no incident was logged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(r.logs.String(), "marked unavailable") {
+		t.Fatal("the council was blamed for the bundle")
+	}
+	if s := status(t, r, mallory.Token, "GET", "/api/councils/"+council.ID); s != http.StatusForbidden {
+		t.Fatalf("the sender's token: REST answered %d", s)
+	}
+	if s := status(t, r, council.Token, "GET", "/api/councils/"+council.ID); s != http.StatusOK {
+		t.Fatalf("the founder: REST answered %d", s)
+	}
+}
+
+// postBundle posts a bundle of one change chunk on top of before, whose
+// hash is hash; the relay may die of it.
+func postBundle(t *testing.T, r *relay, token, council string, before []automerge.ChangeHash, chunk []byte, hash string) {
+	t.Helper()
+	var hexBefore []string
+	for _, h := range before {
+		hexBefore = append(hexBefore, h.String())
+	}
+	sum := sha256.Sum256(chunk)
+	head, _ := json.Marshal(obj{"format": "veche-bundle/1", "council": council, "before": hexBefore, "after": []string{hash},
+		"count": 1, "size": len(chunk), "sha256": hex.EncodeToString(sum[:]), "created": time.Now().UTC().Format(time.RFC3339)})
+	req, _ := http.NewRequest("POST", "http://"+r.addr+"/api/bundles", bytes.NewReader(append(append(head, '\n'), chunk...)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("the crashing bundle was taken in")
+		}
+	}
 }

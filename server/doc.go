@@ -204,7 +204,9 @@
 // the core leaves its marks; the next one reads them before it serves
 // (Relay.Recover, recover.go). A principal's input that was in the core
 // is quarantined as a worker's crash would have it (its crashing change
-// found in a worker when there is one), and its sender suspended; any
+// found in a worker when there is one), and its sender suspended (only
+// the sender when the input was larger than its mark holds: a bundle may
+// be larger than a frame); any
 // other call (answering, saving, loading, reading) crashed on the
 // document's own state, which is marked unavailable. When several calls
 // were in the core at once, only input that also crashes a worker is

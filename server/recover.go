@@ -59,7 +59,7 @@ func (r *Relay) Recover(marks []crashmark.Mark, site string) {
 	sure := len(marks) == 1
 	for _, m := range marks {
 		input := m.Message
-		if m.Op == crashmark.OpLocal && input != nil {
+		if m.Op == crashmark.OpLocal && input != nil && !m.Truncated {
 			var err error
 			if input, err = untrustedMessage(input); err != nil {
 				input = nil
@@ -68,10 +68,14 @@ func (r *Relay) Recover(marks []crashmark.Mark, site string) {
 		switch {
 		case input != nil && !m.Truncated:
 			r.recoverInput(m, input, site, sure)
-		case input != nil:
-			// A message larger than its mark holds: its hash is unknown.
-			// Its sender is suspended all the same when it alone was in
-			// the core.
+		case m.Message != nil && m.Principal != "":
+			// A principal's input larger than its mark holds (a bundle
+			// may be larger than a frame), or not readable as kept: its
+			// hash is unknown, and its changes cannot be read back. It
+			// was the principal's input all the same, not the
+			// document's state: its sender is suspended when it alone
+			// was in the core, and the document stays available
+			// (TestLargeBundleCrasherBlamesItsSender).
 			if sure && suspendable(Principal{ID: m.Principal, Kind: PrincipalKind(m.PrincipalKind)}) {
 				r.suspendSender(m, site)
 			}
@@ -115,10 +119,13 @@ func (r *Relay) suspendSender(m crashmark.Mark, site string) {
 		Site:      site + " (the input was larger than its crash mark holds; only its sender is known)",
 		At:        time.Now().UTC(),
 	}
-	if err := r.quarantine.add(context.Background(), inc); err != nil {
+	err := r.quarantine.add(context.Background(), inc)
+	if err != nil {
 		r.log.Error("recording the quarantine incident", "err", err)
 	}
 	r.metrics.Quarantined()
+	r.log.Error("suspended the sender of input that crashed the Automerge engine: the input was larger than its crash mark holds",
+		"doc", m.Document, "principal", m.Principal, "incident", inc.ID, "site", site, "stored", err == nil)
 }
 
 // poisonDocument marks a document unavailable: its own state crashed the

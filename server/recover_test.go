@@ -155,3 +155,30 @@ func TestRecoverQuarantinesABundleInTheCore(t *testing.T) {
 		t.Fatal("the bundle's sender is not suspended")
 	}
 }
+
+// TestRecoverSuspendsTheSenderOfATruncatedBundle: a bundle larger than its
+// crash mark holds (bundles may be larger than a frame) leaves its first
+// bytes only, which do not read back as changes. The next relay suspends
+// its sender, and does not mark the document unavailable: its own state
+// did not crash anything.
+func TestRecoverSuspendsTheSenderOfATruncatedBundle(t *testing.T) {
+	st := openStore(t)
+	c := loadCorpus(t)[0]
+	chunks, err := syncMessageChunks(c.Message)
+	if err != nil || len(chunks) == 0 {
+		t.Fatalf("corpus message: %v", err)
+	}
+	last := chunks[len(chunks)-1]
+	kept := last[:len(last)/2] // what a mark keeps of a larger input
+	ana := MemberPrincipal("north", "ana")
+	doc := string(wire.NewDocumentID())
+	r := newTestRelay(t, st, Options{Quarantine: st})
+	r.Recover(leftMarks(t, crashmark.Mark{Op: crashmark.OpLocal, Document: doc, Principal: ana.ID, PrincipalKind: string(ana.Kind), Message: kept, Truncated: true}), "")
+	incs := r.Incidents()
+	if len(incs) != 1 || incs[0].Principal != ana.ID || incs[0].Kind != "change" {
+		t.Fatalf("incidents: %+v", incs)
+	}
+	if !r.Suspended(ana) {
+		t.Fatal("the bundle's sender is not suspended")
+	}
+}
