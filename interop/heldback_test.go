@@ -119,6 +119,14 @@ func releasedCrashBlamesItsSender(t *testing.T, glob, mode string, byPosition bo
 	if m := bad.recv(); m.Type != wire.TypeSync {
 		t.Fatalf("the held-back change was answered %s (%s)", m.Type, m.ErrorMessage)
 	}
+	// An honest change that does not bring the dependency releases
+	// nothing: the held-back change stays, its sender stays connected.
+	unrelated := unrelatedChange(t, doc, last)
+	honest.send(wire.Message{Type: wire.TypeSync, SenderID: "founder", TargetID: "relay", DocumentID: id, Data: syncmsg.Message{Type: syncmsg.V1, Changes: [][]byte{unrelated.Save()}}.Encode()})
+	awaitHeads(t, honest, []syncmsg.Hash{syncmsg.Hash(unrelated.Hash())})
+	if strings.Contains(r.logs.String(), "dropping changes held back") {
+		t.Fatal("an honest change that brings no missing dependency dropped the held-back changes")
+	}
 	honest.send(wire.Message{Type: wire.TypeSync, SenderID: "founder", TargetID: "relay", DocumentID: id, Data: syncmsg.Message{Type: syncmsg.V1, Changes: release}.Encode()})
 	// The relay drops the held-back change before the honest message
 	// meets the core, and cuts its sender, whose client reconnects and
@@ -126,7 +134,7 @@ func releasedCrashBlamesItsSender(t *testing.T, glob, mode string, byPosition bo
 	// under its own sender's message.
 	for m := bad.recv(); m.Type != "closed"; m = bad.recv() {
 	}
-	awaitHeads(t, honest, releasedHeads(t, chunks, release))
+	awaitHeads(t, honest, releasedHeads(t, append(chunks, unrelated.Save()), release))
 	if s := status(t, r, council.Token, "GET", "/api/councils/"+council.ID); s != http.StatusOK {
 		t.Fatalf("the honest member who released the change: REST answered %d", s)
 	}
@@ -158,13 +166,9 @@ func releasedCrashBlamesItsSender(t *testing.T, glob, mode string, byPosition bo
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := append(append([][]byte{}, chunks...), release...)
+	all := append(append(append([][]byte{}, chunks...), unrelated.Save()), release...)
 	again.send(wire.Message{Type: wire.TypeSync, SenderID: "founder-again", TargetID: "relay", DocumentID: id, Data: syncmsg.Message{Type: syncmsg.V1, Changes: all}.Encode()})
-	want := []syncmsg.Hash{}
-	for _, h := range doc.Heads() {
-		want = append(want, syncmsg.Hash(h))
-	}
-	awaitHeads(t, again, want)
+	awaitHeads(t, again, releasedHeads(t, append(chunks, unrelated.Save()), release))
 }
 
 // releasedHeads are the heads of a document holding chunks and release.
@@ -181,4 +185,25 @@ func releasedHeads(t *testing.T, chunks, release [][]byte) []syncmsg.Hash {
 		heads = append(heads, syncmsg.Hash(h))
 	}
 	return heads
+}
+
+// unrelatedChange is a change on top of last's dependencies (what the
+// relay holds before last), not of last.
+func unrelatedChange(t *testing.T, doc *automerge.Doc, last *automerge.Change) *automerge.Change {
+	t.Helper()
+	fork, err := doc.Fork(last.Dependencies()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fork.Path("hostile2-unrelated").Set("a value"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fork.Commit("unrelated"); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := fork.Changes(last.Dependencies()...)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("the unrelated change: %v (%d)", err, len(cs))
+	}
+	return cs[0]
 }

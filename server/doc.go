@@ -259,13 +259,16 @@
 // and their change refused from anyone (found by a hostile trial,
 // TestReleasedCrashBlamesItsSender). So the relay notes, after each
 // principal's changes, whether the core now holds changes waiting and
-// for whom (synchronizer.noteHeld, sandbox.Waiting), and before another
-// principal's input with changes meets the core it drops them
-// (dropHeldFor): it commits, loads the document again from the store
-// (which never holds waiting changes; the worker's copy with it), starts
-// the other peers' sync states afresh, and cuts the waiting changes'
-// sender, whose client reconnects and sends them again. Held-back
-// changes thus only ever meet the core with their own sender's input.
+// for whom (synchronizer.noteHeld, sandbox.Waiting), and when another
+// principal's input brings one of the dependencies they wait for
+// (sandbox.MissingDeps; ordinary input brings none and costs one look)
+// it drops them before that input meets the core (dropHeldFor): it
+// commits, loads the document again from the store (which never holds
+// waiting changes; the worker's copy with it), starts the other peers'
+// sync states afresh, and cuts the waiting changes' sender, whose client
+// reconnects and sends them again, now with their dependencies in.
+// Held-back changes thus only ever meet the core with their own sender's
+// input.
 //
 // # Dialing
 //

@@ -182,7 +182,7 @@ func (s *synchronizer) doCall(c *call) error {
 		return c.fn(s.doc)
 	}
 	if c.untrusted != nil {
-		s.dropHeldFor(c.from) // a local write works on a fork, which holds them too
+		s.dropHeldFor(c.from, localChunks(c.untrusted)) // a local write works on a fork, which holds them too
 		if s.doc == nil {
 			return fmt.Errorf("%w: %s", ErrDocumentNotFound, s.id)
 		}
@@ -234,4 +234,19 @@ func (s *synchronizer) commitLocal() error {
 		return errors.New("the change could not be stored; nothing was changed")
 	}
 	return nil
+}
+
+// localChunks splits concatenated change chunks (a bundle's payload); nil
+// when they cannot be read.
+func localChunks(changes []byte) [][]byte {
+	var out [][]byte
+	for b := changes; len(b) > 0; {
+		n := chunkLen(b)
+		if n <= 0 {
+			return nil
+		}
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return out
 }

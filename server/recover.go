@@ -158,14 +158,9 @@ func (s *synchronizer) locked(fn func()) {
 // untrustedMessage wraps change chunks a local call brought (a bundle) in
 // a sync message, as the quarantine keys them.
 func untrustedMessage(changes []byte) ([]byte, error) {
-	var chunks [][]byte
-	for b := changes; len(b) > 0; {
-		n := chunkLen(b)
-		if n <= 0 {
-			return nil, fmt.Errorf("%w: malformed change chunks", ErrQuarantined)
-		}
-		chunks = append(chunks, b[:n])
-		b = b[n:]
+	chunks := localChunks(changes)
+	if chunks == nil && len(changes) > 0 {
+		return nil, fmt.Errorf("%w: malformed change chunks", ErrQuarantined)
 	}
 	return pushMessage(chunks...), nil
 }

@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,12 +82,12 @@ type synchronizer struct {
 	// are searched and the lists checked after every message, under this
 	// input's crash mark (probe).
 	heldBack *heldInput
-	// heldFrom is the principal whose input left changes waiting in the
+	// heldFor are the principals whose input left changes waiting in the
 	// core for their dependencies (noteHeld); nil while none wait. Input
-	// of any other principal that brings changes first drops them
-	// (dropHeldFor), so they are only ever released into the core by
-	// their own sender's input, under its crash mark.
-	heldFrom *Principal
+	// of any other principal that brings one of those dependencies first
+	// drops them (dropHeldFor), so they are only ever released into the
+	// core by their own sender's input, under its crash mark.
+	heldFor []Principal
 	// imgs are saved images sent to peers that had nothing, by message
 	// size, all made at heads imgsAt (transfer.go).
 	imgs   map[int]image
@@ -215,7 +217,7 @@ func (s *synchronizer) ctx() context.Context { return context.Background() }
 func (s *synchronizer) load() {
 	s.doc = nil
 	s.heldBack = nil // the core's held-back changes go with its document
-	s.heldFrom = nil
+	s.heldFor = nil
 	if s.relay.quarantine.documentPoisoned(s.key) {
 		s.poisoned = true
 		s.log.Warn("document is quarantined: it crashed the Automerge engine when loaded; release it with veche quarantine release")
@@ -387,7 +389,11 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 		s.peers[pe] = ps
 	}
 	if carries {
-		s.dropHeldFor(pe.principal)
+		var changes [][]byte
+		if parseErr == nil {
+			changes = parsed.Changes
+		}
+		s.dropHeldFor(pe.principal, changes)
 	}
 	if s.poisoned && !s.relay.quarantine.documentPoisoned(s.key) {
 		// The operator released it (veche quarantine release): try it
@@ -532,45 +538,57 @@ func (s *synchronizer) searchHeldBack() {
 // the input's crash mark.
 func (s *synchronizer) noteHeld(from Principal) {
 	if s.doc == nil || !sandbox.Waiting(s.doc) {
-		s.heldFrom = nil
+		s.heldFor = nil
 		return
 	}
-	if s.heldFrom == nil {
-		s.heldFrom = &from
+	if !slices.ContainsFunc(s.heldFor, func(p Principal) bool { return samePrincipal(p, from) }) {
+		s.heldFor = append(s.heldFor, from)
 	}
 }
 
+func samePrincipal(a, b Principal) bool { return a.ID == b.ID && a.Kind == b.Kind }
+
 // dropHeldFor drops the changes the core holds back for another
-// principal's input before from's input, which may bring their
-// dependencies, meets the core. The core applies held-back changes in
-// the call that releases them, so a crashing change held back would
-// crash the core (or a sandbox worker, whose copy holds it too) under the
-// releasing input's crash mark: its sender, a member who merely sent a
-// change the relay lacked, would be suspended and that change refused
-// from anyone (TestReleasedCrashBlamesItsSender). Dropped instead, the
-// changes are not lost to their sender: the relay commits what it
-// applied, loads the document again from the store (which holds no
-// waiting changes; with a sandbox the worker's copy is loaded again with
-// it), starts every other peer's sync state afresh, and cuts the
-// sender's connections to it, so that a stock client reconnects and
-// sends them again — once their dependencies are in, they meet the core
-// with their own sender's input. Honest clients leave changes waiting
-// only when a bloom filter's false positive hid a dependency, and then
-// for one round trip. Called with mu held.
-func (s *synchronizer) dropHeldFor(from Principal) {
-	if s.heldFrom == nil || s.doc == nil || (s.heldFrom.ID == from.ID && s.heldFrom.Kind == from.Kind) {
+// principal's input when from's input (changes, the chunks of its
+// changes; nil when they cannot be read) brings one of the dependencies
+// they wait for, before it meets the core. The core applies held-back
+// changes in the call that releases them, so a crashing change held back
+// would crash the core (or a sandbox worker, whose copy holds it too)
+// under the releasing input's crash mark: its sender, a member who merely
+// sent a change the relay lacked, would be suspended and that change
+// refused from anyone (TestReleasedCrashBlamesItsSender). Dropped
+// instead, the changes are not lost to their sender: the relay commits
+// what it applied, loads the document again from the store (which holds
+// no waiting changes; with a sandbox the worker's copy is loaded again
+// with it), starts every other peer's sync state afresh, and cuts the
+// senders' connections to it, so that a stock client reconnects and
+// sends them again — now that their dependencies are in, they meet the
+// core with their own sender's input. Honest clients leave changes
+// waiting only when a bloom filter's false positive hid a dependency,
+// which that client itself then sends; input that brings no missing
+// dependency, all ordinary traffic, costs one look at the core's list of
+// them. Called with mu held.
+func (s *synchronizer) dropHeldFor(from Principal, changes [][]byte) {
+	if len(s.heldFor) == 0 || s.doc == nil {
 		return
 	}
-	s.log.Info("dropping changes held back for their dependencies before another principal's input meets the core; their sender is asked for them again",
-		"held_for", s.heldFrom.ID, "input_of", from.ID)
-	held := *s.heldFrom
+	others := false
+	for _, p := range s.heldFor {
+		others = others || !samePrincipal(p, from)
+	}
+	if !others || (changes != nil && !s.releases(changes)) {
+		return
+	}
+	held := s.heldFor
+	s.log.Info("dropping changes held back for their dependencies before another principal's input that brings them meets the core; their senders are asked for them again",
+		"held_for", len(held), "input_of", from.ID)
 	s.noteChanges()
 	if !s.commit() {
 		return // loaded again from the store, and the peers cut
 	}
 	s.load()
 	for pe, ps := range s.peers {
-		if pe.principal.ID == held.ID && pe.principal.Kind == held.Kind {
+		if !samePrincipal(pe.principal, from) && slices.ContainsFunc(held, func(p Principal) bool { return samePrincipal(p, pe.principal) }) {
 			// Its sync state says the relay has what was dropped, and a
 			// peer never sends again what it believes was received: cut,
 			// a stock client reconnects with a fresh state and sends it.
@@ -584,6 +602,30 @@ func (s *synchronizer) dropHeldFor(from Principal) {
 		ps.pending = true
 		ps.waiting = false
 	}
+}
+
+// releases reports whether changes (change chunks) bring a dependency
+// that the core's waiting changes lack; true when it cannot tell (a
+// compressed chunk, whose hash is that of its uncompressed form). Called
+// with mu held.
+func (s *synchronizer) releases(changes [][]byte) bool {
+	missing, ok := sandbox.MissingDeps(s.doc)
+	if !ok {
+		return true
+	}
+	want := make(map[automerge.ChangeHash]bool, len(missing))
+	for _, h := range missing {
+		want[h] = true
+	}
+	for _, c := range changes {
+		if len(c) < 10 || c[8] != 1 {
+			return true
+		}
+		if want[automerge.ChangeHash(sha256.Sum256(c[8:]))] {
+			return true
+		}
+	}
+	return false
 }
 
 // newChangeBytes is the size of the changes of a sync message that the

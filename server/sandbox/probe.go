@@ -63,6 +63,36 @@ func Waiting(doc *automerge.Doc) bool {
 	return w
 }
 
+// MissingDeps returns the hashes of the changes that doc's waiting
+// changes (Waiting) depend on and doc lacks: only an input that brings one
+// of them releases any. ok is false when the core cannot tell. Same
+// caveats as Probe; it changes nothing.
+func MissingDeps(doc *automerge.Doc) (deps []automerge.ChangeHash, ok bool) {
+	if doc == nil {
+		return nil, true
+	}
+	p, mu := docInternals(doc)
+	for room := 16; ; {
+		buf := make([]byte, 32*room)
+		mu.Lock()
+		n := int(C.veche_sandbox_missing((*C.struct_AMdoc)(p), (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.long(room)))
+		mu.Unlock()
+		runtime.KeepAlive(doc)
+		if n < 0 {
+			return nil, false
+		}
+		if n > room {
+			room = n
+			continue
+		}
+		deps = make([]automerge.ChangeHash, n)
+		for i := range deps {
+			copy(deps[i][:], buf[32*i:])
+		}
+		return deps, true
+	}
+}
+
 // MapKeysOnly reports whether every change of a sync message keys its ops
 // by map keys only (syncmsg.KeysByPosition): such a message cannot put an
 // op into a map that the map's searches cannot compare (op_set.rs:447),

@@ -319,3 +319,37 @@ func heldBackChild(t *testing.T, rule bool) {
 		}
 	}
 }
+
+// TestMissingDeps: a document holding a change whose dependency it lacks
+// waits (Waiting), and MissingDeps names that dependency; once it arrives,
+// nothing waits and nothing is missing.
+func TestMissingDeps(t *testing.T) {
+	src := automerge.New()
+	for i, v := range []string{"a", "b"} {
+		if err := src.Path("k").Set(v); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Commit(v); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	changes, err := src.Changes()
+	if err != nil || len(changes) != 2 {
+		t.Fatalf("changes: %v (%d)", err, len(changes))
+	}
+	doc := automerge.New()
+	ss := automerge.NewSyncState(doc)
+	if _, err := ss.ReceiveMessage(syncMessage(changes[1].Save())); err != nil {
+		t.Fatal(err)
+	}
+	missing, ok := MissingDeps(doc)
+	if !ok || !Waiting(doc) || len(missing) != 1 || missing[0] != changes[0].Hash() {
+		t.Fatalf("waiting %v, missing %v (ok %v), want %v", Waiting(doc), missing, ok, changes[0].Hash())
+	}
+	if _, err := ss.ReceiveMessage(syncMessage(changes[0].Save())); err != nil {
+		t.Fatal(err)
+	}
+	if missing, ok := MissingDeps(doc); !ok || len(missing) != 0 || Waiting(doc) {
+		t.Fatalf("after the dependency: waiting %v, missing %v (ok %v)", Waiting(doc), missing, ok)
+	}
+}

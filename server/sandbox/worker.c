@@ -555,6 +555,32 @@ bool veche_sandbox_waiting(struct AMdoc *doc) {
 	return waiting(doc);
 }
 
+// veche_sandbox_missing lists the dependencies doc's waiting changes lack
+// (MissingDeps, probe.go).
+long veche_sandbox_missing(struct AMdoc *doc, uint8_t *out, long cap) {
+	if (!AMgetMissingDeps || !AMresultItems || !AMitemsSize || !AMitemsNext || !AMitemToChangeHash) {
+		return -1;
+	}
+	struct AMresult *r = AMgetMissingDeps(doc, NULL);
+	if (failed(r)) {
+		release(r);
+		return -1;
+	}
+	struct AMitems items = AMresultItems(r);
+	long count = (long)AMitemsSize(&items);
+	for (long i = 0; i < count && i < cap; i++) {
+		AMbyteSpan h = {0};
+		struct AMitem *it = AMitemsNext(&items, 1);
+		if (!it || !AMitemToChangeHash(it, &h) || h.count != 32) {
+			release(r);
+			return -1;
+		}
+		memcpy(out + i * 32, h.src, 32);
+	}
+	release(r);
+	return count;
+}
+
 // same_heads reports whether the document's heads are the n heads at h.
 static bool same_heads(struct AMdoc *doc, const uint8_t *h, size_t n) {
 	size_t m = 0;

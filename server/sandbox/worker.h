@@ -1,4 +1,5 @@
 #include <stdbool.h>
+#include <stdint.h>
 // veche_sandbox_serve answers sandbox requests read from in, writing the
 // replies to out, until in ends (0) or fails (1).
 int veche_sandbox_serve(int in, int out);
@@ -13,3 +14,9 @@ bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps, bool check_lists);
 // veche_sandbox_waiting reports whether a document holds changes waiting
 // for their dependencies (true when it cannot tell).
 bool veche_sandbox_waiting(struct AMdoc *doc);
+
+// veche_sandbox_missing writes into out (room for cap hashes of 32 bytes)
+// the hashes of the changes that a document's waiting changes depend on
+// and it lacks, and returns how many there are (more than cap: call again
+// with more room), or -1 when it cannot tell.
+long veche_sandbox_missing(struct AMdoc *doc, uint8_t *out, long cap);
