@@ -188,8 +188,8 @@ func (p *Pool) check(doc, peer string, msg []byte, state func() [][]byte, op byt
 	fields := [][]byte{[]byte(doc), []byte(peer), msg}
 	if MapKeysOnly(msg) {
 		fields = append(fields, []byte("map keys only"))
-		if SetsValuesOnly(msg) {
-			fields = append(fields, []byte("values only"))
+		if objs, ok := valueTargets(msg); ok {
+			fields = append(fields, encodeTargets(objs))
 		}
 	}
 	err := w.request("check", op, fields)

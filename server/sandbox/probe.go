@@ -6,6 +6,7 @@ package sandbox
 import "C"
 
 import (
+	"encoding/binary"
 	"reflect"
 	"runtime"
 	"sync"
@@ -131,6 +132,39 @@ func SetsValuesOnly(msg []byte) bool {
 		}
 	}
 	return true
+}
+
+// valueTargets returns the objects other than the root that a sync
+// message's changes write into, when every change only sets values under
+// map keys (SetsValuesOnly) and they can be read; ok is false otherwise.
+func valueTargets(msg []byte) (objs []syncmsg.ObjectID, ok bool) {
+	m, err := syncmsg.Decode(msg)
+	if err != nil {
+		return nil, false
+	}
+	for _, c := range m.Changes {
+		if syncmsg.KeysByPosition(c) || !syncmsg.SetsValuesOnly(c) {
+			return nil, false
+		}
+		more, ok := syncmsg.Targets(c)
+		if !ok {
+			return nil, false
+		}
+		objs = append(objs, more...)
+	}
+	return objs, true
+}
+
+// encodeTargets is the worker's field of a message's targets: for each,
+// its actor's length (uvarint), its actor, its counter (uvarint).
+func encodeTargets(objs []syncmsg.ObjectID) []byte {
+	var b []byte
+	for _, o := range objs {
+		b = binary.AppendUvarint(b, uint64(len(o.Actor)))
+		b = append(b, o.Actor...)
+		b = binary.AppendUvarint(b, o.Counter)
+	}
+	return b
 }
 
 // docInternals finds, in an automerge-go Doc, its AMdoc pointer and the

@@ -70,6 +70,10 @@ extern struct AMresult *AMfork(struct AMdoc *doc, const struct AMitems *heads) W
 extern struct AMresult *AMlistPutNull(struct AMdoc *doc, const struct AMobjId *obj_id, size_t pos, bool insert) WEAK;
 extern struct AMresult *AMcommit(struct AMdoc *doc, AMbyteSpan message, const int64_t *timestamp) WEAK;
 extern struct AMresult *AMmerge(struct AMdoc *dest, struct AMdoc *src) WEAK;
+struct AMactorId;
+extern const struct AMactorId *AMobjIdActorId(const struct AMobjId *obj_id) WEAK;
+extern uint64_t AMobjIdCounter(const struct AMobjId *obj_id) WEAK;
+extern AMbyteSpan AMactorIdBytes(const struct AMactorId *actor_id) WEAK;
 #define AM_OBJ_TYPE_LIST 1
 #define AM_OBJ_TYPE_MAP 2
 #define AM_OBJ_TYPE_TEXT 3
@@ -106,6 +110,102 @@ struct peer {
 	struct peer *next;
 };
 
+static void *xmalloc(size_t n);
+
+// known_maps is a set of a document's objects known to be maps, by the
+// actor and counter of the op that made each: an object's kind never
+// changes, so the set only grows, and a message whose changes only set
+// values in known maps (and the root) cannot have put an op keyed like a
+// map entry into a list or a text (see probe_document).
+struct known_maps {
+	struct known_map {
+		uint8_t *actor; // NULL: a free slot
+		size_t len;
+		uint64_t counter;
+	} *slots;
+	size_t n, cap; // cap is 0 or a power of two
+};
+
+static size_t known_hash(const uint8_t *actor, size_t len, uint64_t counter) {
+	uint64_t h = 1469598103934665603u ^ counter;
+	for (size_t i = 0; i < len; i++) {
+		h = (h ^ actor[i]) * 1099511628211u;
+	}
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct known_map *known_slot(struct known_maps *k, const uint8_t *actor, size_t len, uint64_t counter) {
+	if (k->cap == 0) {
+		return NULL;
+	}
+	for (size_t i = known_hash(actor, len, counter) & (k->cap - 1);; i = (i + 1) & (k->cap - 1)) {
+		struct known_map *m = &k->slots[i];
+		if (!m->actor || (m->len == len && m->counter == counter && memcmp(m->actor, actor, len) == 0)) {
+			return m;
+		}
+	}
+}
+
+static bool known(struct known_maps *k, const uint8_t *actor, size_t len, uint64_t counter) {
+	struct known_map *m = known_slot(k, actor, len, counter);
+	return m && m->actor;
+}
+
+static void know(struct known_maps *k, const uint8_t *actor, size_t len, uint64_t counter) {
+	if (2 * (k->n + 1) > k->cap) {
+		struct known_maps bigger = {.cap = k->cap ? 2 * k->cap : 64};
+		bigger.slots = calloc(bigger.cap, sizeof *bigger.slots);
+		if (!bigger.slots) {
+			fputs("sandbox worker: out of memory\n", stderr);
+			abort();
+		}
+		for (size_t i = 0; i < k->cap; i++) {
+			struct known_map *m = &k->slots[i];
+			if (m->actor) {
+				*known_slot(&bigger, m->actor, m->len, m->counter) = *m;
+				bigger.n++;
+			}
+		}
+		free(k->slots);
+		*k = bigger;
+	}
+	struct known_map *m = known_slot(k, actor, len, counter);
+	if (!m->actor) {
+		m->actor = xmalloc(len);
+		memcpy(m->actor, actor, len);
+		m->len = len;
+		m->counter = counter;
+		k->n++;
+	}
+}
+
+static void forget_known(struct known_maps *k) {
+	for (size_t i = 0; i < k->cap; i++) {
+		free(k->slots[i].actor);
+	}
+	free(k->slots);
+	*k = (struct known_maps){0};
+}
+
+// all_known reports whether every object of a message's targets (the
+// fifth field: actor length, actor, counter, as uvarints and bytes) is in
+// k; false for a field it cannot read.
+static int uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+static bool all_known(struct known_maps *k, const uint8_t *f, size_t n) {
+	for (const uint8_t *p = f, *end = f + n; p < end;) {
+		uint64_t len, counter;
+		if (uvarint(&p, end, &len) != 0 || len > (uint64_t)(end - p)) {
+			return false;
+		}
+		const uint8_t *actor = p;
+		p += len;
+		if (uvarint(&p, end, &counter) != 0 || !known(k, actor, (size_t)len, counter)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 // A mirror document and the sync states of its peers.
 struct doc {
 	char *key;
@@ -118,6 +218,8 @@ struct doc {
 	// dependencies, which a later message may release: until none wait,
 	// every message searches the maps and checks the lists.
 	bool held_back;
+	// maps: the document's maps its walks have met (probe_document).
+	struct known_maps maps;
 	struct doc *next;
 };
 
@@ -174,6 +276,7 @@ static void drop(const uint8_t *key, size_t n) {
 		p = next;
 	}
 	release(d->owner);
+	forget_known(&d->maps);
 	free(d->key);
 	free(d);
 }
@@ -322,6 +425,7 @@ enum { maxDepth = 32 };
 struct probe {
 	bool search_maps; // search (and plan puts in) maps, or only walk them
 	bool check_lists; // check lists and texts for misplaced map keys
+	struct known_maps *maps; // if not NULL, the maps the walk meets go here
 	struct AMresult **owners;
 	size_t nowners, capowners;
 	struct put {
@@ -375,6 +479,12 @@ static void probe_object(struct AMdoc *doc, struct probe *p, const struct AMobjI
 			return;
 		}
 		keep(p, r);
+		if (p->maps && obj && AMobjIdActorId && AMactorIdBytes && AMobjIdCounter) {
+			AMbyteSpan actor = AMactorIdBytes(AMobjIdActorId(obj));
+			if (actor.src) {
+				know(p->maps, actor.src, actor.count, AMobjIdCounter(obj));
+			}
+		}
 		static const uint8_t last[] = {0xf4, 0x8f, 0xbf, 0xbf}; // U+10FFFF
 		if (p->search_maps) {
 			release(AMmapGet(doc, obj, (AMbyteSpan){(const uint8_t *)"", 0}, NULL));
@@ -498,11 +608,11 @@ static void misplaced_map_keys(struct AMdoc *doc, const struct AMobjId *const *o
 // more than set values (syncmsg.SetsValuesOnly) — walking every list
 // after every ordinary map write would cost about 0.3 ms per message on
 // a document holding a list of 5,000.
-static void probe_document(struct AMdoc *doc, bool search_maps, bool check_lists) {
+static void probe_document(struct AMdoc *doc, bool search_maps, bool check_lists, struct known_maps *maps) {
 	if (!AMrollback || !AMpendingOps || (!search_maps && !check_lists)) {
 		return; // not linked: the puts could not be undone
 	}
-	struct probe p = {.search_maps = search_maps && AMpendingOps(doc) == 0, .check_lists = check_lists};
+	struct probe p = {.search_maps = search_maps && AMpendingOps(doc) == 0, .check_lists = check_lists, .maps = maps};
 	probe_object(doc, &p, NULL, AM_OBJ_TYPE_MAP, 0);
 	if (p.nmisplaced > 0) {
 		misplaced_map_keys(doc, p.misplaced, p.nmisplaced);
@@ -545,7 +655,7 @@ static bool waiting(struct AMdoc *doc) {
 // holds changes waiting for their dependencies (waiting).
 bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps, bool check_lists) {
 	changes_since_heads(doc);
-	probe_document(doc, search_maps, check_lists);
+	probe_document(doc, search_maps, check_lists, NULL);
 	return waiting(doc);
 }
 
@@ -630,9 +740,10 @@ static uint8_t load(const uint8_t *key, size_t klen, const uint8_t **parts, cons
 	// What the relay will answer a peer that holds this document must not
 	// crash the core either (see answer_holder).
 	answer_holder((struct AMdoc *)doc);
-	probe_document((struct AMdoc *)doc, true, true);
+	struct known_maps maps = {0};
+	probe_document((struct AMdoc *)doc, true, true, &maps);
 	struct doc *d = xmalloc(sizeof *d);
-	*d = (struct doc){.key = copy_key(key, klen), .len = klen, .owner = owner, .doc = (struct AMdoc *)doc};
+	*d = (struct doc){.key = copy_key(key, klen), .len = klen, .owner = owner, .doc = (struct AMdoc *)doc, .maps = maps};
 	struct doc **slot = find(key, klen);
 	d->next = NULL;
 	*slot = d;
@@ -694,13 +805,14 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 		// (syncmsg.KeysByPosition): it cannot put an op into a map that
 		// the map's searches cannot compare, so the maps are searched
 		// only while changes of an earlier message that could are held
-		// back. A fifth says its changes only set values (under map
-		// keys): they make no object a list or a text could hold an op
-		// keyed like a map entry in, so the lists are checked only after
-		// other messages, or while changes are held back (see
-		// probe_document).
+		// back. A fifth says its changes only set values under map keys,
+		// and names the objects they write into (actor, counter): if
+		// every one is a map a walk met (d->maps), no op keyed like a map
+		// entry can have landed in a list or a text, so the lists are
+		// checked only after other messages, or while changes are held
+		// back (see probe_document).
 		bool by_position = nf == 3 || d->held_back;
-		bool check_lists = nf < 5 || d->held_back;
+		bool check_lists = nf < 5 || d->held_back || !all_known(&d->maps, f[4], flen[4]);
 		// The peer's sync state lives here as long as the relay's does, so
 		// the answer generated below, like the relay's, carries only what
 		// the peer has not been sent.
@@ -738,7 +850,7 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 			// (see answer_holder).
 			if (!same_heads(d->doc, before, nbefore)) {
 				changes_since_heads(d->doc);
-				probe_document(d->doc, by_position, check_lists);
+				probe_document(d->doc, by_position, check_lists, &d->maps);
 			}
 			if (by_position || check_lists) {
 				d->held_back = waiting(d->doc);

@@ -11,6 +11,8 @@ import (
 // delta). A map key is in the string column of the same id, and an op
 // keyed by a list position has a counter there (0 for the list's head).
 const (
+	colObjActor   = 0<<4 | 1
+	colObjCounter = 0<<4 | 2
 	colKeyActor   = 1<<4 | 1
 	colKeyCounter = 1<<4 | 3
 	colAction     = 4<<4 | 2
@@ -34,7 +36,7 @@ const (
 // cannot read plainly (a compressed chunk or column, a malformed one):
 // the caller then checks as if it could.
 func KeysByPosition(chunk []byte) bool {
-	cols, ok := opColumns(chunk)
+	_, cols, ok := opColumns(chunk)
 	if !ok {
 		return true
 	}
@@ -57,7 +59,7 @@ func KeysByPosition(chunk []byte) bool {
 // op_set.rs:447 class the other way round, see server/doc.go) lands only
 // in one that holds no op yet. False for anything it cannot read plainly.
 func SetsValuesOnly(chunk []byte) bool {
-	cols, ok := opColumns(chunk)
+	_, cols, ok := opColumns(chunk)
 	if !ok {
 		return false
 	}
@@ -76,26 +78,133 @@ type column struct {
 	data []byte
 }
 
-// opColumns reads a change chunk's header and splits its op columns; ok
-// is false when it cannot.
-func opColumns(chunk []byte) (cols []column, ok bool) {
-	if len(chunk) < 10 || !bytes.Equal(chunk[:4], magic) || chunk[8] != chunkChange {
+// ObjectID names an object of a document by the op that made it: its
+// actor's bytes and its counter.
+type ObjectID struct {
+	Actor   string
+	Counter uint64
+}
+
+// maxOps bounds how many ops Targets reads out of one change: a run of
+// nulls can claim any count in a few bytes.
+const maxOps = 1 << 16
+
+// Targets returns the objects other than the root that a change chunk's
+// ops write into, each once; ok is false when it cannot read them
+// plainly (a compressed or malformed column, more than maxOps ops).
+func Targets(chunk []byte) (objs []ObjectID, ok bool) {
+	actors, cols, ok := opColumns(chunk)
+	if !ok {
 		return nil, false
+	}
+	var actorCol, counterCol []byte
+	for _, c := range cols {
+		switch c.spec {
+		case colObjActor:
+			actorCol = c.data
+		case colObjCounter:
+			counterCol = c.data
+		case colObjActor | colDeflate, colObjCounter | colDeflate:
+			return nil, false
+		}
+	}
+	actorIdx, ok1 := uints(actorCol)
+	counters, ok2 := uints(counterCol)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	n := max(len(actorIdx), len(counters))
+	seen := map[ObjectID]bool{}
+	for i := 0; i < n; i++ {
+		a, c := at(actorIdx, i), at(counters, i)
+		if a == nil && c == nil {
+			continue // the root
+		}
+		if a == nil || c == nil || *a >= uint64(len(actors)) {
+			return nil, false
+		}
+		id := ObjectID{string(actors[*a]), *c}
+		if !seen[id] {
+			seen[id] = true
+			objs = append(objs, id)
+		}
+	}
+	return objs, true
+}
+
+func at(vals []*uint64, i int) *uint64 {
+	if i < len(vals) {
+		return vals[i]
+	}
+	return nil
+}
+
+// uints reads a run-length encoded column of unsigned integers (see
+// onlyValues), nulls as nil; ok is false for bytes it cannot read or more
+// than maxOps values.
+func uints(col []byte) (vals []*uint64, ok bool) {
+	for len(col) > 0 {
+		count, n := signedLEB(col)
+		if n <= 0 {
+			return nil, false
+		}
+		col = col[n:]
+		switch {
+		case count == 0:
+			nulls, n := binary.Uvarint(col)
+			if n <= 0 || nulls > maxOps || len(vals)+int(nulls) > maxOps {
+				return nil, false
+			}
+			col = col[n:]
+			for ; nulls > 0; nulls-- {
+				vals = append(vals, nil)
+			}
+		case count > 0:
+			v, n := binary.Uvarint(col)
+			if n <= 0 || count > maxOps || len(vals)+int(count) > maxOps {
+				return nil, false
+			}
+			col = col[n:]
+			for ; count > 0; count-- {
+				vals = append(vals, &v)
+			}
+		default:
+			if -count > maxOps || len(vals)+int(-count) > maxOps {
+				return nil, false
+			}
+			for ; count < 0; count++ {
+				v, n := binary.Uvarint(col)
+				if n <= 0 {
+					return nil, false
+				}
+				col = col[n:]
+				vals = append(vals, &v)
+			}
+		}
+	}
+	return vals, true
+}
+
+// opColumns reads a change chunk's header — its actors, its own first —
+// and splits its op columns; ok is false when it cannot.
+func opColumns(chunk []byte) (actors [][]byte, cols []column, ok bool) {
+	if len(chunk) < 10 || !bytes.Equal(chunk[:4], magic) || chunk[8] != chunkChange {
+		return nil, nil, false
 	}
 	r := reader{b: chunk[9:]}
 	body := reader{b: r.bytes()}
-	body.hashes()  // dependencies
-	body.bytes()   // actor
+	body.hashes() // dependencies
+	actors = append(actors, body.bytes())
 	body.uvarint() // sequence number
 	body.uvarint() // first op's counter
 	body.uvarint() // time (a signed LEB128 is skipped the same way)
 	body.bytes()   // message
 	for n := body.count(1); n > 0 && body.err == nil; n-- {
-		body.bytes() // other actors
+		actors = append(actors, body.bytes())
 	}
 	ncols := body.count(2)
 	if r.err != nil || body.err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	lengths := make([]uint64, ncols)
 	cols = make([]column, ncols)
@@ -103,17 +212,17 @@ func opColumns(chunk []byte) (cols []column, ok bool) {
 		cols[i].spec, lengths[i] = body.uvarint(), body.uvarint()
 	}
 	if body.err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	data := body.b
 	for i := range cols {
 		if lengths[i] > uint64(len(data)) {
-			return nil, false
+			return nil, nil, false
 		}
 		cols[i].data = data[:lengths[i]]
 		data = data[lengths[i]:]
 	}
-	return cols, true
+	return actors, cols, true
 }
 
 // onlyValues reports whether a run-length encoded column of unsigned

@@ -1,6 +1,7 @@
 package syncmsg_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -97,7 +98,9 @@ func TestKeysByPosition(t *testing.T) {
 // into a list or a text (listmapkey) holds a change that either flags or
 // does more than set values (SetsValuesOnly), so skipping the check of
 // lists and texts after changes that only set values under map keys
-// never skips one of them.
+// never skips one of them — but one that only sets a value in a list or
+// a text still empty (listmapkey-setsonly), which the worker finds by
+// the objects the change writes into (Targets).
 func TestCorpusMapKeyCrashersKeyByPosition(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "testdata", "crashers", "*op-set-rs-447*.json"))
 	if len(files) < 2 {
@@ -121,9 +124,69 @@ func TestCorpusMapKeyCrashersKeyByPosition(t *testing.T) {
 			if strings.Contains(f, "-listmapkey-") {
 				flagged = flagged || !syncmsg.SetsValuesOnly(ch)
 			}
+			if strings.Contains(f, "-listmapkey-setsonly-") {
+				// Only sets a value, in an empty list or text: the
+				// worker tells by the objects it writes into (Targets
+				// names one that is not a map it met).
+				objs, ok := syncmsg.Targets(ch)
+				flagged = flagged || !ok || len(objs) > 0
+			}
 		}
 		if !flagged {
 			t.Errorf("%s: no change flagged", filepath.Base(f))
+		}
+	}
+}
+
+// TestTargets: the objects a change writes into, the root left out, each
+// once, named by the actor and counter of the op that made them.
+func TestTargets(t *testing.T) {
+	doc := automerge.New()
+	commit := func() []byte {
+		t.Helper()
+		h, err := doc.Commit("x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := doc.Change(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Save()
+	}
+	root := doc.RootMap()
+	k := automerge.NewMap()
+	if err := root.Set("a", int64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if objs, ok := syncmsg.Targets(commit()); !ok || len(objs) != 0 {
+		t.Fatalf("root writes: %v, %v", objs, ok)
+	}
+	if err := root.Set("k", k); err != nil { // op 2: makes k
+		t.Fatal(err)
+	}
+	if objs, ok := syncmsg.Targets(commit()); !ok || len(objs) != 0 {
+		t.Fatalf("making a map in the root: %v, %v", objs, ok)
+	}
+	for i := range 30 {
+		if err := k.Set(fmt.Sprint("m", i), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := root.Set("b", int64(2)); err != nil {
+		t.Fatal(err)
+	}
+	actor, err := hex.DecodeString(doc.ActorID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, ok := syncmsg.Targets(commit())
+	if want := (syncmsg.ObjectID{Actor: string(actor), Counter: 2}); !ok || len(objs) != 1 || objs[0] != want {
+		t.Fatalf("thirty keys of k and one of the root: %v, %v; want [%v]", objs, ok, want)
+	}
+	for _, bad := range [][]byte{nil, []byte("not a change")} {
+		if _, ok := syncmsg.Targets(bad); ok {
+			t.Errorf("%q read", bad)
 		}
 	}
 }
