@@ -128,12 +128,14 @@
 // such elements, and none in an honest document) and, finding one,
 // crashes as that merge would, on forks of its copy. Only a change keyed
 // by list position can misplace a key in a map (syncmsg.KeysByPosition),
-// and only one that does more than set values under map keys can misplace
-// one in a list or a text that holds ops (syncmsg.SetsValuesOnly), so the
-// maps are searched, and the lists checked, only after such messages:
-// ordinary map writes walk nothing. One input of the class is not
-// contained: a value set in a list or a text that holds no op yet
-// (testdata/uncontained).
+// and only one that does more than set values under map keys
+// (syncmsg.SetsValuesOnly), or sets one in an object that is not a map —
+// a list or a text that holds no op yet — can misplace one in a list or
+// a text; so the maps are searched only after the former, and the lists
+// checked only after the latter: a message that only sets values in the
+// root and in maps a walk has met (syncmsg.Targets against the worker's
+// known_maps, or synchronizer.knownMaps; an object's kind never changes)
+// walks nothing, and ordinary map writes are such.
 // Only a message that survived reaches the relay's core. A worker's loop
 // is C over the core's C API (sandbox/worker.c), so a request costs the
 // core's work and two wake-ups, not a Go scheduler's. Cheap checks in

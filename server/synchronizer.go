@@ -82,6 +82,10 @@ type synchronizer struct {
 	// are searched and the lists checked after every message, under this
 	// input's crash mark (probe).
 	heldBack *heldInput
+	// knownMaps: without a sandbox, the document's maps the probe's walks
+	// met (an object's kind never changes): a message that only sets
+	// values in these needs no check of the lists (probe).
+	knownMaps map[syncmsg.ObjectID]bool
 	// heldFor are the principals whose input left changes waiting in the
 	// core for their dependencies (noteHeld); nil while none wait. Input
 	// of any other principal that brings one of those dependencies first
@@ -437,7 +441,7 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
 	searchHeld := false
 	if err == nil && parseErr == nil && len(parsed.Changes) > 0 {
-		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, keysByPosition(parsed.Changes), !setsValuesOnly(parsed.Changes))
+		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, keysByPosition(parsed.Changes), !valuesInKnownMaps(parsed.Changes, s.knownMaps))
 	}
 	if err == nil && carries {
 		s.noteHeld(pe.principal)
@@ -483,8 +487,8 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 // the input keyed an op by list position (in, byPosition; only such an
 // op can be misplaced in a map), and every list and text is checked for
 // an element keyed like a map entry (a later write after it crashes the
-// core in its merge) only when the input did more than set values
-// (checkLists, or byPosition). When the core holds back changes of such
+// core in its merge) only when the input did more than set values in the
+// maps the walks met (checkLists, or byPosition; knownMaps). When the core holds back changes of such
 // an input, waiting for their dependencies, a later input may release
 // them: probe then reports that the maps are due a search under the held
 // input's mark (searchHeldBack), after the caller's mark is left. Called
@@ -493,11 +497,14 @@ func (s *synchronizer) probe(in heldInput, byPosition, checkLists bool) (searchH
 	if s.relay.opts.Sandbox != nil || s.doc == nil {
 		return false
 	}
+	if s.knownMaps == nil {
+		s.knownMaps = map[syncmsg.ObjectID]bool{}
+	}
 	if !byPosition && !checkLists {
-		sandbox.Probe(s.doc, false, false)
+		sandbox.Probe(s.doc, false, false, nil)
 		return s.heldBack != nil
 	}
-	if sandbox.Probe(s.doc, byPosition, true) {
+	if sandbox.Probe(s.doc, byPosition, true, s.knownMaps) {
 		if s.heldBack == nil {
 			in.input = bytes.Clone(in.input) // the caller's buffer is not ours to keep
 			s.heldBack = &in
@@ -525,7 +532,7 @@ func (s *synchronizer) searchHeldBack() {
 		return
 	}
 	slot := s.enter(h.op, &h.from, h.input)
-	waiting := sandbox.Probe(s.doc, true, true)
+	waiting := sandbox.Probe(s.doc, true, true, s.knownMaps)
 	s.leave(slot)
 	if !waiting {
 		s.heldBack = nil

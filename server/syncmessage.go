@@ -167,13 +167,23 @@ func validateBloom(b []byte) error {
 	return nil
 }
 
-// setsValuesOnly reports whether every change of a message keys its ops
-// by map keys only and only sets values (syncmsg.SetsValuesOnly): the
-// lists and texts need no check after it (synchronizer.probe).
-func setsValuesOnly(changes [][]byte) bool {
+// valuesInKnownMaps reports whether every change of a message keys its
+// ops by map keys only, only sets values (syncmsg.SetsValuesOnly), and
+// writes only into the root and maps in known: the lists and texts need
+// no check after it (synchronizer.probe).
+func valuesInKnownMaps(changes [][]byte, known map[syncmsg.ObjectID]bool) bool {
 	for _, c := range changes {
 		if syncmsg.KeysByPosition(c) || !syncmsg.SetsValuesOnly(c) {
 			return false
+		}
+		objs, ok := syncmsg.Targets(c)
+		if !ok {
+			return false
+		}
+		for _, o := range objs {
+			if !known[o] {
+				return false
+			}
 		}
 	}
 	return true

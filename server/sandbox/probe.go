@@ -1,6 +1,7 @@
 package sandbox
 
 /*
+#include <stdlib.h>
 #include "worker.h"
 */
 import "C"
@@ -34,16 +35,63 @@ import (
 // The caller must be the only user of doc for the call's duration; Probe
 // also holds doc's own lock. It changes nothing in doc: the puts are
 // rolled back, and they are skipped if doc has ops not yet committed.
-func Probe(doc *automerge.Doc, searchMaps, checkLists bool) (waiting bool) {
+//
+// If maps is not nil, every map the walk meets is added to it (the walk
+// runs when searchMaps or checkLists): an object's kind never changes, so
+// a caller keeps one set per document for its lifetime and skips the
+// lists' check after a message that only sets values in maps it knows
+// (MapsKnown).
+func Probe(doc *automerge.Doc, searchMaps, checkLists bool, maps map[syncmsg.ObjectID]bool) (waiting bool) {
 	if doc == nil {
 		return false
 	}
 	p, mu := docInternals(doc)
+	var out *C.uint8_t
+	var n C.size_t
+	outp, np := &out, &n
+	if maps == nil {
+		outp, np = nil, nil
+	}
 	mu.Lock()
-	waiting = bool(C.veche_sandbox_probe((*C.struct_AMdoc)(p), C.bool(searchMaps), C.bool(searchMaps || checkLists)))
+	waiting = bool(C.veche_sandbox_probe((*C.struct_AMdoc)(p), C.bool(searchMaps), C.bool(searchMaps || checkLists), outp, np))
 	mu.Unlock()
 	runtime.KeepAlive(doc)
+	if out != nil {
+		b := C.GoBytes(unsafe.Pointer(out), C.int(n))
+		C.free(unsafe.Pointer(out))
+		for len(b) > 0 {
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) {
+				break
+			}
+			actor := string(b[k : k+int(l)])
+			b = b[k+int(l):]
+			c, k := binary.Uvarint(b)
+			if k <= 0 {
+				break
+			}
+			b = b[k:]
+			maps[syncmsg.ObjectID{Actor: actor, Counter: c}] = true
+		}
+	}
 	return waiting
+}
+
+// MapsKnown returns whether a sync message's changes only set values
+// under map keys (SetsValuesOnly) and write only into the root and maps
+// of maps (a set Probe filled): then no op keyed like a map entry can
+// have landed in a list or a text, and the lists' check can be skipped.
+func MapsKnown(msg []byte, maps map[syncmsg.ObjectID]bool) bool {
+	objs, ok := valueTargets(msg)
+	if !ok {
+		return false
+	}
+	for _, o := range objs {
+		if !maps[o] {
+			return false
+		}
+	}
+	return true
 }
 
 // Waiting reports whether doc holds changes the core keeps back until

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
+
+	"github.com/veche-sync/veche/server/syncmsg"
 )
 
 // probeChildEnv makes the test binary apply one corpus input (the file it
@@ -99,11 +101,21 @@ func probeChild(file string, probe string) {
 	if len(c.State) > 0 && doc.LoadIncremental(c.State) != nil {
 		os.Exit(0) // nothing to probe
 	}
+	// "known": as the relay does, the maps a walk of the document met
+	// before the message decide whether the lists are checked after it.
+	maps := map[syncmsg.ObjectID]bool{}
+	if probe == "known" {
+		Probe(doc, true, true, maps)
+	}
 	if _, err := automerge.NewSyncState(doc).ReceiveMessage(c.Message); err != nil {
 		os.Exit(0)
 	}
-	if probe != "" {
-		Probe(doc, probe == "1", true)
+	switch probe {
+	case "":
+	case "known":
+		Probe(doc, false, !MapsKnown(c.Message, maps), maps)
+	default:
+		Probe(doc, probe == "1", true, nil)
 	}
 }
 
@@ -118,6 +130,10 @@ func TestProbeChecksListsAfterMapKeys(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(crashersDir(), "*-listmapkey-mapkeysonly-*.json"))
 	if len(files) < 2 {
 		t.Fatalf("want the corpus's map-keys-only list-map-key inputs, found %d", len(files))
+	}
+	setsOnly, _ := filepath.Glob(filepath.Join(crashersDir(), "*-listmapkey-setsonly-*.json"))
+	if len(setsOnly) == 0 {
+		t.Fatal("want the corpus's sets-only list-map-key input")
 	}
 	pool, err := Start(Options{Workers: 1, Timeout: 10 * time.Second})
 	if err != nil {
@@ -141,6 +157,78 @@ func TestProbeChecksListsAfterMapKeys(t *testing.T) {
 		}
 		if out, ok := runProbeChildAs(t, f, "lists"); ok || !strings.Contains(out, c.Site) {
 			t.Errorf("%s: applied, then probed without the maps' search: the process lived on (%v) or died elsewhere than %s:\n%s", filepath.Base(f), ok, c.Site, lastLines(out))
+		}
+	}
+	// A change that only sets a value, in an existing empty list or
+	// text: the lists are checked because it writes into an object no
+	// walk met as a map.
+	for _, f := range setsOnly {
+		var c Crasher
+		raw, _ := os.ReadFile(f)
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !SetsValuesOnly(c.Message) {
+			t.Fatalf("%s: does more than set values; the test needs one that does not", filepath.Base(f))
+		}
+		if crash, ok := probe(pool, filepath.Base(f), c.State, c.Message).(*Crash); !ok || crash.Site != c.Site {
+			t.Errorf("%s: the worker's check did not crash at %s", filepath.Base(f), c.Site)
+		}
+		if out, ok := runProbeChildAs(t, f, "known"); ok || !strings.Contains(out, c.Site) {
+			t.Errorf("%s: applied, then probed as the relay does: the process lived on (%v) or died elsewhere than %s:\n%s", filepath.Base(f), ok, c.Site, lastLines(out))
+		}
+	}
+}
+
+// TestMapsKnown: after a walk, a message that only sets values in the
+// root and in maps the walk met needs no check of the lists; one that
+// writes into a map made since, or makes one, does.
+func TestMapsKnown(t *testing.T) {
+	doc := automerge.New()
+	k := automerge.NewMap()
+	if err := doc.RootMap().Set("k", k); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.RootMap().Set("l", automerge.NewList()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doc.Commit("setup"); err != nil {
+		t.Fatal(err)
+	}
+	maps := map[syncmsg.ObjectID]bool{}
+	Probe(doc, false, true, maps)
+	if len(maps) != 1 {
+		t.Fatalf("the walk met %d maps, want 1 (k): %v", len(maps), maps)
+	}
+	message := func(edit func() error) []byte {
+		t.Helper()
+		if err := edit(); err != nil {
+			t.Fatal(err)
+		}
+		h, err := doc.Commit("x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := doc.Change(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return syncMessage(c.Save())
+	}
+	m := automerge.NewMap()
+	for _, step := range []struct {
+		name  string
+		edit  func() error
+		known bool
+	}{
+		{"a value in k", func() error { return k.Set("a", int64(1)) }, true},
+		{"a value in the root", func() error { return doc.RootMap().Set("b", int64(2)) }, true},
+		{"a new map", func() error { return doc.RootMap().Set("m", m) }, false},
+		{"a value in the new map", func() error { return m.Set("c", int64(3)) }, false},
+		{"a value in the list", func() error { return doc.Path("l").List().Append(int64(4)) }, false},
+	} {
+		if got := MapsKnown(message(step.edit), maps); got != step.known {
+			t.Errorf("%s: MapsKnown = %v, want %v", step.name, got, step.known)
 		}
 	}
 }
@@ -178,7 +266,7 @@ func TestProbeChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, heads := doc.Save(), doc.Heads()
-	Probe(doc, true, true)
+	Probe(doc, true, true, nil)
 	if after := doc.Save(); !bytes.Equal(before, after) {
 		t.Fatalf("the saved document changed: %d bytes before, %d after", len(before), len(after))
 	}
@@ -200,7 +288,7 @@ func TestProbeChangesNothing(t *testing.T) {
 	if err := root.Set("pending", "yes"); err != nil {
 		t.Fatal(err)
 	}
-	Probe(doc, true, true)
+	Probe(doc, true, true, nil)
 	if v, err := doc.Path("pending").Get(); err != nil || v.Str() != "yes" {
 		t.Fatalf("an uncommitted op was lost to the probe: %v, %v", v, err)
 	}
@@ -310,7 +398,7 @@ func heldBackChild(t *testing.T, rule bool) {
 			t.Fatal(err)
 		}
 		search := !MapKeysOnly(msg) || (rule && heldBack)
-		waiting := Probe(doc, search, search)
+		waiting := Probe(doc, search, search, nil)
 		if search {
 			heldBack = waiting
 		}

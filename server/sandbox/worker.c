@@ -653,9 +653,32 @@ static bool waiting(struct AMdoc *doc) {
 // that a change which would crash the core later crashes it now, while
 // the message's crash mark blames its sender. It returns whether doc
 // holds changes waiting for their dependencies (waiting).
-bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps, bool check_lists) {
+bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps, bool check_lists, uint8_t **maps, size_t *nmaps) {
 	changes_since_heads(doc);
-	probe_document(doc, search_maps, check_lists, NULL);
+	struct known_maps met = {0};
+	probe_document(doc, search_maps, check_lists, maps ? &met : NULL);
+	if (maps) {
+		// The maps met, as all_known reads them: actor length, actor,
+		// counter.
+		size_t n = 0;
+		for (size_t i = 0; i < met.cap; i++) {
+			n += met.slots[i].actor ? 20 + met.slots[i].len : 0;
+		}
+		uint8_t *out = n ? xmalloc(n) : NULL;
+		size_t k = 0;
+		for (size_t i = 0; i < met.cap; i++) {
+			struct known_map *m = &met.slots[i];
+			if (m->actor) {
+				k += put_uvarint(out + k, m->len);
+				memcpy(out + k, m->actor, m->len);
+				k += m->len;
+				k += put_uvarint(out + k, (size_t)m->counter);
+			}
+		}
+		*maps = out;
+		*nmaps = k;
+	}
+	forget_known(&met);
 	return waiting(doc);
 }
 

@@ -1,4 +1,5 @@
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 // veche_sandbox_serve answers sandbox requests read from in, writing the
 // replies to out, until in ends (0) or fails (1).
@@ -9,7 +10,10 @@ struct AMdoc;
 // veche_sandbox_probe runs on a document what a worker runs after a
 // message moved its mirror's heads, and reports whether the document
 // holds changes waiting for their dependencies (see worker.c).
-bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps, bool check_lists);
+// If maps is not NULL, the maps its walk met go to *maps (malloc'd, for
+// the caller to free; each: actor length and counter as uvarints around
+// the actor's bytes) and their length to *nmaps.
+bool veche_sandbox_probe(struct AMdoc *doc, bool search_maps, bool check_lists, uint8_t **maps, size_t *nmaps);
 
 // veche_sandbox_waiting reports whether a document holds changes waiting
 // for their dependencies (true when it cannot tell).
