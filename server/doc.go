@@ -210,7 +210,11 @@
 // the sender when the input was larger than its mark holds: a bundle may
 // be larger than a frame); any
 // other call (answering, saving, loading, reading) crashed on the
-// document's own state, which is marked unavailable. When several calls
+// document's own state, which is marked unavailable. So that a stored
+// change that crashes only later (written by an older version) blames the
+// document, not the next member's message, a load without a sandbox ends
+// with the probe a worker's load ends with (below); and an input whose
+// document, as stored, a worker cannot load is not blamed. When several calls
 // were in the core at once, only input that also crashes a worker is
 // blamed. Committed changes are never lost (a crash comes before a commit
 // or after it), and durable before advertised holds as it always does.

@@ -91,10 +91,22 @@ func (r *Relay) Recover(marks []crashmark.Mark, site string) {
 func (r *Relay) recoverInput(m crashmark.Mark, msg []byte, site string, sure bool) {
 	from := Principal{ID: m.Principal, Kind: PrincipalKind(m.PrincipalKind)}
 	changes, whole := messageKeys(msg)
-	culprit, confirmed := -1, false
+	culprit, confirmed, poisoned := -1, false, false
 	if s := r.acquire(m.Document); s != nil {
-		s.locked(func() { culprit, confirmed = s.culprit(msg, sure) })
+		s.locked(func() {
+			if poisoned = s.poisoned; !poisoned {
+				culprit, confirmed = s.culprit(msg, sure)
+			}
+		})
 		r.release(s)
+	}
+	if poisoned {
+		// The document as stored crashes the core when loaded (a sandbox
+		// worker found it so, and marked it unavailable): its own state,
+		// not this input, which was never stored, is to blame.
+		r.log.Warn("not blamed: the document's own stored state crashes the Automerge engine",
+			"doc", m.Document, "principal", m.Principal)
+		return
 	}
 	if !sure && !confirmed {
 		r.log.Warn("not blamed: the input does not crash a sandbox worker, and another call was in the core too",

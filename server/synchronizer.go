@@ -252,6 +252,18 @@ func (s *synchronizer) load() {
 	}
 	slot := s.enter(crashmark.OpLoad, nil, nil)
 	doc, err := rebuild(stored)
+	if err == nil && s.relay.opts.Sandbox == nil {
+		// As a worker ends a load (above): a stored change that would
+		// crash the core at the next search or answer (stored by an older
+		// version) crashes it here, where the document is to blame —
+		// not later, under the crash mark of the next member's message
+		// (TestLatentCrasherInTheStoreBlamesTheDocument).
+		// Its walk also learns the document's maps (knownMaps).
+		if s.knownMaps == nil {
+			s.knownMaps = map[syncmsg.ObjectID]bool{}
+		}
+		sandbox.Probe(doc, true, true, s.knownMaps)
+	}
 	s.leave(slot)
 	if err != nil {
 		s.log.Error("document in store cannot be loaded", "err", err)
