@@ -403,7 +403,16 @@ func TestHolderCrashBlamesItsSender(t *testing.T) {
 		{"mapkey", "*-mapkey-root-*.json", false},
 		{"mapkey-held-back", "*-mapkey-root-*.json", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { laterCrashBlamesItsSender(t, tc.glob, tc.heldBack) })
+		t.Run(tc.name, func(t *testing.T) { laterCrashBlamesItsSender(t, tc.glob, tc.heldBack, nil) })
+	}
+	// A byte after the changes, which the core skips but the relay's own
+	// reader of sync messages (syncmsg.Decode) refused: the probe must
+	// still run (it ran only for messages Go could read).
+	for _, tc := range []struct{ name, glob string }{
+		{"holder-trailing-byte", "*-holder-*.json"},
+		{"mapkey-trailing-byte", "*-mapkey-root-*.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { laterCrashBlamesItsSender(t, tc.glob, false, []byte{0x05}) })
 	}
 }
 
@@ -413,7 +422,7 @@ func TestHolderCrashBlamesItsSender(t *testing.T) {
 // back by the core, and the honest member's next message, bringing the
 // last change (it keys ops by map keys only), releases it. The crash must
 // still blame the change's sender, not the honest member.
-func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool) {
+func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool, tail []byte) {
 	r := startRelay(t, vecheRelay(t, "--sandbox", "never"), t.TempDir())
 	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
 	if err != nil {
@@ -439,6 +448,7 @@ func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool) {
 	if err := json.Unmarshal(b, &x); err != nil || len(x.Message) == 0 {
 		t.Fatalf("%s: %v", files[0], err)
 	}
+	x.Message = append(x.Message, tail...)
 	id := wire.NewDocumentID()
 	var honest *rawSync
 	var heads []syncmsg.Hash

@@ -242,8 +242,9 @@
 // followed in the relay's own core by the worker's after-check
 // (synchronizer.probe, sandbox.Probe: the clock of the new heads, a
 // search of every map key with its puts rolled back, and the check of
-// every list and text) while the input's
-// crash mark is still set. The two known classes that apply without harm
+// every list and text; in full for a message the core took but Go's
+// reader could not, such as one with bytes after its changes) while the
+// input's crash mark is still set. The two known classes that apply without harm
 // and crash the core only later, after the commit — answering a peer
 // that holds the new heads, or reading the council (the grants do right
 // after the commit) — crash it there instead, so their sender is blamed,

@@ -452,8 +452,16 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	slot := s.enter(crashmark.OpReceive, &pe.principal, msg.Data)
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
 	searchHeld := false
-	if err == nil && parseErr == nil && len(parsed.Changes) > 0 {
+	switch {
+	case err != nil:
+	case parseErr == nil && len(parsed.Changes) > 0:
 		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, keysByPosition(parsed.Changes), !valuesInKnownMaps(parsed.Changes, s.knownMaps))
+	case parseErr != nil:
+		// The core took what Go could not read (bytes after the changes,
+		// which the core skips; TestHolderCrashBlamesItsSender's
+		// trailing-byte cases): it may have applied changes of any kind,
+		// so the probe runs in full.
+		searchHeld = s.probe(heldInput{crashmark.OpReceive, pe.principal, msg.Data}, true, true)
 	}
 	if err == nil && carries {
 		s.noteHeld(pe.principal)
