@@ -400,6 +400,7 @@ func TestHolderCrashBlamesItsSender(t *testing.T) {
 		heldBack   bool
 	}{
 		{"holder", "*-holder-*.json", false},
+		{"newpeer", "*-newpeer-*.json", false},
 		{"mapkey", "*-mapkey-root-*.json", false},
 		{"mapkey-held-back", "*-mapkey-root-*.json", true},
 	} {

@@ -112,7 +112,15 @@
 // it answered a peer holding them — a new phone sent the compressed
 // document (recorded as held), or the sender's next acknowledgement, which
 // skips the sandbox as routine (see synchronizer.routine). Loading a
-// document in a worker ends with the same answer. Last, the worker
+// document in a worker ends with the same answer. The clock of the
+// document's own heads does not always meet such a change, though: a
+// phone partway through its first sync reports heads that are only part
+// of the document, and the clock of those crashed the relay answering it
+// (testdata/crashers/*-916-40-newpeer-*, in one run of three). So the
+// worker also computes, after a message and after a load, the clock of
+// each actor's latest new change alone (new_clocks), which meets it every
+// time; the relay's own core does the same without a sandbox
+// (sandbox.ProbeClocks, under the message's crash mark). Last, the worker
 // searches every key of every map and the gaps between them
 // (sandbox/worker.c, probe_document): a change can put an op keyed like a
 // list element into a map, which the core applies, answers, saves and

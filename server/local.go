@@ -8,6 +8,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/veche-sync/veche/server/crashmark"
+	"github.com/veche-sync/veche/server/sandbox"
 	"github.com/veche-sync/veche/server/wire"
 )
 
@@ -199,6 +200,9 @@ func (s *synchronizer) doCall(c *call) error {
 	slot := s.enter(crashmark.OpLocal, from, c.untrusted)
 	heads, err := s.applyLocal(c)
 	if err == nil && from != nil {
+		if s.relay.opts.Sandbox == nil {
+			sandbox.ProbeClocks(s.doc, heads)
+		}
 		s.probe(heldInput{crashmark.OpLocal, *from, c.untrusted}, true, true)
 	}
 	s.leave(slot)

@@ -142,6 +142,34 @@ func MissingDeps(doc *automerge.Doc) (deps []automerge.ChangeHash, ok bool) {
 	}
 }
 
+// ProbeClocks computes, in this process's own core, the clock of each
+// actor's latest change among those doc holds beyond the heads before,
+// alone: the heads a phone partway through its first sync may report,
+// where a change whose sequence number skips ahead crashes the core
+// (worker.c, new_clocks). A relay without a sandbox calls it right after
+// applying a peer's changes, under the message's crash mark, so such a
+// change blames its sender instead of the document. The caller must be
+// the only user of doc for the call's duration.
+func ProbeClocks(doc *automerge.Doc, before []automerge.ChangeHash) {
+	if doc == nil {
+		return
+	}
+	heads := make([]byte, 0, 32*len(before))
+	for _, h := range before {
+		heads = append(heads, h[:]...)
+	}
+	p, mu := docInternals(doc)
+	mu.Lock()
+	var hp *C.uint8_t
+	if len(heads) > 0 {
+		hp = (*C.uint8_t)(unsafe.Pointer(&heads[0]))
+	}
+	C.veche_sandbox_new_clocks((*C.struct_AMdoc)(p), hp, C.size_t(len(before)))
+	mu.Unlock()
+	runtime.KeepAlive(doc)
+	runtime.KeepAlive(heads)
+}
+
 // MapKeysOnly reports whether every change of a sync message keys its ops
 // by map keys only (syncmsg.KeysByPosition): such a message cannot put an
 // op into a map that the map's searches cannot compare (op_set.rs:447),

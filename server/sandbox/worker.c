@@ -64,6 +64,15 @@ extern const struct AMobjId *AMitemObjId(const struct AMitem *item) WEAK;
 extern uint32_t AMitemValType(const struct AMitem *item) WEAK;
 extern size_t AMrollback(struct AMdoc *doc) WEAK;
 extern size_t AMpendingOps(const struct AMdoc *doc) WEAK;
+struct AMchange;
+extern struct AMresult *AMchangeActorId(const struct AMchange *change) WEAK;
+extern uint64_t AMchangeSeq(const struct AMchange *change) WEAK;
+extern AMbyteSpan AMchangeHash(const struct AMchange *change) WEAK;
+extern AMbyteSpan AMactorIdBytes(const struct AMactorId *actor_id) WEAK;
+extern bool AMitemToActorId(const struct AMitem *item, const struct AMactorId **value) WEAK;
+extern bool AMitemToChange(struct AMitem *item, struct AMchange **value) WEAK;
+extern struct AMresult *AMresultCat(const struct AMresult *dest, const struct AMresult *src) WEAK;
+extern struct AMresult *AMitemFromChangeHash(AMbyteSpan value) WEAK;
 extern struct AMresult *AMgetMissingDeps(struct AMdoc *doc, const struct AMitems *heads) WEAK;
 extern size_t AMresultSize(const struct AMresult *result) WEAK;
 extern struct AMresult *AMfork(struct AMdoc *doc, const struct AMitems *heads) WEAK;
@@ -380,6 +389,113 @@ static void answer_holder(struct AMdoc *doc) {
 	release(owner);
 	free(m);
 }
+
+// probe_clock asks for the changes that follow one change: the core
+// computes the clock of that change alone.
+static void probe_clock(struct AMdoc *doc, AMbyteSpan hash) {
+	struct AMresult *one = AMitemFromChangeHash(hash);
+	if (!failed(one)) {
+		struct AMitems it = AMresultItems(one);
+		release(AMgetChanges(doc, &it));
+	}
+	release(one);
+}
+
+static bool same_span(AMbyteSpan a, AMbyteSpan b) {
+	return a.count == b.count && (a.count == 0 || memcmp(a.src, b.src, a.count) == 0);
+}
+
+// new_clocks computes, for every actor with changes after the n heads at
+// h (32 bytes each; none: every change), the clock of that actor's
+// latest such change alone — the heads a peer that has synced part of
+// the document may report. A change whose sequence number skips ahead of
+// its actor's (actor 5 of 5 changes says 37) is applied, answered,
+// saved, and survives the clock of the document's own heads, yet the
+// clock of heads that include it indexes past the actor's changes
+// (automerge.rs:916): a relay answering a new phone partway through its
+// first sync crashed on it, in about one run of three
+// (testdata/crashers/*-916-40-newpeer-*). Probed alone, it crashes every
+// time. One clock per actor, not per change: any clock that includes a
+// skipped change includes its actor's latest one too.
+static void new_clocks(struct AMdoc *doc, const uint8_t *h, size_t n) {
+	if (!AMchangeActorId || !AMitemFromChangeHash || !AMresultCat) {
+		return;
+	}
+	struct AMresult *have = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct AMresult *one = AMitemFromChangeHash((AMbyteSpan){h + 32 * i, 32});
+		if (failed(one)) {
+			release(one);
+			release(have);
+			return;
+		}
+		if (!have) {
+			have = one;
+			continue;
+		}
+		struct AMresult *both = AMresultCat(have, one);
+		release(have);
+		release(one);
+		if (failed(both)) {
+			release(both);
+			return;
+		}
+		have = both;
+	}
+	struct AMitems before = have ? AMresultItems(have) : (struct AMitems){0};
+	struct AMresult *r = AMgetChanges(doc, have ? &before : NULL);
+	if (failed(r)) {
+		release(r);
+		release(have);
+		return;
+	}
+	enum { maxActors = 64 };
+	struct latest {
+		AMbyteSpan actor, hash;
+		uint64_t seq;
+		struct AMresult *owner; // of actor
+	} top[maxActors];
+	size_t ntop = 0;
+	struct AMitems items = AMresultItems(r);
+	for (struct AMitem *it; (it = AMitemsNext(&items, 1)) != NULL;) {
+		struct AMchange *ch = NULL;
+		if (!AMitemToChange(it, &ch)) {
+			continue;
+		}
+		struct AMresult *ar = AMchangeActorId(ch);
+		const struct AMactorId *aid = NULL;
+		if (failed(ar) || !AMitemToActorId(AMresultItem(ar), &aid)) {
+			release(ar);
+			continue;
+		}
+		struct latest c = {AMactorIdBytes(aid), AMchangeHash(ch), AMchangeSeq(ch), ar};
+		size_t j = 0;
+		while (j < ntop && !same_span(top[j].actor, c.actor)) {
+			j++;
+		}
+		if (j == ntop && ntop < maxActors) {
+			top[ntop++] = c;
+		} else if (j == ntop) {
+			probe_clock(doc, c.hash); // more actors than kept: this one alone
+			release(ar);
+		} else if (c.seq > top[j].seq) {
+			release(top[j].owner);
+			top[j] = c;
+		} else {
+			release(ar);
+		}
+	}
+	for (size_t j = 0; j < ntop; j++) {
+		probe_clock(doc, top[j].hash);
+		release(top[j].owner);
+	}
+	release(r);
+	release(have);
+}
+
+// veche_sandbox_new_clocks runs new_clocks for the relay's own core (see
+// ProbeClocks, probe.go).
+void veche_sandbox_new_clocks(struct AMdoc *doc, const uint8_t *heads, size_t n) { new_clocks(doc, heads, n); }
 
 // changes_since_heads asks for the changes that follow the document's
 // heads (none): the clock of the heads, which this computes, is where
@@ -763,6 +879,7 @@ static uint8_t load(const uint8_t *key, size_t klen, const uint8_t **parts, cons
 	// What the relay will answer a peer that holds this document must not
 	// crash the core either (see answer_holder).
 	answer_holder((struct AMdoc *)doc);
+	new_clocks((struct AMdoc *)doc, NULL, 0);
 	struct known_maps maps = {0};
 	probe_document((struct AMdoc *)doc, true, true, &maps);
 	struct doc *d = xmalloc(sizeof *d);
@@ -873,6 +990,7 @@ static uint8_t handle(uint8_t op, const uint8_t **f, const size_t *flen, size_t 
 			// (see answer_holder).
 			if (!same_heads(d->doc, before, nbefore)) {
 				changes_since_heads(d->doc);
+				new_clocks(d->doc, before, nbefore);
 				probe_document(d->doc, by_position, check_lists, &d->maps);
 			}
 			if (by_position || check_lists) {

@@ -24,3 +24,7 @@ bool veche_sandbox_waiting(struct AMdoc *doc);
 // and it lacks, and returns how many there are (more than cap: call again
 // with more room), or -1 when it cannot tell.
 long veche_sandbox_missing(struct AMdoc *doc, uint8_t *out, long cap);
+
+// veche_sandbox_new_clocks computes the clock of each actor's latest
+// change after the n heads at heads (32 bytes each), alone (worker.c).
+void veche_sandbox_new_clocks(struct AMdoc *doc, const uint8_t *heads, size_t n);
