@@ -201,7 +201,7 @@ func (s *synchronizer) doCall(c *call) error {
 	heads, err := s.applyLocal(c)
 	if err == nil && from != nil {
 		if s.relay.opts.Sandbox == nil {
-			sandbox.ProbeClocks(s.doc, heads)
+			sandbox.ProbeClocks(s.doc, localChunks(c.untrusted))
 		}
 		s.probe(heldInput{crashmark.OpLocal, *from, c.untrusted}, true, true)
 	}

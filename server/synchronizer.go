@@ -450,13 +450,13 @@ func (s *synchronizer) receiveSync(pe *peer, msg wire.Message, canWrite bool) {
 	}
 	ps.claimed = false // the peer's own word replaces what was assumed
 	slot := s.enter(crashmark.OpReceive, &pe.principal, msg.Data)
-	var before []automerge.ChangeHash
-	if s.relay.opts.Sandbox == nil && (parseErr != nil || len(parsed.Changes) > 0) {
-		before = s.doc.Heads() // for the clocks of what the message adds (probe)
-	}
 	sm, err := ps.sync.ReceiveMessage(msg.Data)
-	if err == nil && s.relay.opts.Sandbox == nil && (parseErr != nil || len(parsed.Changes) > 0) {
-		sandbox.ProbeClocks(s.doc, before)
+	if err == nil && s.relay.opts.Sandbox == nil {
+		chunks := parsed.Changes
+		if parseErr != nil {
+			chunks, _ = syncMessageChunks(msg.Data) // what the core took, as far as Go reads it
+		}
+		sandbox.ProbeClocks(s.doc, chunks)
 	}
 	searchHeld := false
 	switch {

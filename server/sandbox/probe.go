@@ -143,31 +143,57 @@ func MissingDeps(doc *automerge.Doc) (deps []automerge.ChangeHash, ok bool) {
 }
 
 // ProbeClocks computes, in this process's own core, the clock of each
-// actor's latest change among those doc holds beyond the heads before,
-// alone: the heads a phone partway through its first sync may report,
-// where a change whose sequence number skips ahead crashes the core
-// (worker.c, new_clocks). A relay without a sandbox calls it right after
-// applying a peer's changes, under the message's crash mark, so such a
-// change blames its sender instead of the document. The caller must be
-// the only user of doc for the call's duration.
-func ProbeClocks(doc *automerge.Doc, before []automerge.ChangeHash) {
-	if doc == nil {
+// actor's latest change among a sync message's changes, alone: the heads
+// a phone partway through its first sync may report, where a change whose
+// sequence number skips ahead crashes the core (worker.c, new_clocks and
+// veche_sandbox_clocks; the clock of the document's own heads does not
+// always meet it). Any clock that includes a skipped change includes its
+// actor's latest one too, so one per actor is enough. A relay without a
+// sandbox calls it right after applying a peer's changes, under the
+// message's crash mark, so such a change blames its sender instead of the
+// document. The caller must be the only user of doc for the call's
+// duration.
+func ProbeClocks(doc *automerge.Doc, changes [][]byte) {
+	hashes := latestByActor(changes)
+	if doc == nil || len(hashes) == 0 {
 		return
-	}
-	heads := make([]byte, 0, 32*len(before))
-	for _, h := range before {
-		heads = append(heads, h[:]...)
 	}
 	p, mu := docInternals(doc)
 	mu.Lock()
-	var hp *C.uint8_t
-	if len(heads) > 0 {
-		hp = (*C.uint8_t)(unsafe.Pointer(&heads[0]))
-	}
-	C.veche_sandbox_new_clocks((*C.struct_AMdoc)(p), hp, C.size_t(len(before)))
+	C.veche_sandbox_clocks((*C.struct_AMdoc)(p), (*C.uint8_t)(unsafe.Pointer(&hashes[0])), C.size_t(len(hashes)/32))
 	mu.Unlock()
 	runtime.KeepAlive(doc)
-	runtime.KeepAlive(heads)
+	runtime.KeepAlive(hashes)
+}
+
+// latestByActor is the hashes, 32 bytes each, of each actor's change
+// with the highest sequence number among changes (a compressed or
+// unreadable chunk counts as its own actor's latest).
+func latestByActor(changes [][]byte) []byte {
+	type latest struct {
+		seq  uint64
+		hash syncmsg.Hash
+	}
+	top := map[string]latest{}
+	var out []byte
+	for _, c := range changes {
+		h, _, err := syncmsg.ChangeDeps(c)
+		if err != nil {
+			continue
+		}
+		actor, seq, err := syncmsg.ChangeActorSeq(c)
+		if err != nil {
+			out = append(out, h[:]...)
+			continue
+		}
+		if t, ok := top[string(actor)]; !ok || seq > t.seq {
+			top[string(actor)] = latest{seq, h}
+		}
+	}
+	for _, t := range top {
+		out = append(out, t.hash[:]...)
+	}
+	return out
 }
 
 // MapKeysOnly reports whether every change of a sync message keys its ops

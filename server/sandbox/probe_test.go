@@ -107,12 +107,12 @@ func probeChild(file string, probe string) {
 	if probe == "known" {
 		Probe(doc, true, true, maps)
 	}
-	before := doc.Heads()
 	if _, err := automerge.NewSyncState(doc).ReceiveMessage(c.Message); err != nil {
 		os.Exit(0)
 	}
 	if probe != "" {
-		ProbeClocks(doc, before)
+		changes, _ := changesOf(c.Message)
+		ProbeClocks(doc, changes)
 	}
 	switch probe {
 	case "":

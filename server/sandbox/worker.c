@@ -493,9 +493,21 @@ static void new_clocks(struct AMdoc *doc, const uint8_t *h, size_t n) {
 	release(have);
 }
 
-// veche_sandbox_new_clocks runs new_clocks for the relay's own core (see
-// ProbeClocks, probe.go).
-void veche_sandbox_new_clocks(struct AMdoc *doc, const uint8_t *heads, size_t n) { new_clocks(doc, heads, n); }
+// veche_sandbox_clocks computes, for the relay's own core, the clock of
+// each of the n changes at h (32 bytes each) alone — each actor's latest
+// change of a message (see ProbeClocks, probe.go) — but for a change that
+// is the document's only head, whose clock changes_since_heads computes.
+void veche_sandbox_clocks(struct AMdoc *doc, const uint8_t *h, size_t n) {
+	size_t nheads = 0;
+	uint8_t *heads = heads_of(doc, &nheads);
+	for (size_t i = 0; i < n; i++) {
+		if (nheads == 1 && memcmp(heads, h + 32 * i, 32) == 0) {
+			continue;
+		}
+		probe_clock(doc, (AMbyteSpan){h + 32 * i, 32});
+	}
+	free(heads);
+}
 
 // changes_since_heads asks for the changes that follow the document's
 // heads (none): the clock of the heads, which this computes, is where

@@ -25,6 +25,6 @@ bool veche_sandbox_waiting(struct AMdoc *doc);
 // with more room), or -1 when it cannot tell.
 long veche_sandbox_missing(struct AMdoc *doc, uint8_t *out, long cap);
 
-// veche_sandbox_new_clocks computes the clock of each actor's latest
-// change after the n heads at heads (32 bytes each), alone (worker.c).
-void veche_sandbox_new_clocks(struct AMdoc *doc, const uint8_t *heads, size_t n);
+// veche_sandbox_clocks computes the clock of each of n changes (32-byte
+// hashes at h) alone (worker.c).
+void veche_sandbox_clocks(struct AMdoc *doc, const uint8_t *h, size_t n);

@@ -106,3 +106,21 @@ func CausalOrder(chunks [][]byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// ChangeActorSeq reads the actor and the sequence number of a change
+// chunk, without the Automerge core (they follow the dependencies in the
+// body of an uncompressed chunk).
+func ChangeActorSeq(chunk []byte) (actor []byte, seq uint64, err error) {
+	if len(chunk) < 10 || !bytes.Equal(chunk[:4], magic) || chunk[8] != chunkChange {
+		return nil, 0, fmt.Errorf("%w: not an uncompressed change chunk", ErrMalformed)
+	}
+	r := reader{b: chunk[9:]}
+	body := reader{b: r.bytes()}
+	body.hashes()
+	actor = body.bytes()
+	seq = body.uvarint()
+	if r.err != nil || body.err != nil {
+		return nil, 0, fmt.Errorf("%w: change header past the end", ErrMalformed)
+	}
+	return actor, seq, nil
+}

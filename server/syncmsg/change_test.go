@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -112,5 +113,35 @@ func TestCausalOrder(t *testing.T) {
 	}
 	if _, err := syncmsg.CausalOrder([][]byte{raw[0], {1, 2, 3}}); err == nil {
 		t.Fatal("a chunk that is not a change was accepted")
+	}
+}
+
+// TestChangeActorSeqMatchesAutomerge: the actor and sequence number read
+// from a change's header are the core's.
+func TestChangeActorSeqMatchesAutomerge(t *testing.T) {
+	doc := automerge.New()
+	other, _ := doc.Fork()
+	for i := range 3 {
+		doc.RootMap().Set("a", int64(i))
+		doc.Commit("")
+		other.RootMap().Set("b", int64(i))
+		other.Commit("")
+	}
+	doc.Merge(other)
+	cs, err := doc.Changes()
+	if err != nil || len(cs) != 6 {
+		t.Fatal(err, len(cs))
+	}
+	for _, c := range cs {
+		actor, seq, err := syncmsg.ChangeActorSeq(c.Save())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%x", actor) != c.ActorID() || seq != c.ActorSeq() {
+			t.Fatalf("read actor %x seq %d, the core says %s seq %d", actor, seq, c.ActorID(), c.ActorSeq())
+		}
+	}
+	if _, _, err := syncmsg.ChangeActorSeq([]byte("not a change")); err == nil {
+		t.Fatal("read a header from bytes that are no change")
 	}
 }
