@@ -62,9 +62,12 @@ func dialSlowCompressing(t *testing.T, url string) *websocket.Conn {
 // once; over a slow link a burst takes longer than WriteTimeout, and the
 // write must still hold, since bytes keep leaving.
 func TestCompressedBurstToSlowReader(t *testing.T) {
-	frame := make([]byte, 256<<10)
+	frame := make([]byte, 160<<10)
 	rand.New(rand.NewSource(1)).Read(frame) // incompressible: bursts as large as they come
-	opts := wsconn.Options{PingInterval: 200 * time.Millisecond, PongTimeout: 400 * time.Millisecond}
+	// A write may make no progress for 1.5 s (long enough for a loaded CI
+	// machine's scheduler), and the reader takes 1 KiB every 30 ms: a
+	// 64 KiB burst takes about 1.9 s, longer than that.
+	opts := wsconn.Options{PingInterval: 500 * time.Millisecond, PongTimeout: time.Second, WriteTimeout: 1500 * time.Millisecond}
 	url, send, wrote := serveFrames(t, opts, slowListener(t))
 	ws := dialSlowCompressing(t, url)
 	send <- frame
@@ -76,7 +79,7 @@ func TestCompressedBurstToSlowReader(t *testing.T) {
 	var got bytes.Buffer
 	buf := make([]byte, 1024)
 	for {
-		time.Sleep(10 * time.Millisecond) // a 64 KiB burst takes seconds, several times WriteTimeout
+		time.Sleep(30 * time.Millisecond) // a 64 KiB burst takes longer than WriteTimeout
 		n, err := r.Read(buf)
 		got.Write(buf[:n])
 		if err == io.EOF {
