@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,17 +28,8 @@ import (
 // unavailable, and its founder reads and writes it as before.
 func TestBundleCrasherBlamesItsSender(t *testing.T) {
 	r := startRelay(t, vecheRelay(t), t.TempDir())
-	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := strings.TrimSpace(string(raw))
-	var council api.CreateCouncilAnswer
-	rest(t, r, operator, "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
-	var invite api.InviteAnswer
-	var mallory api.AcceptInviteAnswer
-	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
-	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+	council := foundCouncil(t, r, "North growers")
+	mallory := admit(t, r, council, "Mallory")
 
 	code, whole := get(t, r, mallory.Token, "/api/councils/"+council.ID+"/bundle")
 	if code != http.StatusOK {
@@ -125,17 +114,8 @@ func skipSequence(t *testing.T, chunk []byte) ([]byte, string) {
 // unavailable.
 func TestLargeBundleCrasherBlamesItsSender(t *testing.T) {
 	r := startRelay(t, vecheRelay(t), t.TempDir())
-	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := strings.TrimSpace(string(raw))
-	var council api.CreateCouncilAnswer
-	rest(t, r, operator, "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
-	var invite api.InviteAnswer
-	var mallory api.AcceptInviteAnswer
-	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
-	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+	council := foundCouncil(t, r, "North growers")
+	mallory := admit(t, r, council, "Mallory")
 
 	code, whole := get(t, r, mallory.Token, "/api/councils/"+council.ID+"/bundle")
 	if code != http.StatusOK {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/veche-sync/veche/api"
 	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
 )
@@ -32,16 +31,8 @@ func TestCorpusUnderTheDefault(t *testing.T) {
 			// A relay of its own: after a first crash the sandbox stands
 			// in front, and it is the supervisor alone that is tried here.
 			r := startRelay(t, vecheRelay(t), t.TempDir())
-			raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var council api.CreateCouncilAnswer
-			rest(t, r, strings.TrimSpace(string(raw)), "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
-			var invite api.InviteAnswer
-			var mallory api.AcceptInviteAnswer
-			rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
-			rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+			council := foundCouncil(t, r, "North growers")
+			mallory := admit(t, r, council, "Mallory")
 			var x struct {
 				State   []byte `json:"state"`
 				Message []byte `json:"message"`

@@ -205,3 +205,60 @@ func TestCouncilRESTAndStockClient(t *testing.T) {
 		}
 	}
 }
+
+// operatorToken is the operator token the relay wrote to its data
+// directory.
+func operatorToken(t *testing.T, r *relay) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// foundCouncil founds a farmers' council named name on r, with the
+// operator's token and a founder: the founder's answer.
+func foundCouncil(t *testing.T, r *relay, name string) api.CreateCouncilAnswer {
+	t.Helper()
+	var council api.CreateCouncilAnswer
+	rest(t, r, operatorToken(t, r), "POST", "/api/councils", obj{"name": name, "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
+	return council
+}
+
+// admit invites a member named name into council, by its founder, and
+// accepts the invitation: the new member's answer.
+func admit(t *testing.T, r *relay, council api.CreateCouncilAnswer, name string) api.AcceptInviteAnswer {
+	t.Helper()
+	var invite api.InviteAnswer
+	var member api.AcceptInviteAnswer
+	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
+	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": name}, &member)
+	return member
+}
+
+// crasher is an input of the crash corpus (server/testdata/crashers): the
+// document state it was found against, if any, and the sync message.
+type crasher struct {
+	State   []byte `json:"state"`
+	Message []byte `json:"message"`
+}
+
+// crasherFile reads the first input of the corpus whose file name matches
+// glob.
+func crasherFile(t *testing.T, glob string) crasher {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", glob))
+	if len(files) == 0 {
+		t.Fatalf("no %s crasher in the corpus", glob)
+	}
+	var x crasher
+	b, err := os.ReadFile(files[0])
+	if err == nil {
+		err = json.Unmarshal(b, &x)
+	}
+	if err != nil || len(x.Message) == 0 {
+		t.Fatalf("%s: %v", files[0], err)
+	}
+	return x
+}

@@ -1,17 +1,13 @@
 package interop
 
 import (
-	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/veche-sync/veche/api"
 	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
 )
@@ -43,29 +39,12 @@ func TestReleasedCrashBlamesItsSender(t *testing.T) {
 
 func releasedCrashBlamesItsSender(t *testing.T, glob, mode string, byPosition bool) {
 	r := startRelay(t, vecheRelay(t, "--sandbox", mode), t.TempDir())
-	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := strings.TrimSpace(string(raw))
-	var council api.CreateCouncilAnswer
-	rest(t, r, operator, "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
-	var invite api.InviteAnswer
-	var mallory api.AcceptInviteAnswer
-	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
-	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+	council := foundCouncil(t, r, "North growers")
+	mallory := admit(t, r, council, "Mallory")
 
-	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", glob))
-	if len(files) == 0 {
-		t.Fatalf("no %s crasher in the corpus", glob)
-	}
-	var x struct {
-		State   []byte `json:"state"`
-		Message []byte `json:"message"`
-	}
-	b, _ := os.ReadFile(files[0])
-	if err := json.Unmarshal(b, &x); err != nil || len(x.State) == 0 {
-		t.Fatalf("%s: %v (a crasher with a state is needed)", files[0], err)
+	x := crasherFile(t, glob)
+	if len(x.State) == 0 {
+		t.Fatalf("%s: a crasher with a state is needed", glob)
 	}
 	doc := automerge.New()
 	if err := doc.LoadIncremental(x.State); err != nil {

@@ -2,17 +2,13 @@ package interop
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/veche-sync/veche/api"
 	"github.com/veche-sync/veche/server/store"
 	"github.com/veche-sync/veche/server/syncmsg"
 	"github.com/veche-sync/veche/server/wire"
@@ -28,12 +24,7 @@ import (
 // tokens and their change is not quarantined.
 func TestLatentCrasherInTheStoreBlamesTheDocument(t *testing.T) {
 	r := startRelay(t, vecheRelay(t), t.TempDir())
-	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var council api.CreateCouncilAnswer
-	rest(t, r, strings.TrimSpace(string(raw)), "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
+	council := foundCouncil(t, r, "North growers")
 
 	// The member starts a document of the council's.
 	first := automerge.New()
@@ -55,18 +46,7 @@ func TestLatentCrasherInTheStoreBlamesTheDocument(t *testing.T) {
 
 	// An older version stored a change that puts a list element's key in
 	// the root map (the mapkey-root crasher) into it.
-	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", "*-mapkey-root-*.json"))
-	if len(files) == 0 {
-		t.Fatal("no mapkey-root crasher in the corpus")
-	}
-	var x struct {
-		State   []byte `json:"state"`
-		Message []byte `json:"message"`
-	}
-	b, _ := os.ReadFile(files[0])
-	if err := json.Unmarshal(b, &x); err != nil {
-		t.Fatal(err)
-	}
+	x := crasherFile(t, "*-mapkey-root-*.json")
 	latent := automerge.New()
 	if err := latent.LoadIncremental(x.State); err != nil {
 		t.Fatal(err)

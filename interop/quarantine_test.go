@@ -425,30 +425,10 @@ func TestHolderCrashBlamesItsSender(t *testing.T) {
 // still blame the change's sender, not the honest member.
 func laterCrashBlamesItsSender(t *testing.T, glob string, heldBack bool, tail []byte) {
 	r := startRelay(t, vecheRelay(t, "--sandbox", "never"), t.TempDir())
-	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	operator := strings.TrimSpace(string(raw))
-	var council api.CreateCouncilAnswer
-	rest(t, r, operator, "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
-	var invite api.InviteAnswer
-	var mallory api.AcceptInviteAnswer
-	rest(t, r, council.Token, "POST", "/api/councils/"+council.ID+"/invites", nil, &invite)
-	rest(t, r, "", "POST", "/api/invites/accept", obj{"code": invite.Code, "name": "Mallory"}, &mallory)
+	council := foundCouncil(t, r, "North growers")
+	mallory := admit(t, r, council, "Mallory")
 
-	files, _ := filepath.Glob(filepath.Join(rootDir, "server", "testdata", "crashers", glob))
-	if len(files) == 0 {
-		t.Fatalf("no %s crasher in the corpus", glob)
-	}
-	var x struct {
-		State   []byte `json:"state"`
-		Message []byte `json:"message"`
-	}
-	b, _ := os.ReadFile(files[0])
-	if err := json.Unmarshal(b, &x); err != nil || len(x.Message) == 0 {
-		t.Fatalf("%s: %v", files[0], err)
-	}
+	x := crasherFile(t, glob)
 	x.Message = append(x.Message, tail...)
 	id := wire.NewDocumentID()
 	var honest *rawSync

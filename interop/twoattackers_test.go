@@ -24,12 +24,7 @@ import (
 // in front), and no document is marked unavailable.
 func TestTwoAttackersAtOnce(t *testing.T) {
 	r := startRelay(t, vecheRelay(t), t.TempDir())
-	raw, err := os.ReadFile(filepath.Join(r.dataDir, "operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var council api.CreateCouncilAnswer
-	rest(t, r, strings.TrimSpace(string(raw)), "POST", "/api/councils", obj{"name": "North growers", "kind": "farmers", "founder": obj{"name": "founder", "role": "member"}}, &council)
+	council := foundCouncil(t, r, "North growers")
 	var tokens []string
 	for _, name := range []string{"Mallory", "Trudy"} {
 		var invite api.InviteAnswer
