@@ -168,30 +168,33 @@ func ProbeClocks(doc *automerge.Doc, changes [][]byte) {
 
 // latestByActor is the hashes, 32 bytes each, of each actor's change
 // with the highest sequence number among changes (a compressed or
-// unreadable chunk counts as its own actor's latest).
+// unreadable chunk counts as its own actor's latest). Only those are
+// hashed.
 func latestByActor(changes [][]byte) []byte {
 	type latest struct {
-		seq  uint64
-		hash syncmsg.Hash
+		seq   uint64
+		chunk []byte
 	}
 	top := map[string]latest{}
-	var out []byte
+	var chunks [][]byte
 	for _, c := range changes {
-		h, _, err := syncmsg.ChangeDeps(c)
-		if err != nil {
-			continue
-		}
 		actor, seq, err := syncmsg.ChangeActorSeq(c)
 		if err != nil {
-			out = append(out, h[:]...)
+			chunks = append(chunks, c)
 			continue
 		}
 		if t, ok := top[string(actor)]; !ok || seq > t.seq {
-			top[string(actor)] = latest{seq, h}
+			top[string(actor)] = latest{seq, c}
 		}
 	}
 	for _, t := range top {
-		out = append(out, t.hash[:]...)
+		chunks = append(chunks, t.chunk)
+	}
+	out := make([]byte, 0, 32*len(chunks))
+	for _, c := range chunks {
+		if h, _, err := syncmsg.ChangeDeps(c); err == nil {
+			out = append(out, h[:]...)
+		}
 	}
 	return out
 }
